@@ -1,0 +1,23 @@
+//! `rmq-core`: the sans-IO heart of rmq, an Apache RocketMQ client.
+//!
+//! This crate performs no I/O, reads no clock and spawns no thread. Bytes come
+//! in, bytes go out; time is always an argument. Hosts (tokio, WASM) move the
+//! bytes and arm the timers.
+//!
+//! Layers, bottom up:
+//! - [`protocol`]: frame codec, [`protocol::RemotingCommand`], codes, typed headers, JSON;
+//! - [`message`]: messages, properties, stored-message decoding, compression, IDs;
+//! - [`route`]: topic route data and route tables;
+//! - [`acl`]: ACL 1.0 request signing.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod acl;
+pub mod message;
+pub mod protocol;
+pub mod route;

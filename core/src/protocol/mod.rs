@@ -1,0 +1,3 @@
+//! The remoting protocol: frames, commands, codes, headers and JSON bodies.
+
+pub mod fields;

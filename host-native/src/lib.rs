@@ -1,0 +1,1 @@
+//! rmq: the tokio host over `rmq-core`.
