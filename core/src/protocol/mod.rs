@@ -2,3 +2,16 @@
 
 pub mod fields;
 pub mod json;
+pub mod binary_header;
+pub mod codes;
+pub mod command;
+pub mod frame;
+pub mod json_header;
+
+pub use command::{
+    encode_frame, encode_request, CommandMeta, EncodeError, FieldSource, HeaderDecodeError,
+    LanguageCode, RemotingCommand, SerializeType, DEFAULT_VERSION, ONEWAY_FLAG, RESPONSE_FLAG,
+};
+pub use fields::{CommandHeader, ExtFields, FieldSink, FieldValue, FromField, HeaderError};
+pub use frame::{decode_command, FrameDecoder, FrameError};
+pub use json::{JsonError, JsonNumber, JsonValue};
