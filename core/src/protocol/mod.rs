@@ -6,6 +6,7 @@ pub mod binary_header;
 pub mod codes;
 pub mod command;
 pub mod frame;
+pub mod headers;
 pub mod json_header;
 
 pub use command::{

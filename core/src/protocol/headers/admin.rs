@@ -1,0 +1,178 @@
+//! Admin headers: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215)
+//! and DELETE_TOPIC_IN_NAMESRV (216).
+
+use super::{RpcHeaderExtras, ToField};
+use crate::protocol::fields::{FieldValue, FromField};
+use alloc::string::String;
+
+/// Java `TopicFilterType`, written by enum name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TopicFilterType {
+    /// `SINGLE_TAG`: one tag per message (the default).
+    #[default]
+    SingleTag,
+    /// `MULTI_TAG`.
+    MultiTag,
+}
+
+impl TopicFilterType {
+    /// The wire string: "SINGLE_TAG" or "MULTI_TAG".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TopicFilterType::SingleTag => "SINGLE_TAG",
+            TopicFilterType::MultiTag => "MULTI_TAG",
+        }
+    }
+}
+
+impl ToField for TopicFilterType {
+    fn to_field(&self) -> FieldValue<'_> {
+        FieldValue::Str(self.as_str())
+    }
+}
+
+impl FromField for TopicFilterType {
+    fn from_field(s: &str) -> Option<Self> {
+        match s.trim() {
+            "SINGLE_TAG" => Some(TopicFilterType::SingleTag),
+            "MULTI_TAG" => Some(TopicFilterType::MultiTag),
+            _ => None,
+        }
+    }
+}
+
+command_header! {
+    /// UPDATE_AND_CREATE_TOPIC request header, Java `CreateTopicRequestHeader`.
+    /// Send it to every master that should serve the topic.
+    pub struct CreateTopicRequestHeader {
+        /// `topic`.
+        topic: req String => "topic",
+        /// `defaultTopic` (Java sends "TBW102").
+        default_topic: req String => "defaultTopic",
+        /// `readQueueNums`.
+        read_queue_nums: req i32 => "readQueueNums",
+        /// `writeQueueNums`.
+        write_queue_nums: req i32 => "writeQueueNums",
+        /// `perm`: permission bits (6 = read + write).
+        perm: req i32 => "perm",
+        /// `topicFilterType`.
+        topic_filter_type: req TopicFilterType => "topicFilterType",
+        /// `topicSysFlag`.
+        topic_sys_flag: opt i32 => "topicSysFlag",
+        /// `order`: an ordered topic.
+        order: req bool => "order",
+        /// `attributes` (5.x): comma-separated `+key=value`, e.g.
+        /// `+message.type=NORMAL`.
+        attributes: opt String => "attributes",
+        /// `force` (5.x): apply even if attributes conflict.
+        force: opt bool => "force",
+        /// Inherited keys.
+        rpc: flat RpcHeaderExtras,
+    }
+}
+
+command_header! {
+    /// DELETE_TOPIC_IN_BROKER request header, Java `DeleteTopicRequestHeader`.
+    pub struct DeleteTopicRequestHeader {
+        /// `topic`.
+        topic: req String => "topic",
+        /// Inherited keys.
+        rpc: flat RpcHeaderExtras,
+    }
+}
+
+command_header! {
+    /// DELETE_TOPIC_IN_NAMESRV request header, Java
+    /// `DeleteTopicFromNamesrvRequestHeader`.
+    pub struct DeleteTopicFromNamesrvRequestHeader {
+        /// `topic`.
+        topic: req String => "topic",
+        /// `clusterName`: delete only that cluster's route (optional).
+        cluster_name: opt String => "clusterName",
+        /// Inherited keys.
+        rpc: flat RpcHeaderExtras,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use crate::protocol::fields::{CommandHeader, ExtFields, HeaderError};
+
+    fn full_create() -> CreateTopicRequestHeader {
+        CreateTopicRequestHeader {
+            topic: "T".into(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: 8,
+            write_queue_nums: 8,
+            perm: 6,
+            topic_filter_type: TopicFilterType::MultiTag,
+            topic_sys_flag: Some(0),
+            order: false,
+            attributes: Some("+message.type=NORMAL".into()),
+            force: Some(false),
+            rpc: full_extras(),
+        }
+    }
+
+    header_spec!(
+        create_topic_request,
+        full: full_create(),
+        minimal: CreateTopicRequestHeader {
+            topic_sys_flag: None,
+            attributes: None,
+            force: None,
+            rpc: RpcHeaderExtras::default(),
+            ..full_create()
+        },
+        keys: [
+            "topic", "defaultTopic", "readQueueNums", "writeQueueNums", "perm",
+            "topicFilterType", "topicSysFlag", "order", "attributes", "force",
+            "ns", "nsd", "bname", "oway", "lo",
+        ],
+        required: [
+            "topic", "defaultTopic", "readQueueNums", "writeQueueNums", "perm",
+            "topicFilterType", "order",
+        ],
+    );
+
+    header_spec!(
+        delete_topic_in_broker_request,
+        full: DeleteTopicRequestHeader { topic: "T".into(), rpc: full_extras() },
+        minimal: DeleteTopicRequestHeader { topic: "T".into(), ..Default::default() },
+        keys: ["topic", "ns", "nsd", "bname", "oway", "lo"],
+        required: ["topic"],
+    );
+
+    header_spec!(
+        delete_topic_in_namesrv_request,
+        full: DeleteTopicFromNamesrvRequestHeader {
+            topic: "T".into(),
+            cluster_name: Some("DefaultCluster".into()),
+            rpc: full_extras(),
+        },
+        minimal: DeleteTopicFromNamesrvRequestHeader { topic: "T".into(), ..Default::default() },
+        keys: ["topic", "clusterName", "ns", "nsd", "bname", "oway", "lo"],
+        required: ["topic"],
+    );
+
+    #[test]
+    fn topic_filter_type_is_written_by_enum_name() {
+        let f = full_create().to_ext_fields();
+        assert_eq!(f.get("topicFilterType"), Some("MULTI_TAG"));
+        assert_eq!(TopicFilterType::SingleTag.as_str(), "SINGLE_TAG");
+    }
+
+    #[test]
+    fn unknown_topic_filter_type_is_invalid() {
+        let mut f: ExtFields = full_create().to_ext_fields();
+        f.insert("topicFilterType", "NO_TAG");
+        assert_eq!(
+            CreateTopicRequestHeader::from_fields(&f),
+            Err(HeaderError::Invalid {
+                key: "topicFilterType"
+            })
+        );
+    }
+}
