@@ -7,9 +7,10 @@
 //! ```
 //!
 //! Zero-length strings mean null: an absent remark is written with length 0,
-//! ext entries with an empty key or value are not written, and on decoding a
-//! zero (or negative, as Java does) remark length means no remark and an
-//! entry with an empty value removes the key. Duplicate keys are kept in wire
+//! an ext entry with an empty key is not written (one with an empty value
+//! is, with length 0), and on decoding a zero (or negative, as Java does)
+//! remark length means no remark and an entry with an empty value removes
+//! the key (as Java's `map.put(key, null)` does). Duplicate keys are kept in wire
 //! order; [`ExtFields::get`] resolves them to the last. Strings are decoded
 //! as UTF-8 with invalid sequences replaced (like Java's `new String`).
 
@@ -47,7 +48,7 @@ impl<'a, B: BufMut> BinaryFieldSink<'a, B> {
     }
 
     fn entry(&mut self, key: &str, value: &[u8]) {
-        if key.is_empty() || value.is_empty() {
+        if key.is_empty() {
             return;
         }
         let (Ok(kl), Ok(vl)) = (i16::try_from(key.len()), i32::try_from(value.len())) else {
@@ -304,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_not_written_for_empty_keys_or_values() {
+    fn entries_are_not_written_for_empty_keys() {
         let mut out = Vec::new();
         let mut s = BinaryFieldSink::new(&mut out);
         s.field("", FieldValue::Str("v"));
@@ -312,6 +313,9 @@ mod tests {
         s.field("n", FieldValue::Int(12));
         s.field("b", FieldValue::Bool(false));
         assert!(!s.overflowed());
-        assert_eq!(out, [entry("n", "12"), entry("b", "false")].concat());
+        assert_eq!(
+            out,
+            [entry("k", ""), entry("n", "12"), entry("b", "false")].concat()
+        );
     }
 }
