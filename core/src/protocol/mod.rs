@@ -3,6 +3,7 @@
 pub mod fields;
 pub mod json;
 pub mod binary_header;
+pub mod body;
 pub mod codes;
 pub mod command;
 pub mod frame;
