@@ -200,3 +200,90 @@ proptest! {
         prop_assert_eq!(got, cmds);
     }
 }
+
+mod allocations {
+    //! The send path allocates nothing when `out` already has capacity.
+
+    use super::*;
+    use rmq_core::protocol::codes::request_code;
+    use rmq_core::protocol::{encode_request, CommandHeader, CommandMeta, FieldSink, FieldValue};
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+
+    thread_local! {
+        static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    // SAFETY: delegates to the system allocator; only counts calls.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Shaped like SendMessageRequestHeaderV2.
+    struct SendV2<'a> {
+        group: &'a str,
+        topic: &'a str,
+        queue_id: i32,
+        born: i64,
+        properties: &'a str,
+    }
+
+    impl CommandHeader for SendV2<'_> {
+        fn write_fields<S: FieldSink + ?Sized>(&self, s: &mut S) {
+            s.field("a", FieldValue::Str(self.group));
+            s.field("b", FieldValue::Str(self.topic));
+            s.field("c", FieldValue::Str("TBW102"));
+            s.field("d", FieldValue::Int(4));
+            s.field("e", FieldValue::Int(i64::from(self.queue_id)));
+            s.field("f", FieldValue::Int(0));
+            s.field("g", FieldValue::Int(self.born));
+            s.field("h", FieldValue::Int(0));
+            s.field("i", FieldValue::Str(self.properties));
+            s.field("j", FieldValue::Int(0));
+            s.field("k", FieldValue::Bool(false));
+            s.field("m", FieldValue::Bool(false));
+        }
+        fn from_fields(_: &ExtFields) -> Result<Self, rmq_core::protocol::HeaderError> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn encode_request_allocates_nothing_beyond_out() {
+        let header = SendV2 {
+            group: "pg",
+            topic: "TopicTest",
+            queue_id: 3,
+            born: 1_700_000_000_000,
+            properties: "UNIQ_KEY\u{1}7F0000010001\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}",
+        };
+        let body = vec![7u8; 1024];
+        let extra = [("bname", "broker-a")];
+        for ser in [SerializeType::Json, SerializeType::RocketMq] {
+            let mut out = BytesMut::with_capacity(1 << 16);
+            let meta = CommandMeta::request(request_code::SEND_MESSAGE_V2, 1);
+            let before = ALLOCS.with(Cell::get);
+            encode_request(&mut out, ser, &meta, &header, &extra, &body).unwrap();
+            let after = ALLOCS.with(Cell::get);
+            assert_eq!(after - before, 0, "{ser:?}");
+            let back = decode_command(out.freeze().slice(4..)).unwrap();
+            assert_eq!(back.ext_fields.get("i"), Some(header.properties));
+            assert_eq!(back.body.len(), 1024);
+        }
+    }
+}

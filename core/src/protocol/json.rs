@@ -516,40 +516,94 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
     write_string_buf(out, s);
 }
 
+/// For each byte: 0 when it is copied as is, else the character after the
+/// backslash of its escape (`u` for `\u00XX`).
+static ESCAPES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// True when some byte of the 8-byte word needs escaping (a control
+/// character, `"` or `\\`). Exact as an existence test.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * b'\\' as u64);
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (control | quote | backslash) & HIGH != 0
+}
+
+/// Length of the longest prefix of `bytes` that needs no escaping.
+#[inline]
+pub(crate) fn plain_prefix_len(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        if word_needs_escape(u64::from_le_bytes(w)) {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if ESCAPES[usize::from(b)] != 0 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// [`write_string`] into any [`BufMut`] (e.g. `BytesMut`).
 pub fn write_string_buf<B: BufMut + ?Sized>(out: &mut B, s: &str) {
     out.put_u8(b'"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        if let Some(chunk) = bytes.get(run..i) {
-            out.put_slice(chunk);
-        }
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.put_slice(b"\\u00");
-            out.put_u8(HEX[usize::from(b >> 4)]);
-            out.put_u8(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.put_slice(esc);
-        }
-        run = i + 1;
-    }
-    if let Some(chunk) = bytes.get(run..) {
-        out.put_slice(chunk);
-    }
+    write_escaped(out, s.as_bytes());
     out.put_u8(b'"');
+}
+
+/// Writes the escaped contents of a string, without quotes.
+pub(crate) fn write_escaped<B: BufMut + ?Sized>(out: &mut B, mut bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    loop {
+        let n = plain_prefix_len(bytes);
+        let Some((plain, rest)) = bytes.split_at_checked(n) else {
+            return;
+        };
+        out.put_slice(plain);
+        let Some((&b, rest)) = rest.split_first() else {
+            return;
+        };
+        let esc = ESCAPES[usize::from(b)];
+        if esc == b'u' {
+            out.put_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            out.put_slice(&[b'\\', esc]);
+        }
+        bytes = rest;
+    }
 }
 
 /// A minimal streaming JSON writer that inserts commas by itself.
@@ -828,6 +882,32 @@ mod tests {
         write_string(&mut out, "a\"b\\c\nd\u{1}é😀");
         assert_eq!(out, "\"a\\\"b\\\\c\\nd\\u0001é😀\"".as_bytes());
         assert_eq!(parse(&out).unwrap().as_str(), Some("a\"b\\c\nd\u{1}é😀"));
+    }
+
+    #[test]
+    fn write_string_escapes_at_every_position() {
+        for special in ["\"", "\\", "\u{0}", "\u{1f}", "\n"] {
+            for pos in 0..20 {
+                let mut src = String::from("abcdefghijklmnopqrs");
+                src.insert_str(pos, special);
+                let mut out = Vec::new();
+                write_string(&mut out, &src);
+                assert_eq!(parse(&out).unwrap().as_str(), Some(src.as_str()));
+                assert_eq!(
+                    out.len(),
+                    src.len()
+                        + 2
+                        + if special.len() == 1 && special.as_bytes()[0] < 0x20 && special != "\n" {
+                            5
+                        } else {
+                            1
+                        }
+                );
+            }
+        }
+        let mut out = Vec::new();
+        write_string(&mut out, "\u{7f}\u{80}ÿ\u{ffff}");
+        assert_eq!(out, "\"\u{7f}\u{80}ÿ\u{ffff}\"".as_bytes());
     }
 
     #[test]

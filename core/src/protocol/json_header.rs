@@ -18,7 +18,7 @@ use bytes::{BufMut, Bytes};
 
 use super::command::{CommandMeta, FieldSource, HeaderDecodeError, LanguageCode, RemotingCommand};
 use super::fields::{ExtFields, FieldSink, FieldValue};
-use super::json::{self, write_string_buf, JsonValue};
+use super::json::{self, write_escaped, write_string_buf, JsonValue};
 
 /// A [`FieldSink`] writing `"key":"value"` members of a JSON object.
 #[derive(Debug)]
@@ -36,22 +36,19 @@ impl<'a, B: BufMut> JsonFieldSink<'a, B> {
 
 impl<B: BufMut> FieldSink for JsonFieldSink<'_, B> {
     fn field(&mut self, key: &str, value: FieldValue<'_>) {
-        if !self.first {
-            self.out.put_u8(b',');
-        }
+        // Every ext value is a JSON string: `"key":"value"`.
+        self.out
+            .put_slice(if self.first { &b"\""[..] } else { &b",\""[..] });
         self.first = false;
-        write_string_buf(self.out, key);
-        self.out.put_u8(b':');
+        write_escaped(self.out, key.as_bytes());
+        self.out.put_slice(b"\":\"");
         match value {
-            FieldValue::Str(s) => write_string_buf(self.out, s),
-            FieldValue::Int(i) => {
-                self.out.put_u8(b'"');
-                self.out.put_slice(itoa::Buffer::new().format(i).as_bytes());
-                self.out.put_u8(b'"');
-            }
-            FieldValue::Bool(true) => self.out.put_slice(b"\"true\""),
-            FieldValue::Bool(false) => self.out.put_slice(b"\"false\""),
+            FieldValue::Str(s) => write_escaped(self.out, s.as_bytes()),
+            FieldValue::Int(i) => self.out.put_slice(itoa::Buffer::new().format(i).as_bytes()),
+            FieldValue::Bool(true) => self.out.put_slice(b"true"),
+            FieldValue::Bool(false) => self.out.put_slice(b"false"),
         }
+        self.out.put_u8(b'"');
     }
 }
 
