@@ -91,12 +91,20 @@ fn int_field(v: &JsonValue, key: &'static str) -> Result<i32, HeaderDecodeError>
         .ok_or(HeaderDecodeError::InvalidField(key))
 }
 
-fn ext_value_text(v: &JsonValue) -> Option<String> {
+fn ext_key_text(k: JsonValue) -> Option<String> {
+    match k {
+        JsonValue::String(s) => Some(s),
+        JsonValue::Number(n) => Some(String::from(n.as_str())),
+        _ => None,
+    }
+}
+
+fn ext_value_text(v: JsonValue) -> Option<String> {
     match v {
         JsonValue::Null => None,
-        JsonValue::String(s) => Some(s.clone()),
+        JsonValue::String(s) => Some(s),
         JsonValue::Number(n) => Some(String::from(n.as_str())),
-        JsonValue::Bool(b) => Some(String::from(if *b { "true" } else { "false" })),
+        JsonValue::Bool(b) => Some(String::from(if b { "true" } else { "false" })),
         other => {
             let mut buf = Vec::new();
             other.write_to(&mut buf);
@@ -107,8 +115,9 @@ fn ext_value_text(v: &JsonValue) -> Option<String> {
 
 /// Decodes a JSON header into a command with an empty body.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
-    let doc = json::parse(header)?;
-    let members = doc.as_object().ok_or(HeaderDecodeError::NotAnObject)?;
+    let JsonValue::Object(members) = json::parse(header)? else {
+        return Err(HeaderDecodeError::NotAnObject);
+    };
     let mut cmd = RemotingCommand {
         code: 0,
         language: LanguageCode::Java,
@@ -121,14 +130,14 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
     };
     for (k, v) in members {
         match k.key_text() {
-            Some("code") => cmd.code = int_field(v, "code")?,
-            Some("version") => cmd.version = int_field(v, "version")?,
-            Some("opaque") => cmd.opaque = int_field(v, "opaque")?,
-            Some("flag") => cmd.flag = int_field(v, "flag")?,
+            Some("code") => cmd.code = int_field(&v, "code")?,
+            Some("version") => cmd.version = int_field(&v, "version")?,
+            Some("opaque") => cmd.opaque = int_field(&v, "opaque")?,
+            Some("flag") => cmd.flag = int_field(&v, "flag")?,
             Some("language") => {
                 cmd.language = match v {
                     JsonValue::String(name) => {
-                        LanguageCode::from_name(name).unwrap_or(LanguageCode::Other)
+                        LanguageCode::from_name(&name).unwrap_or(LanguageCode::Other)
                     }
                     JsonValue::Number(n) => n
                         .as_i64()
@@ -141,7 +150,7 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
             }
             Some("remark") => {
                 cmd.remark = match v {
-                    JsonValue::String(s) => Some(s.clone()),
+                    JsonValue::String(s) => Some(s),
                     JsonValue::Null => None,
                     _ => return Err(HeaderDecodeError::InvalidField("remark")),
                 }
@@ -151,13 +160,13 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
                 match v {
                     JsonValue::Object(entries) => {
                         for (ek, ev) in entries {
-                            let Some(key) = ek.key_text() else {
+                            let Some(key) = ext_key_text(ek) else {
                                 return Err(HeaderDecodeError::InvalidField("extFields"));
                             };
                             match ext_value_text(ev) {
-                                Some(text) => ext.push(String::from(key), text),
+                                Some(text) => ext.push(key, text),
                                 None => {
-                                    ext.remove(key);
+                                    ext.remove(&key);
                                 }
                             }
                         }
