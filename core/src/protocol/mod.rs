@@ -10,6 +10,7 @@ pub mod frame;
 pub mod headers;
 pub mod json_header;
 
+pub use codes::{request_code, response_code};
 pub use command::{
     encode_frame, encode_request, CommandMeta, EncodeError, FieldSource, HeaderDecodeError,
     LanguageCode, RemotingCommand, SerializeType, DEFAULT_VERSION, ONEWAY_FLAG, RESPONSE_FLAG,
