@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use rmq_core::message::batch::{decode_batch, encode_batch};
+use rmq_core::message::batch::{decode_batch, try_encode_batch};
 use rmq_core::message::compression::{self, CompressionType};
 use rmq_core::message::ext::{decode_messages_with, DecodeOptions, MAGIC_V1, MAGIC_V2};
 use rmq_core::message::{decode_messages, sysflag, Message, OffsetMessageId, Properties};
@@ -319,7 +319,7 @@ proptest! {
     #[test]
     fn batch_encode_decode_is_identity(msgs in prop::collection::vec(message("T"), 0..6)) {
         let mut wire = Vec::new();
-        encode_batch(&msgs, &mut wire).unwrap();
+        try_encode_batch(&msgs, &mut wire).unwrap();
         prop_assert_eq!(decode_batch(&Bytes::from(wire), "T").unwrap(), msgs);
     }
 

@@ -65,8 +65,19 @@ pub fn encoded_batch_len(messages: &[Message]) -> usize {
 
 /// Appends the batch encoding of `messages` to `out`. Each message's own
 /// properties (UNIQ_KEY, TAGS, KEYS, WAIT, ...) are written as they are;
-/// topics are not written. On error `out` is left as it was.
-pub fn encode_batch(messages: &[Message], out: &mut Vec<u8>) -> Result<(), BatchEncodeError> {
+/// topics are not written.
+///
+/// Messages must have passed [`validate_message`] (properties of at most
+/// 32767 bytes). If one has not, nothing is appended, so the batch fails
+/// visibly instead of carrying a corrupt length; use [`try_encode_batch`]
+/// to get the reason.
+pub fn encode_batch(messages: &[Message], out: &mut Vec<u8>) {
+    let _ = try_encode_batch(messages, out);
+}
+
+/// [`encode_batch`] that reports an entry that cannot be encoded. On error
+/// `out` is left as it was.
+pub fn try_encode_batch(messages: &[Message], out: &mut Vec<u8>) -> Result<(), BatchEncodeError> {
     let start = out.len();
     out.reserve(encoded_batch_len(messages));
     for (index, message) in messages.iter().enumerate() {
@@ -132,14 +143,14 @@ pub fn decode_batch(data: &Bytes, topic: &str) -> Result<Vec<Message>, BatchDeco
     Ok(out)
 }
 
-/// Checks what Java checks before sending a batch: at least one message,
-/// each message valid ([`validate_message`] with `max_size`), one topic, no
-/// `%RETRY%` topic, no delay level, the same `WAIT` everywhere, and the
-/// encoded batch no larger than `max_size`.
-pub fn validate_batch(messages: &[Message], max_size: usize) -> Result<(), ValidationError> {
+/// Checks the batch rules Java checks before sending a batch: at least one
+/// message, one topic, no `%RETRY%` topic, no delay level and the same
+/// `WAIT` everywhere. Each message still needs [`validate_message`], and
+/// the encoded body ([`encoded_batch_len`]) must not exceed the maximum
+/// message size; [`validate_batch_with`] does all of it.
+pub fn validate_batch(messages: &[Message]) -> Result<(), ValidationError> {
     let first = messages.first().ok_or(ValidationError::EmptyBatch)?;
     for m in messages {
-        validate_message(m, max_size)?;
         if m.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
             return Err(ValidationError::BatchToRetryTopic);
         }
@@ -153,9 +164,22 @@ pub fn validate_batch(messages: &[Message], max_size: usize) -> Result<(), Valid
             return Err(ValidationError::BatchMixedWait);
         }
     }
-    let len = encoded_batch_len(messages);
-    if len > max_size {
-        return Err(ValidationError::BodyTooLarge { len, max: max_size });
+    Ok(())
+}
+
+/// [`validate_batch`], [`validate_message`] on each message with
+/// `max_size`, and the encoded batch no larger than `max_size`.
+pub fn validate_batch_with(messages: &[Message], max_size: usize) -> Result<(), ValidationError> {
+    validate_batch(messages)?;
+    for m in messages {
+        validate_message(m, max_size)?;
+    }
+    let size = encoded_batch_len(messages);
+    if size > max_size {
+        return Err(ValidationError::BodyTooLarge {
+            size,
+            max: max_size,
+        });
     }
     Ok(())
 }
@@ -176,7 +200,7 @@ mod tests {
     fn entry_layout_matches_the_spec() {
         let m = Message::new("T", "body").with_property("a", "b");
         let mut out = Vec::new();
-        encode_batch(core::slice::from_ref(&m), &mut out).unwrap();
+        encode_batch(core::slice::from_ref(&m), &mut out);
         let mut expected = Vec::new();
         expected.extend_from_slice(&30i32.to_be_bytes()); // 22 + 4 + 4
         expected.extend_from_slice(&[0; 8]);
@@ -192,7 +216,7 @@ mod tests {
     fn encode_then_decode_is_identity() {
         let m = msgs();
         let mut out = Vec::new();
-        encode_batch(&m, &mut out).unwrap();
+        encode_batch(&m, &mut out);
         assert_eq!(out.len(), encoded_batch_len(&m));
         assert_eq!(decode_batch(&Bytes::from(out), "T").unwrap(), m);
     }
@@ -201,18 +225,21 @@ mod tests {
     fn oversized_properties_are_rejected_and_output_untouched() {
         let big = Message::new("T", "b").with_property("k", "v".repeat(40_000));
         let mut out = alloc::vec![7u8];
-        let err = encode_batch(&[Message::new("T", "a"), big], &mut out).unwrap_err();
+        let batch = [Message::new("T", "a"), big];
+        let err = try_encode_batch(&batch, &mut out).unwrap_err();
         assert!(matches!(
             err,
             BatchEncodeError::PropertiesTooLong { index: 1, .. }
         ));
+        assert_eq!(out, [7u8]);
+        encode_batch(&batch, &mut out);
         assert_eq!(out, [7u8]);
     }
 
     #[test]
     fn truncated_batch_is_an_error() {
         let mut out = Vec::new();
-        encode_batch(&msgs(), &mut out).unwrap();
+        encode_batch(&msgs(), &mut out);
         let first_entry = encoded_batch_len(&msgs()[..1]);
         for cut in 1..out.len() {
             if cut == first_entry {
@@ -226,25 +253,29 @@ mod tests {
     }
 
     #[test]
+    fn batch_with_invalid_message_fails_full_validation() {
+        let m = [Message::new("A", "x"), Message::new("A", "")];
+        assert_eq!(validate_batch(&m), Ok(()));
+        assert_eq!(
+            validate_batch_with(&m, DEFAULT_MAX_MESSAGE_SIZE),
+            Err(ValidationError::EmptyBody)
+        );
+    }
+
+    #[test]
     fn valid_batch_passes() {
-        assert_eq!(validate_batch(&msgs(), DEFAULT_MAX_MESSAGE_SIZE), Ok(()));
+        assert_eq!(validate_batch(&msgs()), Ok(()));
     }
 
     #[test]
     fn empty_batch_is_rejected() {
-        assert_eq!(
-            validate_batch(&[], DEFAULT_MAX_MESSAGE_SIZE),
-            Err(ValidationError::EmptyBatch)
-        );
+        assert_eq!(validate_batch(&[]), Err(ValidationError::EmptyBatch));
     }
 
     #[test]
     fn mixed_topics_are_rejected() {
         let m = [Message::new("A", "x"), Message::new("B", "x")];
-        assert_eq!(
-            validate_batch(&m, DEFAULT_MAX_MESSAGE_SIZE),
-            Err(ValidationError::BatchMixedTopics)
-        );
+        assert_eq!(validate_batch(&m), Err(ValidationError::BatchMixedTopics));
     }
 
     #[test]
@@ -253,19 +284,13 @@ mod tests {
             Message::new("A", "x"),
             Message::new("A", "x").with_delay_level(2),
         ];
-        assert_eq!(
-            validate_batch(&m, DEFAULT_MAX_MESSAGE_SIZE),
-            Err(ValidationError::BatchWithDelay)
-        );
+        assert_eq!(validate_batch(&m), Err(ValidationError::BatchWithDelay));
     }
 
     #[test]
     fn retry_topic_batch_is_rejected() {
         let m = [Message::new("%RETRY%g", "x")];
-        assert_eq!(
-            validate_batch(&m, DEFAULT_MAX_MESSAGE_SIZE),
-            Err(ValidationError::BatchToRetryTopic)
-        );
+        assert_eq!(validate_batch(&m), Err(ValidationError::BatchToRetryTopic));
     }
 
     #[test]
@@ -274,18 +299,15 @@ mod tests {
             Message::new("A", "x"),
             Message::new("A", "x").with_wait_store_msg_ok(false),
         ];
-        assert_eq!(
-            validate_batch(&m, DEFAULT_MAX_MESSAGE_SIZE),
-            Err(ValidationError::BatchMixedWait)
-        );
+        assert_eq!(validate_batch(&m), Err(ValidationError::BatchMixedWait));
     }
 
     #[test]
     fn batch_larger_than_max_is_rejected() {
         let m = [Message::new("A", "xxxxxxxx"), Message::new("A", "xxxxxxxx")];
         assert_eq!(
-            validate_batch(&m, 40),
-            Err(ValidationError::BodyTooLarge { len: 60, max: 40 })
+            validate_batch_with(&m, 40),
+            Err(ValidationError::BodyTooLarge { size: 60, max: 40 })
         );
     }
 }

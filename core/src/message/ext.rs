@@ -795,7 +795,7 @@ mod tests {
             Message::new("T", "three"),
         ];
         let mut body = Vec::new();
-        encode_batch(&inner, &mut body).unwrap();
+        encode_batch(&inner, &mut body);
         let flags = sysflag::INNER_BATCH | sysflag::NEED_UNWRAP;
         let r = Rec {
             sys_flag: flags,

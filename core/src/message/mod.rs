@@ -15,7 +15,7 @@ pub mod property;
 pub mod sysflag;
 pub mod validation;
 
-pub use batch::{decode_batch, encode_batch, validate_batch};
+pub use batch::{decode_batch, encode_batch, try_encode_batch, validate_batch};
 pub use compression::CompressionType;
 pub use ext::{decode_messages, DecodeOptions, MessageDecodeError, MessageExt};
 pub use id::{OffsetMessageId, UniqueIdGenerator};

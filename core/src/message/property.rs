@@ -9,6 +9,8 @@ pub const TAGS: &str = "TAGS";
 pub const WAIT_STORE_MSG_OK: &str = "WAIT";
 /// Delay level 1..=18 (§7.5).
 pub const DELAY_TIME_LEVEL: &str = "DELAY";
+/// Short alias of [`DELAY_TIME_LEVEL`].
+pub const DELAY: &str = DELAY_TIME_LEVEL;
 /// Client-generated unique message ID (UNIQ_KEY, §6).
 pub const UNIQ_CLIENT_MESSAGE_ID_KEYIDX: &str = "UNIQ_KEY";
 /// Instance ID (namespaces in commercial deployments).

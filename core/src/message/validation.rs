@@ -4,7 +4,7 @@
 use alloc::string::String;
 
 use super::properties::MAX_ENCODED_LEN;
-use super::Message;
+use super::{property, Message};
 
 /// Longest ordinary topic name.
 pub const TOPIC_MAX_LEN: usize = 127;
@@ -102,13 +102,17 @@ pub enum ValidationError {
     #[error("message body is empty")]
     EmptyBody,
     /// The body (or encoded batch) is larger than the maximum message size.
-    #[error("message body of {len} bytes exceeds the maximum of {max}")]
+    #[error("message body of {size} bytes exceeds the maximum of {max}")]
     BodyTooLarge {
         /// Body length.
-        len: usize,
+        size: usize,
         /// The maximum.
         max: usize,
     },
+    /// The delay level (`DELAY`) is not a non-negative integer (brokers
+    /// fail such messages with SYSTEM_ERROR).
+    #[error("delay level is not a valid level")]
+    DelayLevel,
     /// Encoded properties exceed 32767 bytes.
     #[error("message properties of {len} bytes exceed 32767")]
     PropertiesTooLong {
@@ -220,8 +224,8 @@ pub fn validate_group(group: &str) -> Result<(), ValidationError> {
 
 /// Checks a message before sending: [`validate_topic`], a non-empty body of
 /// at most `max_body` bytes (uncompressed; brokers default to
-/// [`DEFAULT_MAX_MESSAGE_SIZE`]) and encoded properties of at most 32767
-/// bytes.
+/// [`DEFAULT_MAX_MESSAGE_SIZE`]), a numeric delay level if any, and encoded
+/// properties of at most 32767 bytes.
 pub fn validate_message(msg: &Message, max_body: usize) -> Result<(), ValidationError> {
     validate_topic(&msg.topic)?;
     if msg.body.is_empty() {
@@ -229,9 +233,14 @@ pub fn validate_message(msg: &Message, max_body: usize) -> Result<(), Validation
     }
     if msg.body.len() > max_body {
         return Err(ValidationError::BodyTooLarge {
-            len: msg.body.len(),
+            size: msg.body.len(),
             max: max_body,
         });
+    }
+    if let Some(level) = msg.properties.get(property::DELAY_TIME_LEVEL) {
+        if !level.parse::<i32>().is_ok_and(|l| l >= 0) {
+            return Err(ValidationError::DelayLevel);
+        }
     }
     let len = msg.properties.encoded_len();
     if len > MAX_ENCODED_LEN {
@@ -343,8 +352,18 @@ mod tests {
         assert_eq!(validate_message(&m, 11), Ok(()));
         assert_eq!(
             validate_message(&m, 10),
-            Err(ValidationError::BodyTooLarge { len: 11, max: 10 })
+            Err(ValidationError::BodyTooLarge { size: 11, max: 10 })
         );
+    }
+
+    #[test]
+    fn non_numeric_delay_level_is_rejected() {
+        let m = Message::new("T", "x").with_property("DELAY", "soon");
+        assert_eq!(validate_message(&m, 100), Err(ValidationError::DelayLevel));
+        let m = Message::new("T", "x").with_property("DELAY", "-1");
+        assert_eq!(validate_message(&m, 100), Err(ValidationError::DelayLevel));
+        let m = Message::new("T", "x").with_delay_level(3);
+        assert_eq!(validate_message(&m, 100), Ok(()));
     }
 
     #[test]
