@@ -17,8 +17,10 @@ pub mod validation;
 
 pub use batch::{decode_batch, encode_batch, try_encode_batch, validate_batch};
 pub use compression::CompressionType;
-pub use ext::{decode_messages, DecodeOptions, MessageDecodeError, MessageExt};
-pub use id::{OffsetMessageId, UniqueIdGenerator};
+pub use ext::{
+    decode_messages, decode_messages_with, DecodeOptions, MessageDecodeError, MessageExt,
+};
+pub use id::{month_start_unix_ms, OffsetMessageId, UniqueId, UniqueIdGenerator};
 pub use properties::Properties;
 pub use validation::{validate_group, validate_message, validate_topic, ValidationError};
 
