@@ -1,1 +1,614 @@
-fn main() {}
+//! `cargo xtask`: project automation.
+//!
+//! ```text
+//! cargo xtask test [-- <cargo test args>]   install what is missing, build the
+//!                                           no_std core for thumbv7em, start both
+//!                                           real clusters, run `cargo test --workspace`
+//! cargo xtask demo                          start a 5.x cluster and run the examples
+//! cargo xtask setup                         install what is missing, resolve the jars
+//! cargo xtask broker start [--version 5|4] [--namesrv-port N] [--broker-port N]
+//!                          [--set key=value]...
+//! cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
+//! cargo xtask broker status
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use rmq_tests::{BrokerVersion, Cluster, ClusterInfo, ClusterSpec, HarnessError};
+
+/// Targets the workspace must build for (the `no_std` core).
+const RUST_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"];
+
+/// One step of `cargo xtask demo`: `cargo run -p <package> --example <example>`.
+struct DemoStep {
+    title: &'static str,
+    package: &'static str,
+    package_dir: &'static str,
+    example: &'static str,
+}
+
+/// The demo, in order. Add a step here to extend it.
+const DEMO_STEPS: &[DemoStep] = &[
+    DemoStep {
+        title: "produce messages",
+        package: "rmq",
+        package_dir: "host-native",
+        example: "producer",
+    },
+    DemoStep {
+        title: "consume them back",
+        package: "rmq",
+        package_dir: "host-native",
+        example: "consumer",
+    },
+];
+
+/// Pid of the `cargo test` / `cargo run` child, for the signal handler.
+static CHILD_PID: AtomicU32 = AtomicU32::new(0);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => cmd_test(&args[1..]),
+        Some("demo") => cmd_demo(),
+        Some("setup") => setup(true).map(|()| ExitCode::SUCCESS),
+        Some("broker") => cmd_broker(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            print_usage();
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => Err(format!("unknown command `{other}`")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("xtask: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_usage() {
+    println!(
+        "usage:
+  cargo xtask test [-- <cargo test args>]
+  cargo xtask demo
+  cargo xtask setup
+  cargo xtask broker start [--version 5|4] [--namesrv-port N] [--broker-port N] [--set key=value]...
+  cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
+  cargo xtask broker status
+
+versions: 5 = Apache RocketMQ {} (namesrv {}, broker {}), 4 = {} (namesrv {}, broker {})",
+        BrokerVersion::V5.maven_version(),
+        BrokerVersion::V5.default_namesrv_port(),
+        BrokerVersion::V5.default_broker_port(),
+        BrokerVersion::V4.maven_version(),
+        BrokerVersion::V4.default_namesrv_port(),
+        BrokerVersion::V4.default_broker_port(),
+    );
+}
+
+fn say(line: &str) {
+    eprintln!("[xtask] {line}");
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Stops clusters and the cargo child on Ctrl-C / SIGTERM, then exits 130.
+fn install_signal_handler() {
+    let result = ctrlc::set_handler(|| {
+        say("interrupted: stopping the clusters this run started");
+        let child = CHILD_PID.load(Ordering::SeqCst);
+        if child != 0 {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.to_string())
+                .status();
+        }
+        rmq_tests::kill_all_started();
+        std::process::exit(130);
+    });
+    if let Err(e) = result {
+        say(&format!("warning: cannot install the Ctrl-C handler: {e}"));
+    }
+}
+
+fn run_child(mut cmd: Command) -> Result<std::process::ExitStatus, String> {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    CHILD_PID.store(child.id(), Ordering::SeqCst);
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {cmd:?}: {e}"));
+    CHILD_PID.store(0, Ordering::SeqCst);
+    status
+}
+
+// ---------------------------------------------------------------------------
+// Prerequisites.
+
+/// Installs what is missing (rustup targets, Java, Maven) and resolves the
+/// broker jars. Idempotent; says what it does.
+fn setup(need_targets: bool) -> Result<(), String> {
+    if need_targets {
+        ensure_rust_targets()?;
+    }
+    ensure_tool("java", &["-version"], "openjdk-17-jre-headless")?;
+    ensure_tool("mvn", &["-v"], "maven")?;
+    let start = Instant::now();
+    rmq_tests::maven::resolve_all(&mut |line| say(line)).map_err(|e| e.to_string())?;
+    say(&format!(
+        "RocketMQ {} and {} jars ready ({:.1} s; cache {})",
+        BrokerVersion::V5.maven_version(),
+        BrokerVersion::V4.maven_version(),
+        start.elapsed().as_secs_f64(),
+        rmq_tests::maven::cache_dir().display()
+    ));
+    Ok(())
+}
+
+fn ensure_rust_targets() -> Result<(), String> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => {
+            say("rustup not found: assuming the targets are installed");
+            return Ok(());
+        }
+    };
+    for target in RUST_TARGETS {
+        if installed.lines().any(|l| l.trim() == target) {
+            continue;
+        }
+        say(&format!(
+            "installing rust target {target} (rustup target add)"
+        ));
+        let ok = Command::new("rustup")
+            .args(["target", "add", target])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("`rustup target add {target}` failed"));
+        }
+    }
+    Ok(())
+}
+
+fn tool_works(tool: &Path, args: &[&str]) -> bool {
+    Command::new(tool)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn ensure_tool(tool: &str, check_args: &[&str], apt_package: &str) -> Result<(), String> {
+    let path = if tool == "java" {
+        rmq_tests::java_binary()
+    } else {
+        PathBuf::from(tool)
+    };
+    if tool_works(&path, check_args) {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root || !tool_works(Path::new("apt-get"), &["--version"]) {
+        return Err(format!(
+            "`{tool}` is missing; install it (Debian: apt-get install {apt_package})"
+        ));
+    }
+    say(&format!(
+        "`{tool}` is missing: apt-get install -y {apt_package}"
+    ));
+    let ok = Command::new("apt-get")
+        .arg("update")
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", apt_package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok && tool_works(&path, check_args) {
+        Ok(())
+    } else {
+        Err(format!("could not install `{tool}` ({apt_package})"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Clusters for test/demo: reuse a healthy detached one, else start our own.
+
+enum ClusterHandle {
+    Owned(Box<Cluster>),
+    Reused(ClusterInfo),
+}
+
+impl ClusterHandle {
+    fn namesrv_addr(&self) -> String {
+        match self {
+            ClusterHandle::Owned(c) => c.namesrv_addr(),
+            ClusterHandle::Reused(i) => i.namesrv_addr(),
+        }
+    }
+
+    fn finish(self) {
+        if let ClusterHandle::Owned(cluster) = self {
+            let version = cluster.version();
+            let start = Instant::now();
+            match cluster.stop() {
+                Ok(()) => say(&format!(
+                    "{version} cluster stopped ({:.1} s)",
+                    start.elapsed().as_secs_f64()
+                )),
+                Err(e) => say(&format!("warning: stopping the {version} cluster: {e}")),
+            }
+        }
+    }
+}
+
+fn acquire_cluster(version: BrokerVersion) -> Result<ClusterHandle, HarnessError> {
+    let port = version.default_namesrv_port();
+    if let Some(info) = ClusterInfo::find(port) {
+        let healthy = info.version == version
+            && info.detached
+            && info.namesrv_alive()
+            && info.broker_alive()
+            && rmq_tests::probe::broker_registered(
+                &info.namesrv_addr(),
+                &info.broker_name,
+                &info.broker_addr(),
+                std::time::Duration::from_secs(2),
+            );
+        if healthy {
+            say(&format!(
+                "reusing the running {version} cluster at {} (started by `cargo xtask broker start`)",
+                info.namesrv_addr()
+            ));
+            return Ok(ClusterHandle::Reused(info));
+        }
+    }
+    say(&format!("starting {version} (namesrv + broker)"));
+    let cluster = Cluster::start_with_log(ClusterSpec::new(version), &mut |l| say(l))?;
+    Ok(ClusterHandle::Owned(Box::new(cluster)))
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask test
+
+fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
+    let passthrough: Vec<String> = match args.first().map(String::as_str) {
+        Some("--") => args[1..].to_vec(),
+        Some(other) => return Err(format!("unexpected argument `{other}` (use `-- <args>`)")),
+        None => Vec::new(),
+    };
+    install_signal_handler();
+    setup(true)?;
+
+    for target in RUST_TARGETS {
+        say(&format!("cargo build -p rmq-core --target {target}"));
+        let mut build = cargo();
+        build.args(["build", "-p", "rmq-core", "--target", target]);
+        let status = run_child(build)?;
+        if !status.success() {
+            return Err(format!("rmq-core does not build for {target}"));
+        }
+    }
+
+    let mut clusters = Vec::new();
+    for version in BrokerVersion::ALL {
+        match acquire_cluster(version) {
+            Ok(c) => clusters.push((version, c)),
+            Err(e) => {
+                for (_, c) in clusters {
+                    c.finish();
+                }
+                return Err(format!("cannot start {version}: {e}"));
+            }
+        }
+    }
+
+    let mut test = cargo();
+    test.args(["test", "--workspace"]).args(&passthrough);
+    for (version, c) in &clusters {
+        say(&format!("{}={}", version.env_var(), c.namesrv_addr()));
+        test.env(version.env_var(), c.namesrv_addr());
+    }
+    say(&format!("cargo test --workspace {}", passthrough.join(" ")));
+    let status = run_child(test);
+
+    for (_, c) in clusters {
+        c.finish();
+    }
+    let status = status?;
+    say(&format!("cargo test finished: {status}"));
+    Ok(exit_code_of(status))
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask demo
+
+fn cmd_demo() -> Result<ExitCode, String> {
+    let root = workspace_root();
+    let missing: Vec<String> = DEMO_STEPS
+        .iter()
+        .filter(|s| {
+            let dir = root.join(s.package_dir).join("examples");
+            !dir.join(format!("{}.rs", s.example)).is_file()
+                && !dir.join(s.example).join("main.rs").is_file()
+        })
+        .map(|s| {
+            format!(
+                "{}/examples/{}.rs (`cargo run -p {} --example {}`: {})",
+                s.package_dir, s.example, s.package, s.example, s.title
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("xtask demo: these examples do not exist yet:");
+        for m in &missing {
+            eprintln!("  - {m}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    install_signal_handler();
+    setup(false)?;
+    let cluster = acquire_cluster(BrokerVersion::V5).map_err(|e| e.to_string())?;
+    let addr = cluster.namesrv_addr();
+    let mut result = Ok(ExitCode::SUCCESS);
+    for (i, step) in DEMO_STEPS.iter().enumerate() {
+        say(&format!(
+            "step {}/{}: {} (cargo run -p {} --example {}, NAMESRV_ADDR={addr})",
+            i + 1,
+            DEMO_STEPS.len(),
+            step.title,
+            step.package,
+            step.example
+        ));
+        let mut run = cargo();
+        run.args(["run", "-q", "-p", step.package, "--example", step.example])
+            .env("NAMESRV_ADDR", &addr)
+            .env("RMQ_NAMESRV_ADDR", &addr);
+        match run_child(run) {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                result = Err(format!("demo step `{}` failed: {s}", step.example));
+                break;
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    cluster.finish();
+    result
+}
+
+// ---------------------------------------------------------------------------
+// cargo xtask broker start|stop|status
+
+struct BrokerArgs {
+    version: BrokerVersion,
+    namesrv_port: Option<u16>,
+    broker_port: Option<u16>,
+    set: Vec<(String, String)>,
+    all: bool,
+}
+
+fn parse_broker_args(args: &[String]) -> Result<BrokerArgs, String> {
+    let mut out = BrokerArgs {
+        version: BrokerVersion::V5,
+        namesrv_port: None,
+        broker_port: None,
+        set: Vec::new(),
+        all: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let port = |v: String, name: &str| -> Result<u16, String> {
+            v.parse()
+                .map_err(|_| format!("{name}: `{v}` is not a port"))
+        };
+        match flag {
+            "--version" | "-v" => {
+                out.version = value(flag)?
+                    .parse()
+                    .map_err(|e: HarnessError| e.to_string())?
+            }
+            "--namesrv-port" => out.namesrv_port = Some(port(value(flag)?, flag)?),
+            "--broker-port" => out.broker_port = Some(port(value(flag)?, flag)?),
+            "--set" => {
+                let kv = value(flag)?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--set expects key=value, got `{kv}`"))?;
+                out.set.push((k.to_string(), v.to_string()));
+            }
+            "--all" => out.all = true,
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(out)
+}
+
+fn cmd_broker(args: &[String]) -> Result<ExitCode, String> {
+    let Some(sub) = args.first() else {
+        print_usage();
+        return Err("`broker` needs start, stop or status".into());
+    };
+    let opts = parse_broker_args(&args[1..])?;
+    match sub.as_str() {
+        "start" => broker_start(opts),
+        "stop" => broker_stop(opts),
+        "status" => broker_status(),
+        other => Err(format!("unknown broker command `{other}`")),
+    }
+}
+
+fn broker_start(opts: BrokerArgs) -> Result<ExitCode, String> {
+    install_signal_handler();
+    setup(false)?;
+    let version = opts.version;
+    let spec = ClusterSpec {
+        version,
+        namesrv_port: opts.namesrv_port.unwrap_or(version.default_namesrv_port()),
+        broker_port: opts.broker_port.unwrap_or(version.default_broker_port()),
+        extra_broker_config: opts.set,
+    };
+    let cluster = Cluster::start_with_log(spec, &mut |l| say(l)).map_err(|e| e.to_string())?;
+    let times = cluster.startup_times();
+    let (ns_rss, broker_rss) = rmq_tests::rss_kib(&cluster);
+    let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{} MiB", k / 1024));
+    let info = cluster.detach().map_err(|e| e.to_string())?;
+    println!(
+        "{version} running: namesrv {} (pid {}, ready in {:.1} s, RSS {}), broker {} {} \
+         (pid {}, ready in {:.1} s, RSS {})",
+        info.namesrv_addr(),
+        info.namesrv_pid,
+        times.namesrv.as_secs_f64(),
+        mib(ns_rss),
+        info.broker_name,
+        info.broker_addr(),
+        info.broker_pid,
+        times.broker.as_secs_f64(),
+        mib(broker_rss)
+    );
+    println!("run dir: {}", info.run_dir.display());
+    println!("export {}={}", version.env_var(), info.namesrv_addr());
+    println!(
+        "stop with: cargo xtask broker stop --namesrv-port {}",
+        info.namesrv_port
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn broker_stop(opts: BrokerArgs) -> Result<ExitCode, String> {
+    let ports: Vec<u16> = if opts.all {
+        rmq_tests::list_clusters()
+            .iter()
+            .map(|c| c.namesrv_port)
+            .collect()
+    } else {
+        vec![opts
+            .namesrv_port
+            .unwrap_or(opts.version.default_namesrv_port())]
+    };
+    if ports.is_empty() {
+        say("no harness cluster is recorded");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    for port in ports {
+        let start = Instant::now();
+        match rmq_tests::stop_detached(port) {
+            Ok(info) => say(&format!(
+                "stopped {} (namesrv {}, broker {}) in {:.1} s; removed {}",
+                info.version,
+                info.namesrv_addr(),
+                info.broker_addr(),
+                start.elapsed().as_secs_f64(),
+                info.run_dir.display()
+            )),
+            Err(e @ HarnessError::NotRunning { .. }) if !opts.all => {
+                say(&e.to_string());
+            }
+            Err(e) => {
+                failed = true;
+                say(&format!("error: {e}"));
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn broker_status() -> Result<ExitCode, String> {
+    let clusters = rmq_tests::list_clusters();
+    if clusters.is_empty() {
+        println!(
+            "no harness cluster is recorded in {}",
+            rmq_tests::state_dir().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for info in clusters {
+        let registered = info.namesrv_alive()
+            && rmq_tests::probe::broker_registered(
+                &info.namesrv_addr(),
+                &info.broker_name,
+                &info.broker_addr(),
+                std::time::Duration::from_secs(2),
+            );
+        let proc_state = |alive: bool, pid: u32| {
+            if alive {
+                let rss =
+                    rmq_tests::pid_rss_kib(pid).map_or("?".into(), |k| (k / 1024).to_string());
+                format!("up, pid {pid}, RSS {rss} MiB")
+            } else {
+                "down".into()
+            }
+        };
+        let owner = if info.detached {
+            "detached".to_string()
+        } else if info.owner_alive() {
+            format!("owned by pid {}", info.owner_pid)
+        } else {
+            format!("owner pid {} gone: stale", info.owner_pid)
+        };
+        println!(
+            "{}: namesrv {} [{}], broker {} {} [{}], {}, {owner}\n  run dir {}",
+            info.version,
+            info.namesrv_addr(),
+            proc_state(info.namesrv_alive(), info.namesrv_pid),
+            info.broker_name,
+            info.broker_addr(),
+            proc_state(info.broker_alive(), info.broker_pid),
+            if registered {
+                "registered"
+            } else {
+                "NOT registered"
+            },
+            info.run_dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1004 @@
+//! A real Apache RocketMQ cluster (one namesrv + one master broker) on
+//! 127.0.0.1, started from Maven Central jars.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::maven::{self, tail_lines};
+use crate::probe;
+use crate::process::{self, JvmProcess};
+use crate::state::{self, marker_for, ClusterInfo};
+use crate::{BrokerVersion, HarnessError, Role};
+
+/// How long startup may take (namesrv + broker registered), unless
+/// `RMQ_HARNESS_TIMEOUT_SECS` says otherwise.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a JVM gets to run its shutdown hooks after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Lines of each log printed when startup fails.
+const LOG_TAIL_LINES: usize = 40;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// Which RocketMQ line.
+    pub version: BrokerVersion,
+    /// The namesrv port on 127.0.0.1.
+    pub namesrv_port: u16,
+    /// The broker listen port on 127.0.0.1; the broker also binds
+    /// `broker_port - 2` (fast channel) and `broker_port + 1` (HA).
+    pub broker_port: u16,
+    /// Extra broker settings, applied after (and overriding) the harness
+    /// defaults, e.g. `("transactionCheckInterval", "1000")`. A key starting
+    /// with `-D` becomes a JVM system property of the broker instead, e.g.
+    /// `("-Dtls.server.mode", "permissive")`. Unknown keys are silently
+    /// ignored by the broker: check `broker.log`.
+    pub extra_broker_config: Vec<(String, String)>,
+}
+
+impl ClusterSpec {
+    /// A spec with the version's default ports and no extra config.
+    pub fn new(version: BrokerVersion) -> Self {
+        ClusterSpec {
+            version,
+            namesrv_port: version.default_namesrv_port(),
+            broker_port: version.default_broker_port(),
+            extra_broker_config: Vec::new(),
+        }
+    }
+
+    /// A spec whose ports are currently free, chosen from 12000..32000 so that
+    /// tests in parallel threads or processes do not collide.
+    pub fn with_free_ports(version: BrokerVersion) -> Result<Self, HarnessError> {
+        let (namesrv_port, broker_port) = pick_free_ports()?;
+        Ok(ClusterSpec {
+            namesrv_port,
+            broker_port,
+            ..ClusterSpec::new(version)
+        })
+    }
+
+    /// Adds one extra broker setting (builder style).
+    pub fn broker_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_broker_config.push((key.into(), value.into()));
+        self
+    }
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec::new(BrokerVersion::V5)
+    }
+}
+
+/// How long each startup phase took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupTimes {
+    /// Spawn to namesrv answering GET_BROKER_CLUSTER_INFO.
+    pub namesrv: Duration,
+    /// Spawn to broker answering and registered with the namesrv.
+    pub broker: Duration,
+}
+
+/// A running namesrv + broker. Dropping it kills both JVMs (SIGKILL) and
+/// removes the run directory, unless [`Cluster::detach`] was called.
+#[derive(Debug)]
+pub struct Cluster {
+    info: ClusterInfo,
+    broker_cluster_name: String,
+    namesrv: Option<JvmProcess>,
+    broker: Option<JvmProcess>,
+    broker_cmd: BrokerCommand,
+    times: StartupTimes,
+    finished: bool,
+}
+
+#[derive(Debug, Clone)]
+struct BrokerCommand {
+    java: PathBuf,
+    args: Vec<String>,
+    env_home: PathBuf,
+}
+
+/// Namesrv ports of the non-detached clusters this process started, for
+/// [`kill_all_started`].
+static STARTED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+impl Cluster {
+    /// Resolves the jars (Maven, cached), writes a fresh run directory, starts
+    /// the namesrv and then the broker, and waits (bounded, see
+    /// [`DEFAULT_START_TIMEOUT`]) until the namesrv lists the broker.
+    pub fn start(spec: ClusterSpec) -> Result<Cluster, HarnessError> {
+        Cluster::start_with_log(spec, &mut |line| eprintln!("[rmq-tests] {line}"))
+    }
+
+    /// [`Cluster::start`] with a custom sink for progress lines.
+    pub fn start_with_log(
+        spec: ClusterSpec,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Cluster, HarnessError> {
+        let version = spec.version;
+        check_no_cluster_on(spec.namesrv_port)?;
+        check_ports_free(&spec)?;
+        let namesrv_cp = maven::classpath(version, Role::Namesrv, log)?;
+        let broker_cp = maven::classpath(version, Role::Broker, log)?;
+        let java = java_binary();
+
+        let run_dir = create_run_dir(&spec)?;
+        let layout = Layout::new(&run_dir);
+        layout.create()?;
+        let (broker_props, broker_jvm_props) = broker_properties(&spec, &layout);
+        let lookup = |key: &str| {
+            broker_props
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let broker_name = lookup("brokerName").unwrap_or_else(|| "broker-a".into());
+        let broker_cluster_name = lookup("brokerClusterName").unwrap_or_default();
+        write_file(
+            &layout.conf.join("namesrv.properties"),
+            &format!("listenPort={}\n", spec.namesrv_port),
+        )?;
+        write_file(
+            &layout.conf.join("broker.properties"),
+            &properties_text(&broker_props),
+        )?;
+        write_logging_config(version, &layout)?;
+
+        let mut cluster = Cluster {
+            info: ClusterInfo {
+                version,
+                namesrv_port: spec.namesrv_port,
+                broker_port: spec.broker_port,
+                broker_name,
+                run_dir: run_dir.clone(),
+                namesrv_pid: 0,
+                broker_pid: 0,
+                owner_pid: std::process::id(),
+                detached: false,
+            },
+            broker_cluster_name,
+            namesrv: None,
+            broker: None,
+            broker_cmd: BrokerCommand {
+                java: java.clone(),
+                args: jvm_args(
+                    version,
+                    Role::Broker,
+                    &layout,
+                    &broker_cp,
+                    &broker_jvm_props,
+                ),
+                env_home: layout.home.clone(),
+            },
+            times: StartupTimes::default(),
+            finished: false,
+        };
+        cluster.info.write()?;
+        if let Ok(mut started) = STARTED.lock() {
+            started.push(spec.namesrv_port);
+        }
+        // From here on, Drop cleans up whatever was started.
+
+        let deadline = Instant::now() + start_timeout();
+        let t0 = Instant::now();
+        let ns_args = jvm_args(version, Role::Namesrv, &layout, &namesrv_cp, &[]);
+        let mut ns = spawn_jvm(&java, &ns_args, &layout.home, &layout, Role::Namesrv)?;
+        cluster.info.namesrv_pid = ns.pid();
+        cluster.info.write()?;
+        let ns_addr = cluster.namesrv_addr();
+        let waited = wait_until(&mut ns, deadline, || {
+            probe::namesrv_answers(&ns_addr, PROBE_TIMEOUT)
+        });
+        cluster.namesrv = Some(ns);
+        cluster.readiness_result(waited, Role::Namesrv, t0)?;
+        cluster.times.namesrv = t0.elapsed();
+        log(&format!(
+            "{version} namesrv ready on {} in {:.1} s",
+            cluster.namesrv_addr(),
+            cluster.times.namesrv.as_secs_f64()
+        ));
+        cluster.spawn_broker_and_wait(deadline)?;
+        log(&format!(
+            "{version} broker {} ready on {} in {:.1} s (run dir {})",
+            cluster.info.broker_name,
+            cluster.broker_addr(),
+            cluster.times.broker.as_secs_f64(),
+            run_dir.display()
+        ));
+        Ok(cluster)
+    }
+
+    fn spawn_broker_and_wait(&mut self, deadline: Instant) -> Result<(), HarnessError> {
+        let t0 = Instant::now();
+        let layout = Layout::new(&self.info.run_dir);
+        let mut broker = spawn_jvm(
+            &self.broker_cmd.java,
+            &self.broker_cmd.args,
+            &self.broker_cmd.env_home,
+            &layout,
+            Role::Broker,
+        )?;
+        self.info.broker_pid = broker.pid();
+        self.info.write()?;
+        let (ns_addr, broker_addr, name) = (
+            self.namesrv_addr(),
+            self.broker_addr(),
+            self.info.broker_name.clone(),
+        );
+        let waited = wait_until(&mut broker, deadline, || {
+            probe::broker_answers(&broker_addr, PROBE_TIMEOUT)
+                && probe::broker_registered(&ns_addr, &name, &broker_addr, PROBE_TIMEOUT)
+        });
+        self.broker = Some(broker);
+        self.readiness_result(waited, Role::Broker, t0)?;
+        self.times.broker = t0.elapsed();
+        Ok(())
+    }
+
+    fn readiness_result(
+        &mut self,
+        waited: Result<(), Option<String>>,
+        role: Role,
+        t0: Instant,
+    ) -> Result<(), HarnessError> {
+        let what = format!(
+            "{} {role} ({})",
+            self.info.version,
+            match role {
+                Role::Namesrv => self.namesrv_addr(),
+                Role::Broker => self.broker_addr(),
+            }
+        );
+        match waited {
+            Ok(()) => Ok(()),
+            Err(Some(status)) => Err(HarnessError::Exited {
+                what,
+                status,
+                logs: self.log_tails(role),
+            }),
+            Err(None) => Err(HarnessError::Timeout {
+                what,
+                waited: t0.elapsed(),
+                logs: self.log_tails(role),
+            }),
+        }
+    }
+
+    /// `127.0.0.1:<namesrv port>`.
+    pub fn namesrv_addr(&self) -> String {
+        self.info.namesrv_addr()
+    }
+
+    /// `127.0.0.1:<broker port>` (what the namesrv hands to clients).
+    pub fn broker_addr(&self) -> String {
+        self.info.broker_addr()
+    }
+
+    /// The broker name (`broker-a` unless overridden in the spec).
+    pub fn broker_name(&self) -> &str {
+        &self.info.broker_name
+    }
+
+    /// The broker cluster name (`DefaultCluster` unless overridden).
+    pub fn cluster_name(&self) -> &str {
+        &self.broker_cluster_name
+    }
+
+    /// The RocketMQ line this cluster runs.
+    pub fn version(&self) -> BrokerVersion {
+        self.info.version
+    }
+
+    /// The run directory: `conf/`, `logs/` (`namesrv.log`, `broker.log`),
+    /// `*.out` (JVM stdout/stderr), `store/`.
+    pub fn run_dir(&self) -> &Path {
+        &self.info.run_dir
+    }
+
+    /// The state-file record (ports, pids, run dir).
+    pub fn info(&self) -> &ClusterInfo {
+        &self.info
+    }
+
+    /// How long startup took (the broker figure is the last broker start).
+    pub fn startup_times(&self) -> StartupTimes {
+        self.times
+    }
+
+    /// The JVM pids (namesrv, broker); `None` for a stopped process.
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (
+            self.namesrv.as_ref().map(JvmProcess::pid),
+            self.broker.as_ref().map(JvmProcess::pid),
+        )
+    }
+
+    /// True while the broker JVM runs.
+    pub fn broker_running(&mut self) -> bool {
+        self.broker.as_mut().is_some_and(JvmProcess::is_alive)
+    }
+
+    /// Stops the broker gracefully (SIGTERM: it unregisters, flushes and
+    /// removes its abort file; SIGKILL after [`STOP_GRACE`]) and waits up to
+    /// 10 s for the namesrv to drop it. The store is kept for
+    /// [`Cluster::start_broker`].
+    pub fn stop_broker(&mut self) -> Result<(), HarnessError> {
+        if let Some(mut broker) = self.broker.take() {
+            broker.terminate(STOP_GRACE);
+        }
+        self.after_broker_exit()
+    }
+
+    /// Kills the broker with SIGKILL (a crash: the next start recovers from
+    /// the abort file). The store is kept for [`Cluster::start_broker`].
+    pub fn kill_broker(&mut self) -> Result<(), HarnessError> {
+        if let Some(mut broker) = self.broker.take() {
+            broker.kill();
+        }
+        self.after_broker_exit()
+    }
+
+    fn after_broker_exit(&mut self) -> Result<(), HarnessError> {
+        self.info.broker_pid = 0;
+        self.info.write()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (ns, name, addr) = (self.namesrv_addr(), self.broker_name(), self.broker_addr());
+        while Instant::now() < deadline && probe::broker_registered(&ns, name, &addr, PROBE_TIMEOUT)
+        {
+            thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// Starts the broker again on the same configuration and store, and waits
+    /// until it is registered. Fails if it is already running.
+    pub fn start_broker(&mut self) -> Result<(), HarnessError> {
+        if self.broker_running() {
+            return Err(HarnessError::InvalidState(format!(
+                "the broker on {} is already running",
+                self.broker_addr()
+            )));
+        }
+        self.broker = None;
+        let ports = [
+            self.info.broker_port,
+            self.info.broker_port.wrapping_sub(2),
+            self.info.broker_port.wrapping_add(1),
+        ];
+        // The old JVM's sockets can take a moment to disappear.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ports.iter().any(|p| !port_free(*p)) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(100));
+        }
+        self.spawn_broker_and_wait(Instant::now() + start_timeout())
+    }
+
+    /// Stops the broker, then the namesrv (SIGTERM, bounded wait, SIGKILL),
+    /// and removes the run directory and state file.
+    pub fn stop(mut self) -> Result<(), HarnessError> {
+        if let Some(mut broker) = self.broker.take() {
+            broker.terminate(STOP_GRACE);
+        }
+        if let Some(mut ns) = self.namesrv.take() {
+            ns.terminate(STOP_GRACE);
+        }
+        self.cleanup()
+    }
+
+    /// Leaves the JVMs running after this value is gone (for
+    /// `cargo xtask broker start`); [`stop_detached`] stops them later.
+    pub fn detach(mut self) -> Result<ClusterInfo, HarnessError> {
+        for p in [self.namesrv.as_mut(), self.broker.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            p.detach();
+        }
+        self.info.detached = true;
+        self.info.write()?;
+        self.forget_started();
+        self.finished = true;
+        Ok(self.info.clone())
+    }
+
+    /// The last `n` lines of `role`'s log file and JVM output.
+    pub fn log_tail(&self, role: Role, n: usize) -> String {
+        log_tail(&self.info.run_dir, role, n)
+    }
+
+    fn log_tails(&self, role: Role) -> String {
+        log_tail(&self.info.run_dir, role, LOG_TAIL_LINES)
+    }
+
+    fn cleanup(&mut self) -> Result<(), HarnessError> {
+        self.finished = true;
+        self.forget_started();
+        self.info.remove_file();
+        remove_run_dir(&self.info.run_dir)
+    }
+
+    fn forget_started(&self) {
+        if let Ok(mut started) = STARTED.lock() {
+            started.retain(|p| *p != self.info.namesrv_port);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(mut broker) = self.broker.take() {
+            broker.kill();
+        }
+        if let Some(mut ns) = self.namesrv.take() {
+            ns.kill();
+        }
+        let _ = self.cleanup();
+    }
+}
+
+/// Stops a cluster recorded in the state directory (typically one started by
+/// `cargo xtask broker start`): broker first, then namesrv, then removes its
+/// run directory and state file. Only pids whose command line carries the
+/// cluster's run-directory marker are signalled.
+pub fn stop_detached(namesrv_port: u16) -> Result<ClusterInfo, HarnessError> {
+    let info = ClusterInfo::find(namesrv_port).ok_or(HarnessError::NotRunning { namesrv_port })?;
+    stop_recorded(&info, false);
+    Ok(info)
+}
+
+fn stop_recorded(info: &ClusterInfo, hard: bool) {
+    let marker = info.marker();
+    for pid in [info.broker_pid, info.namesrv_pid] {
+        if pid != 0 {
+            let mut p = JvmProcess::from_pid(pid, marker.clone());
+            if hard {
+                p.kill();
+            } else {
+                p.terminate(STOP_GRACE);
+            }
+        }
+    }
+    info.remove_file();
+    let _ = remove_run_dir(&info.run_dir);
+}
+
+/// SIGKILLs every non-detached cluster this process started and removes their
+/// run directories (for a Ctrl-C handler; Drop does the same per cluster).
+pub fn kill_all_started() {
+    let ports: Vec<u16> = STARTED.lock().map(|s| s.clone()).unwrap_or_default();
+    for port in ports {
+        if let Some(info) = ClusterInfo::find(port) {
+            if info.owner_pid == std::process::id() && !info.detached {
+                stop_recorded(&info, true);
+            }
+        }
+    }
+}
+
+/// The namesrv address of the shared test cluster of `version`, from
+/// `RMQ_TEST_NAMESRV_V5` / `RMQ_TEST_NAMESRV_V4` (exported by
+/// `cargo xtask test`).
+///
+/// # Panics
+/// When the variable is unset: real-broker tests never skip silently.
+///
+/// # Errors
+/// When the value is not `host:port` or nothing answers there.
+pub fn env_cluster(version: BrokerVersion) -> Result<String, HarnessError> {
+    let var = version.env_var();
+    let addr = match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+        _ => panic!(
+            "{var} is not set. Real-broker tests need a running {version} cluster: run them \
+             through `cargo xtask test`, or start one with `cargo xtask broker start --version {}` \
+             and export {var}=127.0.0.1:{}",
+            version.major(),
+            version.default_namesrv_port()
+        ),
+    };
+    let valid = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid {
+        return Err(HarnessError::Invalid(format!(
+            "{var}={addr} is not host:port"
+        )));
+    }
+    if !probe::namesrv_answers(&addr, Duration::from_secs(5)) {
+        return Err(HarnessError::Invalid(format!(
+            "{var}={addr}: no RocketMQ namesrv answers there (is the cluster still running? \
+             `cargo xtask broker status`)"
+        )));
+    }
+    Ok(addr)
+}
+
+// ---------------------------------------------------------------------------
+// Run directory, configuration files, JVM command line.
+
+/// `key=value` pairs, in order.
+type Props = Vec<(String, String)>;
+
+struct Layout {
+    root: PathBuf,
+    home: PathBuf,
+    conf: PathBuf,
+    logs: PathBuf,
+    store: PathBuf,
+}
+
+impl Layout {
+    fn new(root: &Path) -> Self {
+        Layout {
+            root: root.to_path_buf(),
+            home: root.join("home"),
+            conf: root.join("conf"),
+            logs: root.join("logs"),
+            store: root.join("store"),
+        }
+    }
+
+    fn user_home(&self, role: Role) -> PathBuf {
+        self.root.join(format!("{}-home", role.name()))
+    }
+
+    fn out_file(&self, role: Role) -> PathBuf {
+        self.root.join(format!("{}.out", role.name()))
+    }
+
+    fn create(&self) -> Result<(), HarnessError> {
+        for dir in [
+            self.home.join("conf"),
+            self.conf.clone(),
+            self.logs.clone(),
+            self.store.clone(),
+            self.user_home(Role::Namesrv),
+            self.user_home(Role::Broker),
+        ] {
+            fs::create_dir_all(&dir)
+                .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+fn create_run_dir(spec: &ClusterSpec) -> Result<PathBuf, HarnessError> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rmq-run-{}-ns{}-{}-{nanos:08x}",
+        spec.version.maven_version(),
+        spec.namesrv_port,
+        std::process::id()
+    ));
+    fs::create_dir_all(&dir)
+        .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
+    Ok(dir)
+}
+
+fn remove_run_dir(dir: &Path) -> Result<(), HarnessError> {
+    // Refuse anything that is not one of our run directories.
+    let ours = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("rmq-run-"));
+    if !ours || !dir.exists() {
+        return Ok(());
+    }
+    fs::remove_dir_all(dir).map_err(|e| HarnessError::io(format!("remove {}", dir.display()), e))
+}
+
+/// The broker properties (harness defaults, then the spec's extras) and the
+/// extra JVM system properties (`-D` keys).
+fn broker_properties(spec: &ClusterSpec, layout: &Layout) -> (Props, Props) {
+    let mut props: Vec<(String, String)> = [
+        ("brokerClusterName", "DefaultCluster".to_string()),
+        ("brokerName", "broker-a".to_string()),
+        ("brokerId", "0".to_string()),
+        ("brokerRole", "ASYNC_MASTER".to_string()),
+        ("flushDiskType", "ASYNC_FLUSH".to_string()),
+        ("listenPort", spec.broker_port.to_string()),
+        ("brokerIP1", "127.0.0.1".to_string()),
+        ("namesrvAddr", format!("127.0.0.1:{}", spec.namesrv_port)),
+        ("storePathRootDir", layout.store.display().to_string()),
+        (
+            "storePathCommitLog",
+            layout.store.join("commitlog").display().to_string(),
+        ),
+        // 64 MiB commit-log files (must exceed maxMessageSize, 4 MiB).
+        ("mappedFileSizeCommitLog", (64u32 << 20).to_string()),
+        // 15,000 consume-queue entries of 20 bytes per file.
+        ("mappedFileSizeConsumeQueue", "300000".to_string()),
+        ("maxHashSlotNum", "4000".to_string()),
+        ("maxIndexNum", "1000".to_string()),
+        ("autoCreateTopicEnable", "true".to_string()),
+        ("autoCreateSubscriptionGroup", "true".to_string()),
+        ("enablePropertyFilter", "true".to_string()),
+        ("enableCalcFilterBitMap", "true".to_string()),
+        ("osPageCacheBusyTimeOutMills", "5000".to_string()),
+        ("waitTimeMillsInSendQueue", "3000".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if spec.version == BrokerVersion::V5 {
+        props.push(("timerWheelEnable".into(), "true".into()));
+    }
+    let mut jvm = Vec::new();
+    for (k, v) in &spec.extra_broker_config {
+        let k = k.trim();
+        if let Some(prop) = k.strip_prefix("-D") {
+            jvm.push((prop.to_string(), v.clone()));
+        } else {
+            props.retain(|(existing, _)| existing != k);
+            props.push((k.to_string(), v.trim().to_string()));
+        }
+    }
+    (props, jvm)
+}
+
+fn properties_text(props: &[(String, String)]) -> String {
+    let mut text = String::from("# Written by rmq-tests (tests/src/cluster.rs).\n");
+    for (k, v) in props {
+        // Properties files treat `\` as an escape: write paths with `/` only.
+        text.push_str(&format!("{k}={}\n", v.replace('\\', "\\\\")));
+    }
+    text
+}
+
+fn write_logging_config(version: BrokerVersion, layout: &Layout) -> Result<(), HarnessError> {
+    for role in [Role::Namesrv, Role::Broker] {
+        let file = layout.logs.join(format!("{}.log", role.name()));
+        match version {
+            // 5.x ships logback shaded under org.apache.rocketmq.logging and
+            // honours -Drmq.logback.configurationFile.
+            BrokerVersion::V5 => write_file(
+                &layout.conf.join(format!("rmq.{}.logback.xml", role.name())),
+                &logback_xml("org.apache.rocketmq.logging.", &file),
+            )?,
+            // 4.9 resets logback to $ROCKETMQ_HOME/conf/logback_<role>.xml.
+            BrokerVersion::V4 => write_file(
+                &layout
+                    .home
+                    .join("conf")
+                    .join(format!("logback_{}.xml", role.name())),
+                &logback_xml("", &file),
+            )?,
+        }
+    }
+    if version == BrokerVersion::V4 {
+        write_file(
+            &layout.home.join("conf").join("logback_tools.xml"),
+            &logback_xml("", &layout.logs.join("tools.log")),
+        )?;
+    }
+    Ok(())
+}
+
+fn logback_xml(package_prefix: &str, file: &Path) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <configuration>\n\
+         \x20 <appender name=\"FILE\" class=\"{p}ch.qos.logback.core.FileAppender\">\n\
+         \x20   <file>{file}</file>\n\
+         \x20   <append>true</append>\n\
+         \x20   <encoder class=\"{p}ch.qos.logback.classic.encoder.PatternLayoutEncoder\">\n\
+         \x20     <pattern>%d{{HH:mm:ss.SSS}} %-5level %logger{{0}} [%thread] - %msg%n</pattern>\n\
+         \x20   </encoder>\n\
+         \x20 </appender>\n\
+         \x20 <root level=\"INFO\"><appender-ref ref=\"FILE\"/></root>\n\
+         </configuration>\n",
+        p = package_prefix,
+        file = file.display()
+    )
+}
+
+fn jvm_args(
+    version: BrokerVersion,
+    role: Role,
+    layout: &Layout,
+    classpath: &str,
+    extra_props: &[(String, String)],
+) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    match role {
+        Role::Namesrv => args.extend(["-Xms64m", "-Xmx256m"].map(String::from)),
+        Role::Broker => {
+            args.extend(["-Xms256m", "-Xmx512m", "-XX:MaxDirectMemorySize=256m"].map(String::from))
+        }
+    }
+    args.extend(
+        [
+            "-XX:+UseSerialGC",
+            // C1 only: startup on 2 cores drops from ~45 s to ~10 s.
+            "-XX:TieredStopAtLevel=1",
+            "-XX:-UsePerfData",
+            "-Djava.net.preferIPv4Stack=true",
+            // Java 17+: the store's mmap cleanup reflects into java.nio.
+            "--add-opens",
+            "java.base/java.nio=ALL-UNNAMED",
+            "--add-exports",
+            "java.base/jdk.internal.ref=ALL-UNNAMED",
+            "--add-exports",
+            "java.base/sun.nio.ch=ALL-UNNAMED",
+            // Permissive TLS (the default) builds a self-signed certificate at
+            // startup, ~9 s on 2 cores; plaintext is all the tests need.
+            "-Dtls.server.mode=disabled",
+        ]
+        .map(String::from),
+    );
+    args.push(marker_for(&layout.root));
+    args.push(format!("-Duser.home={}", layout.user_home(role).display()));
+    args.push(format!("-Drocketmq.home.dir={}", layout.home.display()));
+    if version == BrokerVersion::V5 {
+        args.push(format!(
+            "-Drmq.logback.configurationFile={}",
+            layout
+                .conf
+                .join(format!("rmq.{}.logback.xml", role.name()))
+                .display()
+        ));
+    }
+    for (k, v) in extra_props {
+        args.push(format!("-D{k}={v}"));
+    }
+    args.push("-cp".into());
+    args.push(classpath.into());
+    args.push(role.main_class().into());
+    args.push("-c".into());
+    args.push(
+        layout
+            .conf
+            .join(format!("{}.properties", role.name()))
+            .display()
+            .to_string(),
+    );
+    args
+}
+
+fn spawn_jvm(
+    java: &Path,
+    args: &[String],
+    home: &Path,
+    layout: &Layout,
+    role: Role,
+) -> Result<JvmProcess, HarnessError> {
+    let mut cmd = Command::new(java);
+    cmd.args(args)
+        .env("ROCKETMQ_HOME", home)
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("JAVA_TOOL_OPTIONS")
+        .env_remove("_JAVA_OPTIONS")
+        .current_dir(&layout.root);
+    JvmProcess::spawn(cmd, &layout.out_file(role), marker_for(&layout.root))
+}
+
+/// `$JAVA_HOME/bin/java` when `JAVA_HOME` is set, else `java` from `PATH`.
+pub fn java_binary() -> PathBuf {
+    match std::env::var_os("JAVA_HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join("bin").join("java"),
+        None => PathBuf::from("java"),
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), HarnessError> {
+    fs::write(path, text).map_err(|e| HarnessError::io(format!("write {}", path.display()), e))
+}
+
+// ---------------------------------------------------------------------------
+// Waiting, ports, logs.
+
+fn start_timeout() -> Duration {
+    std::env::var("RMQ_HARNESS_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(DEFAULT_START_TIMEOUT, Duration::from_secs)
+}
+
+/// Polls `ready` until it holds (Ok), the process exits (Err(Some(status)))
+/// or the deadline passes (Err(None)).
+fn wait_until(
+    process: &mut JvmProcess,
+    deadline: Instant,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), Option<String>> {
+    loop {
+        if let Some(status) = process.exit_status() {
+            return Err(Some(status));
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(None);
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn check_no_cluster_on(namesrv_port: u16) -> Result<(), HarnessError> {
+    let Some(info) = ClusterInfo::find(namesrv_port) else {
+        return Ok(());
+    };
+    let live = info.namesrv_alive() || info.broker_alive();
+    let owner_gone = !info.detached && !info.owner_alive();
+    if live && !owner_gone {
+        return Err(HarnessError::AlreadyRunning {
+            namesrv_port,
+            run_dir: info.run_dir,
+        });
+    }
+    // Stale (dead processes, or left over by a test process that died):
+    // clean it up.
+    stop_recorded(&info, true);
+    Ok(())
+}
+
+fn check_ports_free(spec: &ClusterSpec) -> Result<(), HarnessError> {
+    let b = spec.broker_port;
+    if b < 3 || b == u16::MAX {
+        return Err(HarnessError::Invalid(format!(
+            "broker port {b} leaves no room for port-2 and port+1"
+        )));
+    }
+    for port in [spec.namesrv_port, b - 2, b, b + 1] {
+        if !port_free(port) {
+            let holder = state::list_clusters()
+                .into_iter()
+                .find(|c| {
+                    c.namesrv_port == port
+                        || (c.broker_port.saturating_sub(2)..=c.broker_port.saturating_add(1))
+                            .contains(&port)
+                })
+                .map(|c| format!(" by the harness cluster in {}", c.run_dir.display()))
+                .unwrap_or_default();
+            return Err(HarnessError::PortInUse { port, holder });
+        }
+    }
+    Ok(())
+}
+
+fn port_free(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+fn pick_free_ports() -> Result<(u16, u16), HarnessError> {
+    const LOW: u32 = 12000;
+    const SPAN: u32 = 20000;
+    let seed = (std::process::id() % 400) * 50;
+    for _ in 0..2000 {
+        let step = u32::from(NEXT_PORT.fetch_add(5, Ordering::Relaxed));
+        let base = LOW + (seed + step) % SPAN;
+        let (ns, broker) = (base, base + 3);
+        let all_free = [ns, broker - 2, broker, broker + 1]
+            .iter()
+            .all(|p| u16::try_from(*p).is_ok_and(port_free));
+        if all_free {
+            // Both fit u16: LOW + SPAN + 4 < 65536.
+            return Ok((ns as u16, broker as u16));
+        }
+    }
+    Err(HarnessError::Invalid(
+        "found no free port block in 12000..32000".into(),
+    ))
+}
+
+fn log_tail(run_dir: &Path, role: Role, n: usize) -> String {
+    let layout = Layout::new(run_dir);
+    let mut out = String::new();
+    for file in [
+        layout.logs.join(format!("{}.log", role.name())),
+        layout.out_file(role),
+    ] {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        out.push_str(&format!(
+            "----- last {n} lines of {} -----\n{}\n",
+            file.display(),
+            tail_lines(&text, n)
+        ));
+    }
+    out
+}
+
+/// RSS of the cluster's JVMs in KiB (namesrv, broker), when running.
+pub fn rss_kib(cluster: &Cluster) -> (Option<u64>, Option<u64>) {
+    let (ns, broker) = cluster.pids();
+    (
+        ns.and_then(process::rss_kib),
+        broker.and_then(process::rss_kib),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout::new(Path::new("/tmp/rmq-run-test"))
+    }
+
+    #[test]
+    fn extra_broker_config_overrides_the_defaults() {
+        let spec = ClusterSpec::new(BrokerVersion::V5).broker_config("brokerName", "broker-z");
+        let (props, _) = broker_properties(&spec, &layout());
+        let names: Vec<_> = props.iter().filter(|(k, _)| k == "brokerName").collect();
+        assert_eq!(names, [&("brokerName".to_string(), "broker-z".to_string())]);
+    }
+
+    #[test]
+    fn dash_d_keys_become_jvm_system_properties() {
+        let spec =
+            ClusterSpec::new(BrokerVersion::V5).broker_config("-Dtls.server.mode", "permissive");
+        let (props, jvm) = broker_properties(&spec, &layout());
+        assert!(props.iter().all(|(k, _)| !k.starts_with("-D")));
+        let args = jvm_args(BrokerVersion::V5, Role::Broker, &layout(), "cp", &jvm);
+        let default = args.iter().position(|a| a == "-Dtls.server.mode=disabled");
+        let extra = args
+            .iter()
+            .position(|a| a == "-Dtls.server.mode=permissive");
+        assert!(
+            default < extra,
+            "the spec's property must come last and win"
+        );
+    }
+
+    #[test]
+    fn the_broker_advertises_loopback_and_the_spec_ports() {
+        let spec = ClusterSpec {
+            namesrv_port: 1234,
+            broker_port: 2345,
+            ..ClusterSpec::new(BrokerVersion::V4)
+        };
+        let (props, _) = broker_properties(&spec, &layout());
+        let text = properties_text(&props);
+        assert!(text.contains("\nbrokerIP1=127.0.0.1\n"));
+        assert!(text.contains("\nlistenPort=2345\n"));
+        assert!(text.contains("\nnamesrvAddr=127.0.0.1:1234\n"));
+        assert!(!text.contains("timerWheelEnable"), "4.9 has no timer wheel");
+    }
+
+    #[test]
+    fn only_4_9_gets_logback_files_in_rocketmq_home() {
+        let args = jvm_args(BrokerVersion::V4, Role::Namesrv, &layout(), "cp", &[]);
+        assert!(args
+            .iter()
+            .all(|a| !a.starts_with("-Drmq.logback.configurationFile")));
+        let args = jvm_args(BrokerVersion::V5, Role::Namesrv, &layout(), "cp", &[]);
+        assert!(args
+            .iter()
+            .any(|a| a.ends_with("/conf/rmq.namesrv.logback.xml")));
+    }
+
+    #[test]
+    fn free_ports_leave_room_for_the_fast_and_ha_ports() {
+        let spec = ClusterSpec::with_free_ports(BrokerVersion::V5).unwrap();
+        assert!(spec.broker_port >= spec.namesrv_port + 3);
+        assert!(check_ports_free(&spec).is_ok());
+    }
+
+    #[test]
+    #[should_panic(expected = "RMQ_TEST_NAMESRV_V4 is not set")]
+    fn env_cluster_panics_when_the_variable_is_unset() {
+        if std::env::var_os("RMQ_TEST_NAMESRV_V4").is_some() {
+            panic!("RMQ_TEST_NAMESRV_V4 is not set (simulated: it is set in this run)");
+        }
+        let _ = env_cluster(BrokerVersion::V4);
+    }
+}
