@@ -8,7 +8,9 @@
 //! - [`protocol`]: frame codec, [`protocol::RemotingCommand`], codes, typed headers, JSON;
 //! - [`message`]: messages, properties, stored-message decoding, compression, IDs;
 //! - [`route`]: topic route data and route tables;
-//! - [`acl`]: ACL 1.0 request signing.
+//! - [`acl`]: ACL 1.0 request signing;
+//! - [`engine`]: the client state machine hosts drive; [`producer`]: its producer role;
+//! - [`time`]: the engine's notion of time (supplied by the host).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,6 +20,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod acl;
+pub mod engine;
 pub mod message;
+pub mod producer;
 pub mod protocol;
 pub mod route;
+pub mod time;

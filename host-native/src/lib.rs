@@ -1,1 +1,23 @@
-//! rmq: the tokio host over `rmq-core`.
+//! rmq: a fast Apache RocketMQ client for Rust.
+//!
+//! This crate is the tokio host over [`rmq_core`], the sans-IO protocol
+//! engine: it owns sockets, timers and tasks, and decides nothing the core
+//! can. Start with [`Producer::builder`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod admin;
+mod client;
+mod clock;
+mod driver;
+mod error;
+mod producer;
+
+pub use admin::Admin;
+pub use error::Error;
+pub use producer::{Producer, ProducerBuilder};
+pub use rmq_core;
+pub use rmq_core::engine::{SendResult, SendStatus};
+pub use rmq_core::message::{Message, MessageExt};
+pub use rmq_core::protocol::SerializeType;
+pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};

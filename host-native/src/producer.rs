@@ -1,0 +1,257 @@
+//! [`Producer`]: sends messages to Apache RocketMQ brokers.
+
+use std::time::Duration;
+
+use rmq_core::engine::{ClientConfig, Engine, SendReceipt};
+use rmq_core::message::Message;
+use rmq_core::producer::{Payload, ProducerConfig, QueueSelector, QueueTarget, SendRequest};
+use rmq_core::protocol::SerializeType;
+use rmq_core::route::MessageQueue;
+use tokio::sync::oneshot;
+
+use crate::client::{default_instance, host_defaults, ClientHandle};
+use crate::clock::wall_clock;
+use crate::driver::Command;
+use crate::{Error, SendResult};
+
+/// Builds a [`Producer`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rmq::Error> {
+/// let producer = rmq::Producer::builder()
+///     .name_server("127.0.0.1:9876")
+///     .group("test")
+///     .retries(2)
+///     .build()?;
+/// producer.start().await?;
+/// let result = producer.send(rmq::Message::new("test", "hello").with_tags("TagA")).await?;
+/// println!("{}", result.msg_id);
+/// producer.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ProducerBuilder {
+    client: ClientConfig,
+    producer: ProducerConfig,
+    instance: Option<String>,
+}
+
+impl ProducerBuilder {
+    /// Adds a name server (`host:port`; host names are resolved). Several
+    /// may be given, separated by `;` or by repeated calls.
+    pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
+        self.client.name_servers.extend(
+            addr.as_ref()
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+        self
+    }
+
+    /// The producer group (Java `producerGroup`).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.producer.group = group.into();
+        self
+    }
+
+    /// Retries of a failed synchronous send (default 2).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.producer.retries = retries;
+        self
+    }
+
+    /// Whole-send deadline, retries included (default 3 s).
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.producer.send_timeout = timeout;
+        self
+    }
+
+    /// Bodies larger than this are compressed (default 4096 bytes).
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.producer.compress_threshold = bytes;
+        self
+    }
+
+    /// Latency-based fault avoidance (default off, like Java).
+    pub fn fault_avoidance(mut self, on: bool) -> Self {
+        self.producer.fault_avoidance = on;
+        self
+    }
+
+    /// Header serialization: binary (default) or JSON.
+    pub fn serialize_type(mut self, ser: SerializeType) -> Self {
+        self.client.serialize_type = ser;
+        self
+    }
+
+    /// The instance name in the client id (default `pid#nanos`).
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.instance = Some(name.into());
+        self
+    }
+
+    /// ACL 1.0 credentials: every request is signed.
+    pub fn credentials(
+        mut self,
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Self {
+        self.client.credentials = Some(rmq_core::acl::AclCredentials {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            security_token: None,
+        });
+        self
+    }
+
+    /// Checks the settings and builds the producer (not yet started). Name
+    /// servers default to `NAMESRV_ADDR`.
+    pub fn build(mut self) -> Result<Producer, Error> {
+        if self.client.name_servers.is_empty() {
+            if let Ok(env) = std::env::var("NAMESRV_ADDR") {
+                self = self.name_server(env);
+            }
+        }
+        if self.client.name_servers.is_empty() {
+            return Err(Error::Config(
+                "no name server: call name_server() or set NAMESRV_ADDR".into(),
+            ));
+        }
+        rmq_core::message::validate_group(&self.producer.group)
+            .map_err(|e| Error::Config(format!("producer group: {e}")))?;
+        let instance = self.instance.unwrap_or_else(default_instance);
+        host_defaults(&mut self.client, &instance);
+        let (client, producer) = (self.client, self.producer);
+        let timeout = producer.send_timeout;
+        let handle = ClientHandle::new(move |now| Engine::new(client, now).with_producer(producer));
+        Ok(Producer { handle, timeout })
+    }
+}
+
+/// Sends messages. Cheap to clone; every clone drives the same client, and
+/// sends may be awaited concurrently from many tasks.
+#[derive(Clone)]
+pub struct Producer {
+    handle: ClientHandle,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// A builder with Java's defaults.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    /// Starts the client. Connections open lazily on first use.
+    pub async fn start(&self) -> Result<(), Error> {
+        self.handle.start()
+    }
+
+    /// Sends one message and waits for the broker's acknowledgement,
+    /// retrying on another broker as configured.
+    pub async fn send(&self, message: Message) -> Result<SendResult, Error> {
+        self.submit(Payload::Single(message), QueueTarget::Any, false)
+            .await
+            .and_then(acknowledged)
+    }
+
+    /// Writes one message without waiting for an acknowledgement.
+    pub async fn send_oneway(&self, message: Message) -> Result<(), Error> {
+        self.submit(Payload::Single(message), QueueTarget::Any, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends messages of one topic as one request; they are stored in order.
+    pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, Error> {
+        self.submit(Payload::Batch(messages), QueueTarget::Any, false)
+            .await
+            .and_then(acknowledged)
+    }
+
+    /// Sends to exactly this queue (no retry elsewhere).
+    pub async fn send_to_queue(
+        &self,
+        message: Message,
+        queue: MessageQueue,
+    ) -> Result<SendResult, Error> {
+        self.submit(Payload::Single(message), QueueTarget::Queue(queue), false)
+            .await
+            .and_then(acknowledged)
+    }
+
+    /// Sends to the queue the sharding key hashes to — the same queue the
+    /// Java client's `SelectMessageQueueByHash` picks — so messages of one
+    /// key stay in order.
+    pub async fn send_ordered(
+        &self,
+        message: Message,
+        sharding_key: impl Into<String>,
+    ) -> Result<SendResult, Error> {
+        let target = QueueTarget::ShardingKey(sharding_key.into());
+        self.submit(Payload::Single(message), target, false)
+            .await
+            .and_then(acknowledged)
+    }
+
+    /// Sends to the queue `selector` picks among the topic's writable queues.
+    pub async fn send_with_selector(
+        &self,
+        message: Message,
+        selector: impl QueueSelector + 'static,
+    ) -> Result<SendResult, Error> {
+        let target = QueueTarget::Selector(Box::new(selector));
+        self.submit(Payload::Single(message), target, false)
+            .await
+            .and_then(acknowledged)
+    }
+
+    /// Unregisters from every broker and closes every connection.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.handle.shutdown().await
+    }
+
+    async fn submit(
+        &self,
+        payload: Payload,
+        target: QueueTarget,
+        oneway: bool,
+    ) -> Result<SendReceipt, Error> {
+        let (reply, rx) = oneshot::channel();
+        let request = SendRequest {
+            payload,
+            target,
+            oneway,
+            timeout: None,
+            clock: wall_clock(),
+        };
+        self.handle
+            .sender()?
+            .send(Command::Send { request, reply })
+            .map_err(|_| Error::ShutDown)?;
+        // The engine enforces the send timeout; this guard only catches a
+        // driver that died.
+        match tokio::time::timeout(self.timeout + Duration::from_secs(2), rx).await {
+            Ok(Ok(result)) => result.map_err(Error::from),
+            Ok(Err(_)) => Err(Error::ShutDown),
+            Err(_) => Err(Error::Timeout { broker: "-".into() }),
+        }
+    }
+}
+
+fn acknowledged(receipt: SendReceipt) -> Result<SendResult, Error> {
+    match receipt {
+        SendReceipt::Acknowledged(r) => Ok(r),
+        SendReceipt::Written { .. } => Err(Error::Protocol(
+            "oneway receipt for a synchronous send".into(),
+        )),
+    }
+}
