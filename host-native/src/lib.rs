@@ -13,7 +13,7 @@ mod driver;
 mod error;
 mod producer;
 
-pub use admin::Admin;
+pub use admin::{Admin, PullResult, PullStatus};
 pub use error::Error;
 pub use producer::{Producer, ProducerBuilder};
 pub use rmq_core;
