@@ -300,7 +300,7 @@ impl Cluster {
     }
 
     /// The run directory: `conf/`, `logs/` (`namesrv.log`, `broker.log`),
-    /// `*.out` (JVM stdout/stderr), `store/`.
+    /// `*.out` (JVM stdout/stderr), `*.pid`, `store/`.
     pub fn run_dir(&self) -> &Path {
         &self.info.run_dir
     }
@@ -785,7 +785,12 @@ fn spawn_jvm(
         .env_remove("JAVA_TOOL_OPTIONS")
         .env_remove("_JAVA_OPTIONS")
         .current_dir(&layout.root);
-    JvmProcess::spawn(cmd, &layout.out_file(role), marker_for(&layout.root))
+    let process = JvmProcess::spawn(cmd, &layout.out_file(role), marker_for(&layout.root))?;
+    write_file(
+        &layout.root.join(format!("{}.pid", role.name())),
+        &format!("{}\n", process.pid()),
+    )?;
+    Ok(process)
 }
 
 /// `$JAVA_HOME/bin/java` when `JAVA_HOME` is set, else `java` from `PATH`.
