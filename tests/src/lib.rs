@@ -26,6 +26,7 @@ mod cluster;
 mod error;
 pub mod maven;
 pub mod probe;
+pub mod raw;
 mod process;
 mod state;
 mod version;
