@@ -545,6 +545,34 @@ fn a_batch_is_one_request_with_the_batch_flag() {
 }
 
 #[test]
+fn a_batch_carries_unique_ids_only_on_its_messages() {
+    // 4.9.x brokers append the batch's properties to every stored message:
+    // a batch-level UNIQ_KEY would overwrite each message's own id.
+    let mut net = Net::standard(healthy());
+    let req = SendRequest {
+        payload: rmq_core::producer::Payload::Batch(vec![
+            Message::new("orders", "1"),
+            Message::new("orders", "2"),
+        ]),
+        ..SendRequest::new(Message::new("orders", "x"), clock())
+    };
+    let id = net.send_req(req);
+    let r = acknowledged(net.outcome(id).unwrap());
+    let (_, cmd) = net
+        .seen
+        .iter()
+        .find(|(_, c)| c.code == request_code::SEND_BATCH_MESSAGE)
+        .unwrap();
+    let props = cmd.ext_fields.get("i").expect("batch properties");
+    assert!(!props.contains("UNIQ_KEY"), "{props:?}");
+    assert!(props.contains("WAIT\u{1}true"), "{props:?}");
+    let inner = rmq_core::message::decode_batch(&cmd.body, "orders").unwrap();
+    let ids: Vec<&str> = inner.iter().map(|m| m.unique_key().unwrap()).collect();
+    assert_eq!(ids.join(","), r.msg_id);
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[test]
 fn a_oneway_send_completes_when_written_and_is_flagged_oneway() {
     let mut net = Net::standard(healthy());
     let mut req = SendRequest::new(Message::new("orders", "x"), clock());

@@ -121,12 +121,11 @@ pub(crate) fn prepare(
                     max: config.max_message_size,
                 });
             }
-            // Java gives the batch itself a unique id and WAIT=true.
+            // The batch's own properties carry WAIT=true but no unique id
+            // (as the Go client): 4.9.x brokers append them to every stored
+            // message, and a batch-level UNIQ_KEY would then replace each
+            // message's own id (apache/rocketmq#9416).
             let mut batch_props = crate::message::Properties::default();
-            batch_props.insert(
-                property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
-                ids.next(clock.now_ms, clock.month_start_ms),
-            );
             batch_props.insert(property::WAIT_STORE_MSG_OK, "true");
             let mut buf = Vec::new();
             batch_props.encode_into(&mut buf);
