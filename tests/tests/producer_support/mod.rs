@@ -1,0 +1,158 @@
+//! Shared helpers of the `producer_*` integration tests: unique names, topic
+//! creation on the real broker, and reading a topic back with raw pulls.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rmq::rmq_core::protocol::headers::{CreateTopicRequestHeader, TopicFilterType};
+use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
+use rmq::{Admin, MessageExt, MessageQueue, Producer, PullStatus, RouteTable};
+
+/// The consumer group used for raw read-back pulls.
+pub const READER_GROUP: &str = "rmq_it_producer_reader";
+
+/// A topic/group name unique to this test run: `name`, the time and a counter.
+pub fn unique(name: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{name}_{}_{}_{n}",
+        std::process::id(),
+        (nanos % 1_000_000_000_000) as u64
+    )
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A started producer of a fresh group on `namesrv`.
+pub async fn producer(namesrv: &str, test: &str) -> Producer {
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .group(unique(&format!("pg_{test}")))
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    producer
+}
+
+/// Java's `String.hashCode` over UTF-16 code units, written independently
+/// of the crate under test.
+pub fn java_hash_code(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// Creates `topic` with `queues` read and write queues on every master that
+/// serves the auto-create template topic, and waits until the name server
+/// routes it.
+pub async fn create_topic(admin: &Admin, topic: &str, queues: i32) -> RouteTable {
+    let template = admin.topic_route("TBW102").await.unwrap();
+    for broker in &template.broker_datas {
+        let addr = broker.master_addr().unwrap().to_string();
+        let header = CreateTopicRequestHeader {
+            topic: topic.to_string(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm: 6,
+            topic_filter_type: TopicFilterType::SingleTag,
+            topic_sys_flag: Some(0),
+            order: false,
+            attributes: None,
+            force: None,
+            rpc: Default::default(),
+        };
+        let cmd =
+            RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC, 0).with_header(&header);
+        let resp = admin
+            .request(Some(&addr), cmd, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.code,
+            response_code::SUCCESS,
+            "create {topic}: {resp:?}"
+        );
+    }
+    wait_for_route(admin, topic, Duration::from_secs(15)).await
+}
+
+/// Polls the name server until it routes `topic`.
+pub async fn wait_for_route(admin: &Admin, topic: &str, limit: Duration) -> RouteTable {
+    let start = Instant::now();
+    loop {
+        if let Ok(route) = admin.topic_route(topic).await {
+            let table = RouteTable::new(topic, &route);
+            if !table.publish_queues().is_empty() {
+                return table;
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the name server never routed {topic}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every message stored in `queue`, in queue order.
+pub async fn read_queue(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let r = admin.pull(READER_GROUP, queue, offset, 32).await.unwrap();
+        match r.status {
+            PullStatus::Found => {
+                out.extend(r.messages);
+                offset = r.next_begin_offset;
+            }
+            PullStatus::OffsetIllegal if r.next_begin_offset > offset => {
+                offset = r.next_begin_offset;
+            }
+            _ => return out,
+        }
+    }
+}
+
+/// Every message stored in any readable queue of `topic`.
+pub async fn read_topic(admin: &Admin, topic: &str) -> Vec<MessageExt> {
+    let route = admin.topic_route(topic).await.unwrap();
+    let table = RouteTable::new(topic, &route);
+    let mut out = Vec::new();
+    for q in table.subscribe_queues() {
+        out.extend(read_queue(admin, q).await);
+    }
+    out
+}
+
+/// Polls `topic` until it holds at least `n` messages, or `limit` passes;
+/// returns what was found last.
+pub async fn wait_for_messages(
+    admin: &Admin,
+    topic: &str,
+    n: usize,
+    limit: Duration,
+) -> Vec<MessageExt> {
+    let start = Instant::now();
+    loop {
+        let found = match admin.topic_route(topic).await {
+            Ok(_) => read_topic(admin, topic).await,
+            Err(_) => Vec::new(),
+        };
+        if found.len() >= n || start.elapsed() >= limit {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
