@@ -147,7 +147,10 @@ impl Admin {
             ..Default::default()
         };
         let cmd = RemotingCommand::request(request_code::PULL_MESSAGE, 0).with_header(&header);
-        let resp = self.handle.request(Some(addr.clone()), cmd, self.timeout).await?;
+        let resp = self
+            .handle
+            .request(Some(addr.clone()), cmd, self.timeout)
+            .await?;
         let status = match resp.code {
             response_code::SUCCESS => PullStatus::Found,
             response_code::PULL_NOT_FOUND => PullStatus::NoNewMessages,

@@ -14,6 +14,7 @@ use rmq_core::protocol::RemotingCommand;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::clock::MonotonicClock;
 
@@ -60,6 +61,7 @@ struct Driver {
 
 /// Spawns the driver task for `engine`; commands go in through the returned sender.
 pub(crate) fn spawn(engine: Engine, clock: MonotonicClock) -> mpsc::UnboundedSender<Command> {
+    let span = tracing::debug_span!("rmq.client", client_id = %engine.config().client_id);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (net_tx, net_rx) = mpsc::unbounded_channel();
     let driver = Driver {
@@ -72,7 +74,7 @@ pub(crate) fn spawn(engine: Engine, clock: MonotonicClock) -> mpsc::UnboundedSen
         shutdown_waiters: Vec::new(),
         done: false,
     };
-    tokio::spawn(driver.run(cmd_rx, net_rx));
+    tokio::spawn(driver.run(cmd_rx, net_rx).instrument(span));
     cmd_tx
 }
 
@@ -172,7 +174,8 @@ impl Driver {
             match t {
                 Transmit::Connect { conn, addr } => {
                     tracing::debug!(?conn, %addr, "connecting");
-                    tokio::spawn(connect(conn, addr, self.net_tx.clone()));
+                    let span = tracing::debug_span!("rmq.conn", ?conn, %addr);
+                    tokio::spawn(connect(conn, addr, self.net_tx.clone()).instrument(span));
                 }
                 Transmit::Write { conn, bytes } => {
                     if let Some(w) = self.writers.get(&conn) {
@@ -188,6 +191,9 @@ impl Driver {
         while let Some(ev) = self.engine.poll_event() {
             match ev {
                 Event::SendDone { id, result } => {
+                    if let Err(e) = &result {
+                        tracing::debug!(?id, error = %e, "send failed");
+                    }
                     if let Some(reply) = self.sends.remove(&id) {
                         let _ = reply.send(result);
                     }
