@@ -330,7 +330,7 @@ impl Cluster {
 
     /// Stops the broker gracefully (SIGTERM: it unregisters, flushes and
     /// removes its abort file; SIGKILL after [`STOP_GRACE`]) and waits up to
-    /// 10 s for the namesrv to drop it. The store is kept for
+    /// 30 s for the namesrv to drop it. The store is kept for
     /// [`Cluster::start_broker`].
     pub fn stop_broker(&mut self) -> Result<(), HarnessError> {
         if let Some(mut broker) = self.broker.take() {
@@ -351,7 +351,7 @@ impl Cluster {
     fn after_broker_exit(&mut self) -> Result<(), HarnessError> {
         self.info.broker_pid = 0;
         self.info.write()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let (ns, name, addr) = (self.namesrv_addr(), self.broker_name(), self.broker_addr());
         while Instant::now() < deadline && probe::broker_registered(&ns, name, &addr, PROBE_TIMEOUT)
         {
@@ -538,6 +538,7 @@ struct Layout {
     conf: PathBuf,
     logs: PathBuf,
     store: PathBuf,
+    tmp: PathBuf,
 }
 
 impl Layout {
@@ -548,6 +549,7 @@ impl Layout {
             conf: root.join("conf"),
             logs: root.join("logs"),
             store: root.join("store"),
+            tmp: root.join("tmp"),
         }
     }
 
@@ -565,6 +567,7 @@ impl Layout {
             self.conf.clone(),
             self.logs.clone(),
             self.store.clone(),
+            self.tmp.clone(),
             self.user_home(Role::Namesrv),
             self.user_home(Role::Broker),
         ] {
@@ -743,6 +746,9 @@ fn jvm_args(
         .map(String::from),
     );
     args.push(marker_for(&layout.root));
+    // RocksDB (5.x) unpacks a 12 MB native library into java.io.tmpdir and
+    // only deletes it on a clean exit: keep it inside the run directory.
+    args.push(format!("-Djava.io.tmpdir={}", layout.tmp.display()));
     args.push(format!("-Duser.home={}", layout.user_home(role).display()));
     args.push(format!("-Drocketmq.home.dir={}", layout.home.display()));
     if version == BrokerVersion::V5 {

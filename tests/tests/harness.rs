@@ -33,7 +33,7 @@ fn broker_restarts_on_the_same_store_after_a_crash(version: BrokerVersion) {
         cluster.broker_name().to_string(),
         cluster.broker_addr(),
     );
-    let registered = || probe::broker_registered(&ns, &name, &broker, Duration::from_secs(2));
+    let registered = || probe::broker_registered(&ns, &name, &broker, Duration::from_secs(10));
     assert!(registered());
 
     cluster.kill_broker().unwrap();
@@ -49,7 +49,7 @@ fn broker_restarts_on_the_same_store_after_a_crash(version: BrokerVersion) {
 
     cluster.start_broker().unwrap();
     assert!(registered());
-    assert!(probe::broker_answers(&broker, Duration::from_secs(2)));
+    assert!(probe::broker_answers(&broker, Duration::from_secs(10)));
     let log = cluster.log_tail(rmq_tests::Role::Broker, 2000);
     assert!(log.contains("abnormally"), "the restart recovered: {log}");
     // Drop kills both JVMs and removes the run directory.
