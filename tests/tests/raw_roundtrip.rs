@@ -3,7 +3,8 @@
 //! message with SEND_MESSAGE_V2 and pulls it back from a real 5.x and 4.9.x
 //! broker, with JSON and with binary (ROCKETMQ) request headers.
 
-use rmq_core::message::{property, Message};
+use rmq_core::message::compression::compress_zlib;
+use rmq_core::message::{property, sysflag, Message};
 use rmq_core::protocol::{response_code, SerializeType};
 use rmq_tests::raw::{self, RawClient, DEFAULT_TIMEOUT};
 use rmq_tests::{env_cluster, BrokerVersion};
@@ -90,6 +91,75 @@ fn pull_of_an_empty_queue_is_not_found(version: BrokerVersion, ser: SerializeTyp
         ex.response
     );
     assert!(ex.response.body.is_empty());
+}
+
+/// A zlib body sent with sysFlag COMPRESSED comes back decompressed, with
+/// the compressed bit cleared.
+fn compressed_send_pulls_back_decompressed(version: BrokerVersion, ser: SerializeType) {
+    let ns_addr = env_cluster(version).unwrap();
+    let topic = raw::unique_name("raw_zlib");
+    let group = raw::unique_name("raw_zlib_group");
+    let broker_addr = raw::create_topic_and_wait(&ns_addr, ser, &topic, 1).unwrap();
+    let mut broker = RawClient::connect(&broker_addr, ser, DEFAULT_TIMEOUT).unwrap();
+
+    let body: Vec<u8> = b"compress me, compress me again. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(16 * 1024)
+        .collect();
+    let msg = Message::new(topic.as_str(), body.clone()).with_tags("Z");
+    let header = raw::send_header(&group, &msg, 0, sysflag::COMPRESSED, raw::now_ms());
+    raw::send_exchange(&mut broker, &header, &compress_zlib(&body, 5)).unwrap();
+
+    let (_, msgs, ex) = raw::pull_at_least(&mut broker, &group, &topic, 0, 1).unwrap();
+    assert!(ex.response.body.len() < 2048, "stored compressed");
+    assert_eq!(msgs[0].body().as_ref(), body.as_slice());
+    assert_eq!(msgs[0].sys_flag & sysflag::COMPRESSED, 0);
+    assert_eq!(msgs[0].tags(), Some("Z"));
+}
+
+/// The header serialization the namesrv and broker answer a request in.
+fn answered_serialization(version: BrokerVersion, request: SerializeType) -> [SerializeType; 2] {
+    let ns_addr = env_cluster(version).unwrap();
+    let topic = raw::unique_name("raw_ser");
+    let broker_addr = raw::create_topic_and_wait(&ns_addr, request, &topic, 1).unwrap();
+    let mut ns = RawClient::connect(&ns_addr, request, DEFAULT_TIMEOUT).unwrap();
+    let route = raw::route_exchange(&mut ns, &topic).unwrap();
+    let mut broker = RawClient::connect(&broker_addr, request, DEFAULT_TIMEOUT).unwrap();
+    let pull = raw::pull_exchange(&mut broker, "raw_ser_group", &topic, 0, 0, 1).unwrap();
+    [route.frame[4], pull.frame[4]].map(|b| SerializeType::from_code(b).unwrap())
+}
+
+#[test]
+fn v5_answers_json_whatever_the_request_header() {
+    for request in [SerializeType::Json, SerializeType::RocketMq] {
+        assert_eq!(
+            answered_serialization(BrokerVersion::V5, request),
+            [SerializeType::Json; 2],
+            "{request:?}"
+        );
+    }
+}
+
+#[test]
+fn v4_answers_in_the_request_header_serialization() {
+    for request in [SerializeType::Json, SerializeType::RocketMq] {
+        assert_eq!(
+            answered_serialization(BrokerVersion::V4, request),
+            [request; 2]
+        );
+    }
+}
+
+#[test]
+fn v5_json_compressed_send_pulls_back_decompressed() {
+    compressed_send_pulls_back_decompressed(BrokerVersion::V5, SerializeType::Json);
+}
+
+#[test]
+fn v4_binary_compressed_send_pulls_back_decompressed() {
+    compressed_send_pulls_back_decompressed(BrokerVersion::V4, SerializeType::RocketMq);
 }
 
 #[test]
