@@ -5,7 +5,8 @@
 
 use rmq_core::message::compression::compress_zlib;
 use rmq_core::message::{property, sysflag, Message};
-use rmq_core::protocol::{response_code, SerializeType};
+use rmq_core::protocol::headers::GetRouteInfoRequestHeader;
+use rmq_core::protocol::{encode_request, request_code, response_code, CommandMeta, SerializeType};
 use rmq_tests::raw::{self, RawClient, DEFAULT_TIMEOUT};
 use rmq_tests::{env_cluster, BrokerVersion};
 
@@ -117,6 +118,56 @@ fn compressed_send_pulls_back_decompressed(version: BrokerVersion, ser: Serializ
     assert_eq!(msgs[0].body().as_ref(), body.as_slice());
     assert_eq!(msgs[0].sys_flag & sysflag::COMPRESSED, 0);
     assert_eq!(msgs[0].tags(), Some("Z"));
+}
+
+/// The route body of an existing topic as asked with request `version` and
+/// optionally `acceptStandardJsonOnly=true`.
+fn route_body(version: BrokerVersion, request_version: i32, standard_flag: bool) -> String {
+    let ns_addr = env_cluster(version).unwrap();
+    let topic = raw::unique_name("raw_route_json");
+    raw::create_topic_and_wait(&ns_addr, SerializeType::Json, &topic, 1).unwrap();
+    let mut ns = RawClient::connect(&ns_addr, SerializeType::Json, DEFAULT_TIMEOUT).unwrap();
+    let header = GetRouteInfoRequestHeader {
+        topic,
+        accept_standard_json_only: standard_flag.then_some(true),
+        ..Default::default()
+    };
+    let opaque = ns.next_opaque();
+    let mut meta = CommandMeta::request(request_code::GET_ROUTEINFO_BY_TOPIC, opaque);
+    meta.version = request_version;
+    let mut frame = bytes::BytesMut::new();
+    encode_request(&mut frame, SerializeType::Json, &meta, &header, &[], &[]).unwrap();
+    let ex = ns.exchange(&frame, opaque).unwrap();
+    assert_eq!(ex.response.code, response_code::SUCCESS);
+    String::from_utf8(ex.response.body.to_vec()).unwrap()
+}
+
+fn route_is_standard_json_from_version_401_or_with_the_flag(version: BrokerVersion) {
+    let quoted = r#""brokerAddrs":{"0":"#;
+    let bare = r#""brokerAddrs":{0:"#;
+    for (request_version, flag, expected) in [
+        (317, false, bare),
+        (400, false, bare),
+        (401, false, quoted),
+        (479, false, quoted),
+        (317, true, quoted),
+    ] {
+        let body = route_body(version, request_version, flag);
+        assert!(
+            body.contains(expected),
+            "version {request_version}, flag {flag}: {body}"
+        );
+    }
+}
+
+#[test]
+fn v5_route_is_standard_json_from_version_401_or_with_the_flag() {
+    route_is_standard_json_from_version_401_or_with_the_flag(BrokerVersion::V5);
+}
+
+#[test]
+fn v4_route_is_standard_json_from_version_401_or_with_the_flag() {
+    route_is_standard_json_from_version_401_or_with_the_flag(BrokerVersion::V4);
 }
 
 /// The header serialization the namesrv and broker answer a request in.
