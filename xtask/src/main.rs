@@ -12,6 +12,9 @@
 //! cargo xtask broker status
 //! ```
 
+mod bench;
+mod go;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => cmd_test(&args[1..]),
         Some("demo") => cmd_demo(),
+        Some("bench") => bench::cmd_bench(&args[1..]),
         Some("setup") => setup(true).map(|()| ExitCode::SUCCESS),
         Some("broker") => cmd_broker(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
@@ -76,6 +80,7 @@ fn print_usage() {
         "usage:
   cargo xtask test [-- <cargo test args>]
   cargo xtask demo
+  cargo xtask bench [--rounds 3] [--duration-sec 8] [--namesrv ADDR] [--out FILE]
   cargo xtask setup
   cargo xtask broker start [--version 5|4] [--namesrv-port N] [--broker-port N] [--set key=value]...
   cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
@@ -311,6 +316,7 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     };
     install_signal_handler();
     setup(true)?;
+    let go_peer = go::build_go_peer(&workspace_root().join("tests/interop/go"), &mut |l| say(l))?;
 
     for target in RUST_TARGETS {
         say(&format!("cargo build -p rmq-core --target {target}"));
@@ -335,6 +341,7 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
 
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(&passthrough);
+    test.env("RMQ_GO_PEER", &go_peer);
     for (version, c) in &clusters {
         say(&format!("{}={}", version.env_var(), c.namesrv_addr()));
         test.env(version.env_var(), c.namesrv_addr());
