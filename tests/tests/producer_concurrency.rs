@@ -6,7 +6,7 @@ mod producer_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use producer_support::{create_topic, producer, read_queue, unique};
+use producer_support::{create_topic, producer, read_queue, unique, wait_for_messages};
 use rmq::{Admin, Message, SendStatus};
 use rmq_tests::{env_cluster, BrokerVersion};
 
@@ -44,6 +44,10 @@ async fn ten_thousand_sends_from_sixteen_tasks_are_each_stored_once(namesrv: &st
     }
     assert_eq!(sent.len(), TOTAL, "every send acknowledged");
 
+    // Brokers index a message for pulls shortly after acknowledging it.
+    let all = wait_for_messages(&admin, &topic, TOTAL, Duration::from_secs(10)).await;
+    assert_eq!(all.len(), TOTAL);
+    drop(all);
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     let mut bodies = BTreeSet::new();
     let mut queues_used = 0;

@@ -6,7 +6,7 @@ mod producer_support;
 
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, read_topic, unique};
+use producer_support::{create_topic, unique, wait_for_messages};
 use rmq::{Admin, Error, Message, Producer, SendStatus};
 use rmq_tests::{env_cluster, BrokerVersion};
 
@@ -124,7 +124,8 @@ async fn a_dead_name_server_in_the_list_is_skipped(namesrv: &str) {
         assert!(start.elapsed() < Duration::from_secs(3));
         p.shutdown().await.unwrap();
     }
-    assert_eq!(read_topic(&admin, &topic).await.len(), 6);
+    let stored = wait_for_messages(&admin, &topic, 6, Duration::from_secs(5)).await;
+    assert_eq!(stored.len(), 6);
 }
 
 #[tokio::test]

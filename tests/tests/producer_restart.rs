@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, read_topic, unique};
+use producer_support::{create_topic, unique, wait_for_messages};
 use rmq::{Admin, Error, Message, Producer};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::Mutex;
@@ -184,11 +184,12 @@ async fn sends_fail_typed_while_the_broker_is_down_and_recover_after_restart(
         .iter()
         .filter_map(|o| o.result.as_ref().ok().cloned())
         .collect();
-    let stored: BTreeSet<String> = read_topic(&admin, &topic)
-        .await
-        .iter()
-        .filter_map(|m| m.unique_key().map(String::from))
-        .collect();
+    let stored: BTreeSet<String> =
+        wait_for_messages(&admin, &topic, acked.len() + 1, Duration::from_secs(5))
+            .await
+            .iter()
+            .filter_map(|m| m.unique_key().map(String::from))
+            .collect();
     let missing: Vec<&String> = acked.difference(&stored).collect();
     assert!(
         missing.is_empty(),

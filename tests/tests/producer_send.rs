@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use producer_support::{
-    create_topic, java_hash_code, producer, read_queue, read_topic, unique, wait_for_messages,
+    create_topic, java_hash_code, producer, read_queue, read_queue_until, unique, wait_for_messages,
 };
 use rmq::{Admin, Message, MessageQueue, SendStatus};
 use rmq_tests::{env_cluster, BrokerVersion};
@@ -38,7 +38,7 @@ async fn send_stores_body_tags_keys_and_user_properties(namesrv: &str) {
     assert_eq!(r.queue.topic, topic);
     assert!(!r.msg_id.is_empty() && !r.offset_msg_id.is_empty());
 
-    let stored = read_queue(&admin, &r.queue).await;
+    let stored = read_queue_until(&admin, &r.queue, 1).await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     let m = &stored[0];
     assert_eq!(m.queue_offset, r.queue_offset);
@@ -133,7 +133,7 @@ async fn batch_is_stored_in_order_with_each_messages_own_tags_and_keys(namesrv: 
     let ids: Vec<&str> = r.msg_id.split(',').collect();
     assert_eq!(ids.len(), 10);
 
-    let stored = read_queue(&admin, &r.queue).await;
+    let stored = read_queue_until(&admin, &r.queue, 10).await;
     assert_eq!(stored.len(), 10, "the whole batch lands on one queue");
     for (i, m) in stored.iter().enumerate() {
         assert_eq!(m.queue_offset, r.queue_offset + i as i64);
@@ -175,10 +175,11 @@ async fn send_to_queue_lands_on_that_queue(namesrv: &str) {
         assert_eq!(r.queue, target);
         assert_eq!(r.queue_offset, i);
     }
-    let on_target = read_queue(&admin, &target).await;
+    let on_target = read_queue_until(&admin, &target, 3).await;
     let bodies: Vec<&[u8]> = on_target.iter().map(|m| m.body().as_ref()).collect();
     assert_eq!(bodies, [b"q3-0".as_ref(), b"q3-1", b"q3-2"]);
-    assert_eq!(read_topic(&admin, &topic).await.len(), 3, "no other queue");
+    let all = wait_for_messages(&admin, &topic, 3, Duration::from_secs(5)).await;
+    assert_eq!(all.len(), 3, "no other queue");
     p.shutdown().await.unwrap();
 }
 
@@ -216,6 +217,8 @@ async fn ordered_send_uses_the_java_hash_queue_for_its_key(namesrv: &str) {
         }
         used.insert(expected.queue_id);
     }
+    let all = wait_for_messages(&admin, &topic, 15, Duration::from_secs(10)).await;
+    assert_eq!(all.len(), 15);
     for q in &queues {
         let bodies: Vec<String> = read_queue(&admin, q)
             .await
@@ -267,7 +270,7 @@ async fn selector_send_lands_on_the_selected_queue(namesrv: &str) {
         .await
         .unwrap();
     assert_eq!(r.queue, last);
-    let stored = read_queue(&admin, &last).await;
+    let stored = read_queue_until(&admin, &last, 1).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].body().as_ref(), b"picked");
     p.shutdown().await.unwrap();
@@ -301,7 +304,7 @@ async fn large_compressible_body_is_stored_compressed_and_reads_back_identical(n
         .await
         .unwrap();
     assert_eq!(r1.status, SendStatus::Ok);
-    let stored = read_queue(&admin, &r1.queue).await;
+    let stored = read_queue_until(&admin, &r1.queue, 1).await;
     assert_eq!(stored.len(), 1);
     let m = &stored[0];
     assert_eq!(m.body().as_ref(), body.as_slice(), "decompressed on read");

@@ -125,6 +125,20 @@ pub async fn read_queue(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> 
     }
 }
 
+/// Polls `queue` until it holds at least `n` messages (brokers index a
+/// stored message for pulls shortly after acknowledging it), or 10 s pass;
+/// returns what was found last.
+pub async fn read_queue_until(admin: &Admin, queue: &MessageQueue, n: usize) -> Vec<MessageExt> {
+    let start = Instant::now();
+    loop {
+        let found = read_queue(admin, queue).await;
+        if found.len() >= n || start.elapsed() >= Duration::from_secs(10) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Every message stored in any readable queue of `topic`.
 pub async fn read_topic(admin: &Admin, topic: &str) -> Vec<MessageExt> {
     let route = admin.topic_route(topic).await.unwrap();
