@@ -146,7 +146,8 @@ pub fn broker_registered(
         // (an unquoted integer key), so match on text rather than parse JSON.
         Ok(body) => {
             body.contains(&format!("\"brokerName\":\"{broker_name}\""))
-                && body.contains(&format!("0:\"{broker_addr}\""))
+                && (body.contains(&format!("0:\"{broker_addr}\""))
+                    || body.contains(&format!("\"0\":\"{broker_addr}\"")))
         }
         Err(_) => false,
     }

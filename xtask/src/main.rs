@@ -42,10 +42,10 @@ const DEMO_STEPS: &[DemoStep] = &[
         example: "producer",
     },
     DemoStep {
-        title: "consume them back",
+        title: "read them back from the broker",
         package: "rmq",
         package_dir: "host-native",
-        example: "consumer",
+        example: "readback",
     },
 ];
 
