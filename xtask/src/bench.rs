@@ -32,6 +32,8 @@ struct Case {
     concurrency: usize,
     /// Messages per batch (batch mode).
     batch_size: usize,
+    /// rmq's tokio worker threads (0 = default multi-thread, 1 = current-thread).
+    worker_threads: usize,
     /// Label of the Go case this one is compared with.
     baseline: Option<&'static str>,
     /// What the case measures, for the table.
@@ -45,6 +47,7 @@ const CASES: &[Case] = &[
         mode: "sync",
         concurrency: 1,
         batch_size: 1,
+        worker_threads: 0,
         baseline: None,
         what: "Go: sync send, 1 sender",
     },
@@ -54,8 +57,19 @@ const CASES: &[Case] = &[
         mode: "sync",
         concurrency: 1,
         batch_size: 1,
+        worker_threads: 0,
         baseline: Some("go-sync-1"),
         what: "rmq: sync send, 1 sender",
+    },
+    Case {
+        label: "rmq-sync-1-ct",
+        client: Client::Rmq,
+        mode: "sync",
+        concurrency: 1,
+        batch_size: 1,
+        worker_threads: 1,
+        baseline: Some("go-sync-1"),
+        what: "rmq: sync send, 1 sender, current-thread runtime",
     },
     Case {
         label: "go-sync-16",
@@ -63,6 +77,7 @@ const CASES: &[Case] = &[
         mode: "sync",
         concurrency: 16,
         batch_size: 1,
+        worker_threads: 0,
         baseline: None,
         what: "Go: sync send, 16 senders",
     },
@@ -72,6 +87,7 @@ const CASES: &[Case] = &[
         mode: "sync",
         concurrency: 16,
         batch_size: 1,
+        worker_threads: 0,
         baseline: Some("go-sync-16"),
         what: "rmq: sync send, 16 senders",
     },
@@ -81,6 +97,7 @@ const CASES: &[Case] = &[
         mode: "sync",
         concurrency: 256,
         batch_size: 1,
+        worker_threads: 0,
         baseline: None,
         what: "Go: sync send, 256 goroutines",
     },
@@ -90,6 +107,7 @@ const CASES: &[Case] = &[
         mode: "pipelined",
         concurrency: 256,
         batch_size: 1,
+        worker_threads: 0,
         baseline: Some("go-sync-256"),
         what: "rmq: 256 sends in flight from one task",
     },
@@ -99,6 +117,7 @@ const CASES: &[Case] = &[
         mode: "batch",
         concurrency: 4,
         batch_size: 32,
+        worker_threads: 0,
         baseline: Some("go-sync-16"),
         what: "rmq: batches of 32, 4 senders",
     },
@@ -237,6 +256,7 @@ fn run_case(
     } else {
         cmd.args(["--mode", case.mode]);
         cmd.args(["--batch-size", &case.batch_size.to_string()]);
+        cmd.args(["--worker-threads", &case.worker_threads.to_string()]);
     }
     cmd.args(["--namesrv", namesrv, "--topic", topic, "--group", group])
         .args(["--body-size", "1024", "--warmup", "100"])

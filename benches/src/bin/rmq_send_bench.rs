@@ -6,7 +6,7 @@
 //! ```text
 //! rmq_send_bench --namesrv 127.0.0.1:9876 --topic T [--group G]
 //!     [--mode sync|pipelined|batch] [--concurrency N] [--batch-size 32]
-//!     [--body-size 1024] [--duration-sec 10] [--warmup 100]
+//!     [--body-size 1024] [--duration-sec 10] [--warmup 100] [--worker-threads N]
 //! ```
 //!
 //! - `sync`: N tasks, each awaiting one send at a time (like the Go peer's
@@ -39,6 +39,8 @@ struct Args {
     body_size: usize,
     duration: Duration,
     warmup: usize,
+    /// Tokio worker threads; 0 = tokio's default, 1 = a current-thread runtime.
+    worker_threads: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         body_size: 1024,
         duration: Duration::from_secs(10),
         warmup: 100,
+        worker_threads: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -83,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
             "body-size" => args.body_size = number(&value)?,
             "duration-sec" => args.duration = Duration::from_secs_f64(number(&value)? as f64),
             "warmup" => args.warmup = number(&value)?,
+            "worker-threads" => args.worker_threads = number(&value)?,
             other => return Err(format!("unknown flag --{other}")),
         }
     }
@@ -293,10 +297,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match args.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rmq_send_bench: cannot start tokio: {e}");
