@@ -312,6 +312,28 @@ fn shell_line(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// `HEAD`'s short hash, marked when the client's sources differ from it.
+fn commit_label() -> String {
+    let head = shell_line("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into());
+    let dirty = shell_line(
+        "git",
+        &[
+            "status",
+            "--porcelain",
+            "--",
+            "core",
+            "host-native",
+            "benches/src",
+        ],
+    )
+    .is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{head} + uncommitted changes in core/host-native/benches")
+    } else {
+        head
+    }
+}
+
 fn render(opts: &Options, summaries: &[(&Case, Summary)]) -> String {
     let find = |label: &str| summaries.iter().find(|(c, _)| c.label == label);
     let mut md = String::new();
@@ -323,7 +345,7 @@ fn render(opts: &Options, summaries: &[(&Case, Summary)]) -> String {
          largest peak. CPU = user + sys seconds of the client process during the timed \
          run, per 100,000 messages acknowledged.\n\n",
         shell_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
-        shell_line("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into()),
+        commit_label(),
         BrokerVersion::V5.maven_version(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         opts.rounds,
