@@ -1,27 +1,47 @@
-//! The handle shared by every role: a channel to the driver task.
+//! The handle shared by every role: the engine's driver, once started.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmq_core::engine::{ClientConfig, Engine};
+use rmq_core::engine::{ClientConfig, Engine, SendReceipt};
+use rmq_core::producer::SendRequest;
 use rmq_core::protocol::RemotingCommand;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::MonotonicClock;
-use crate::driver::{self, Command};
+use crate::driver::Driver;
 use crate::Error;
 
-/// A started or not-yet-started connection to one engine.
+/// A started or not-yet-started client. Clones share one engine; when the
+/// last clone is dropped the client shuts down (unregisters, closes sockets).
 #[derive(Clone)]
 pub(crate) struct ClientHandle {
-    inner: Arc<Mutex<Slot>>,
+    inner: Arc<Inner>,
 }
+
+struct Inner {
+    slot: Mutex<Slot>,
+}
+
+type MakeEngine = Box<dyn FnOnce(rmq_core::time::Instant) -> Engine + Send>;
 
 enum Slot {
     /// Built, not started: the engine waits here.
-    Idle(Box<dyn FnOnce(rmq_core::time::Instant) -> Engine + Send>),
-    Running(mpsc::UnboundedSender<Command>),
+    Idle(MakeEngine),
+    Running(Arc<Driver>),
     Stopped,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(Slot::Running(driver)) = self
+            .slot
+            .get_mut()
+            .map(|s| std::mem::replace(s, Slot::Stopped))
+        {
+            // Nobody can wait for it any more; the tasks finish the shutdown.
+            drop(driver.shutdown());
+        }
+    }
 }
 
 impl ClientHandle {
@@ -29,18 +49,20 @@ impl ClientHandle {
         make: impl FnOnce(rmq_core::time::Instant) -> Engine + Send + 'static,
     ) -> Self {
         ClientHandle {
-            inner: Arc::new(Mutex::new(Slot::Idle(Box::new(make)))),
+            inner: Arc::new(Inner {
+                slot: Mutex::new(Slot::Idle(Box::new(make))),
+            }),
         }
     }
 
-    /// Spawns the driver (idempotent). Must run inside a tokio runtime.
+    /// Starts the engine on the current tokio runtime (idempotent).
     pub(crate) fn start(&self) -> Result<(), Error> {
-        let mut slot = self.inner.lock().map_err(|_| Error::ShutDown)?;
+        let mut slot = self.inner.slot.lock().map_err(|_| Error::ShutDown)?;
         match std::mem::replace(&mut *slot, Slot::Stopped) {
             Slot::Idle(make) => {
                 let clock = MonotonicClock::new();
                 let engine = make(clock.now());
-                *slot = Slot::Running(driver::spawn(engine, clock));
+                *slot = Slot::Running(Driver::start(engine, clock));
                 Ok(())
             }
             running @ Slot::Running(_) => {
@@ -51,11 +73,26 @@ impl ClientHandle {
         }
     }
 
-    pub(crate) fn sender(&self) -> Result<mpsc::UnboundedSender<Command>, Error> {
-        match &*self.inner.lock().map_err(|_| Error::ShutDown)? {
-            Slot::Running(tx) => Ok(tx.clone()),
+    fn driver(&self) -> Result<Arc<Driver>, Error> {
+        match &*self.inner.slot.lock().map_err(|_| Error::ShutDown)? {
+            Slot::Running(d) => Ok(Arc::clone(d)),
             Slot::Idle(_) => Err(Error::NotStarted),
             Slot::Stopped => Err(Error::ShutDown),
+        }
+    }
+
+    /// Runs one send to completion. The engine enforces `timeout`; the
+    /// grace period only guards against a driver that died.
+    pub(crate) async fn send(
+        &self,
+        request: SendRequest,
+        timeout: Duration,
+    ) -> Result<SendReceipt, Error> {
+        let rx = self.driver()?.send(request);
+        match tokio::time::timeout(timeout + Duration::from_secs(2), rx).await {
+            Ok(Ok(result)) => result.map_err(Error::from),
+            Ok(Err(_)) => Err(Error::ShutDown),
+            Err(_) => Err(Error::Timeout { broker: "-".into() }),
         }
     }
 
@@ -66,17 +103,7 @@ impl ClientHandle {
         command: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.sender()?
-            .send(Command::Request {
-                addr,
-                command,
-                timeout,
-                reply,
-            })
-            .map_err(|_| Error::ShutDown)?;
-        // The engine enforces the deadline; the grace period only guards
-        // against a driver that died.
+        let rx = self.driver()?.request(addr.as_deref(), command, timeout);
         match tokio::time::timeout(timeout + Duration::from_secs(2), rx).await {
             Ok(Ok(result)) => result.map_err(Error::from),
             Ok(Err(_)) => Err(Error::ShutDown),
@@ -86,17 +113,14 @@ impl ClientHandle {
 
     /// Unregisters, closes every connection, and stops the driver.
     pub(crate) async fn shutdown(&self) -> Result<(), Error> {
-        let tx = {
-            let mut slot = self.inner.lock().map_err(|_| Error::ShutDown)?;
+        let driver = {
+            let mut slot = self.inner.slot.lock().map_err(|_| Error::ShutDown)?;
             match std::mem::replace(&mut *slot, Slot::Stopped) {
-                Slot::Running(tx) => tx,
+                Slot::Running(d) => d,
                 _ => return Ok(()),
             }
         };
-        let (reply, rx) = oneshot::channel();
-        if tx.send(Command::Shutdown { reply }).is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(15), rx).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), driver.shutdown()).await;
         Ok(())
     }
 }

@@ -1,19 +1,31 @@
-//! The one task that owns an engine: it moves bytes between sockets and the
-//! engine, wakes it on its timer, and routes completions to callers. It
-//! decides nothing the engine can.
+//! Drives one engine: the engine lives behind a mutex that user calls, socket
+//! readers and one timer task take in turn, each time feeding an input and
+//! draining outputs (str0m's rule). Writes go straight to the socket when it
+//! can take them and through a per-connection writer task when it cannot.
+//! There is no task between a user call and the socket, so a send costs one
+//! wake-up (the reader completing it), not a chain of hand-offs.
+//!
+//! The host decides nothing the engine can: it only moves bytes, arms the
+//! timer and hands completions to callers.
 
 use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use rmq_core::engine::{
     ConnId, Engine, Event, RequestError, RequestId, SendError, SendId, SendReceipt, Transmit,
 };
 use rmq_core::producer::SendRequest;
 use rmq_core::protocol::RemotingCommand;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rmq_core::time::Instant;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::clock::MonotonicClock;
@@ -23,183 +35,145 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read buffer size per connection.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A user command for the driver.
-pub(crate) enum Command {
-    Send {
-        request: SendRequest,
-        reply: oneshot::Sender<Result<SendReceipt, SendError>>,
-    },
-    Request {
-        /// `None`: the current name server.
-        addr: Option<String>,
-        command: RemotingCommand,
-        timeout: Duration,
-        reply: oneshot::Sender<Result<RemotingCommand, RequestError>>,
-    },
-    Shutdown {
-        reply: oneshot::Sender<()>,
-    },
+type SendReply = oneshot::Sender<Result<SendReceipt, SendError>>;
+type RequestReply = oneshot::Sender<Result<RemotingCommand, RequestError>>;
+
+/// The socket side of one open connection.
+struct Link {
+    writer: Arc<OwnedWriteHalf>,
+    /// Bytes waiting for the writer task; `None` while direct writes flow.
+    backlog: Option<mpsc::UnboundedSender<Bytes>>,
+    reader: JoinHandle<()>,
 }
 
-/// What socket tasks report.
-enum NetEvent {
-    Connected(ConnId, mpsc::UnboundedSender<Bytes>),
-    Data(ConnId, Bytes),
-    Closed(ConnId, String),
-}
-
-struct Driver {
+/// Everything behind the mutex.
+struct State {
     engine: Engine,
-    clock: MonotonicClock,
-    net_tx: mpsc::UnboundedSender<NetEvent>,
-    writers: HashMap<ConnId, mpsc::UnboundedSender<Bytes>>,
-    sends: HashMap<SendId, oneshot::Sender<Result<SendReceipt, SendError>>>,
-    requests: HashMap<RequestId, oneshot::Sender<Result<RemotingCommand, RequestError>>>,
+    links: HashMap<ConnId, Link>,
+    sends: HashMap<SendId, SendReply>,
+    requests: HashMap<RequestId, RequestReply>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
+    /// The deadline the timer task sleeps towards.
+    armed: Option<Instant>,
     done: bool,
 }
 
-/// Spawns the driver task for `engine`; commands go in through the returned sender.
-pub(crate) fn spawn(engine: Engine, clock: MonotonicClock) -> mpsc::UnboundedSender<Command> {
-    let span = tracing::debug_span!("rmq.client", client_id = %engine.config().client_id);
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (net_tx, net_rx) = mpsc::unbounded_channel();
-    let driver = Driver {
-        engine,
-        clock,
-        net_tx,
-        writers: HashMap::new(),
-        sends: HashMap::new(),
-        requests: HashMap::new(),
-        shutdown_waiters: Vec::new(),
-        done: false,
-    };
-    tokio::spawn(driver.run(cmd_rx, net_rx).instrument(span));
-    cmd_tx
+/// The engine and what the host keeps beside it.
+pub(crate) struct Driver {
+    state: Mutex<State>,
+    clock: MonotonicClock,
+    runtime: Handle,
+    timer: Notify,
+    span: tracing::Span,
 }
 
 impl Driver {
-    async fn run(
-        mut self,
-        mut cmd_rx: mpsc::UnboundedReceiver<Command>,
-        mut net_rx: mpsc::UnboundedReceiver<NetEvent>,
-    ) {
-        let mut commands_open = true;
-        while !self.done {
-            let wake = self.engine.poll_timeout().map(|t| self.clock.to_tokio(t));
-            tokio::select! {
-                biased;
-                Some(ev) = net_rx.recv() => {
-                    self.on_net(ev);
-                    // Take whatever else is ready before flushing: fewer, larger writes.
-                    for _ in 0..256 {
-                        match net_rx.try_recv() {
-                            Ok(ev) => self.on_net(ev),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                cmd = cmd_rx.recv(), if commands_open => match cmd {
-                    Some(cmd) => {
-                        self.on_command(cmd);
-                        for _ in 0..256 {
-                            match cmd_rx.try_recv() {
-                                Ok(cmd) => self.on_command(cmd),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    None => {
-                        // Every handle is gone: shut down.
-                        commands_open = false;
-                        let now = self.clock.now();
-                        self.engine.shutdown(now);
-                    }
-                },
-                _ = sleep_until(wake) => {
-                    let now = self.clock.now();
-                    self.engine.handle_timeout(now);
-                }
-            }
-            self.drain();
-        }
+    /// Takes over `engine` and starts its timer task on the current runtime.
+    pub(crate) fn start(engine: Engine, clock: MonotonicClock) -> Arc<Driver> {
+        let span = tracing::debug_span!("rmq.client", client_id = %engine.config().client_id);
+        let driver = Arc::new(Driver {
+            state: Mutex::new(State {
+                engine,
+                links: HashMap::new(),
+                sends: HashMap::new(),
+                requests: HashMap::new(),
+                shutdown_waiters: Vec::new(),
+                armed: None,
+                done: false,
+            }),
+            clock,
+            runtime: Handle::current(),
+            timer: Notify::new(),
+            span,
+        });
+        let d = Arc::clone(&driver);
+        let span = driver.span.clone();
+        driver.runtime.spawn(d.run_timer().instrument(span));
+        driver
     }
 
-    fn on_command(&mut self, cmd: Command) {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the engine half-updated
+        // in a way later calls could not survive: continue with the state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a send; the receiver yields its outcome.
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        request: SendRequest,
+    ) -> oneshot::Receiver<Result<SendReceipt, SendError>> {
+        let (reply, rx) = oneshot::channel();
+        let mut st = self.lock();
+        let id = st.engine.send(request, self.clock.now());
+        st.sends.insert(id, reply);
+        self.drain(&mut st);
+        rx
+    }
+
+    /// Starts a raw request to `addr` (or the current name server).
+    pub(crate) fn request(
+        self: &Arc<Self>,
+        addr: Option<&str>,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> oneshot::Receiver<Result<RemotingCommand, RequestError>> {
+        let (reply, rx) = oneshot::channel();
+        let mut st = self.lock();
         let now = self.clock.now();
-        match cmd {
-            Command::Send { request, reply } => {
-                let id = self.engine.send(request, now);
-                self.sends.insert(id, reply);
-            }
-            Command::Request {
-                addr,
-                command,
-                timeout,
-                reply,
-            } => {
-                let id = match addr {
-                    Some(addr) => self.engine.request(&addr, command, timeout, now),
-                    None => self.engine.request_name_server(command, timeout, now),
-                };
-                self.requests.insert(id, reply);
-            }
-            Command::Shutdown { reply } => {
-                self.shutdown_waiters.push(reply);
-                self.engine.shutdown(now);
-            }
-        }
+        let id = match addr {
+            Some(addr) => st.engine.request(addr, command, timeout, now),
+            None => st.engine.request_name_server(command, timeout, now),
+        };
+        st.requests.insert(id, reply);
+        self.drain(&mut st);
+        rx
     }
 
-    fn on_net(&mut self, ev: NetEvent) {
-        let now = self.clock.now();
-        match ev {
-            NetEvent::Connected(conn, writer) => {
-                tracing::debug!(?conn, "connected");
-                self.writers.insert(conn, writer);
-                self.engine.handle_connected(conn, now);
-            }
-            NetEvent::Data(conn, bytes) => self.engine.handle_input(conn, &bytes, now),
-            NetEvent::Closed(conn, reason) => {
-                tracing::debug!(?conn, %reason, "connection closed");
-                self.writers.remove(&conn);
-                self.engine.handle_closed(conn, &reason, now);
-            }
+    /// Begins shutdown; the receiver fires when every connection is closed.
+    pub(crate) fn shutdown(self: &Arc<Self>) -> oneshot::Receiver<()> {
+        let (reply, rx) = oneshot::channel();
+        let mut st = self.lock();
+        if st.done {
+            let _ = reply.send(());
+            return rx;
         }
+        st.shutdown_waiters.push(reply);
+        st.engine.shutdown(self.clock.now());
+        self.drain(&mut st);
+        rx
     }
 
-    /// Drains the engine's transmits and events (str0m's rule).
-    fn drain(&mut self) {
-        while let Some(t) = self.engine.poll_transmit() {
+    /// Drains the engine's transmits and events, then re-arms the timer.
+    fn drain(self: &Arc<Self>, st: &mut State) {
+        while let Some(t) = st.engine.poll_transmit() {
             match t {
                 Transmit::Connect { conn, addr } => {
-                    tracing::debug!(?conn, %addr, "connecting");
-                    let span = tracing::debug_span!("rmq.conn", ?conn, %addr);
-                    tokio::spawn(connect(conn, addr, self.net_tx.clone()).instrument(span));
+                    let span = tracing::debug_span!(parent: &self.span, "rmq.conn", ?conn, %addr);
+                    let d = Arc::clone(self);
+                    self.runtime.spawn(d.connect(conn, addr).instrument(span));
                 }
-                Transmit::Write { conn, bytes } => {
-                    if let Some(w) = self.writers.get(&conn) {
-                        let _ = w.send(bytes);
-                    }
-                }
+                Transmit::Write { conn, bytes } => self.write(st, conn, bytes),
                 Transmit::Close { conn } => {
-                    // Dropping the sender ends the writer task, which shuts the socket.
-                    self.writers.remove(&conn);
+                    if let Some(link) = st.links.remove(&conn) {
+                        // Dropping the write half shuts the socket for writing.
+                        link.reader.abort();
+                    }
                 }
             }
         }
-        while let Some(ev) = self.engine.poll_event() {
+        while let Some(ev) = st.engine.poll_event() {
             match ev {
                 Event::SendDone { id, result } => {
                     if let Err(e) = &result {
                         tracing::debug!(?id, error = %e, "send failed");
                     }
-                    if let Some(reply) = self.sends.remove(&id) {
+                    if let Some(reply) = st.sends.remove(&id) {
                         let _ = reply.send(result);
                     }
                 }
                 Event::RequestDone { id, result } => {
-                    if let Some(reply) = self.requests.remove(&id) {
+                    if let Some(reply) = st.requests.remove(&id) {
                         let _ = reply.send(result);
                     }
                 }
@@ -207,11 +181,174 @@ impl Driver {
                     tracing::debug!(?conn, code = command.code, "broker request");
                 }
                 Event::ShutdownComplete => {
-                    for w in self.shutdown_waiters.drain(..) {
+                    st.done = true;
+                    for (_, link) in st.links.drain() {
+                        link.reader.abort();
+                    }
+                    for w in st.shutdown_waiters.drain(..) {
                         let _ = w.send(());
                     }
-                    self.writers.clear();
-                    self.done = true;
+                    self.timer.notify_one();
+                }
+            }
+        }
+        let next = st.engine.poll_timeout();
+        if next.is_some() && (st.armed.is_none() || next < st.armed) {
+            st.armed = next;
+            self.timer.notify_one();
+        }
+    }
+
+    /// Writes now if the socket takes it; otherwise queues for the writer task.
+    fn write(self: &Arc<Self>, st: &mut State, conn: ConnId, mut bytes: Bytes) {
+        let Some(link) = st.links.get_mut(&conn) else {
+            return;
+        };
+        if let Some(backlog) = &link.backlog {
+            let _ = backlog.send(bytes);
+            return;
+        }
+        while !bytes.is_empty() {
+            match link.writer.try_write(&bytes) {
+                Ok(n) => bytes.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    let reason = format!("write: {e}");
+                    self.close_link(st, conn, &reason);
+                    return;
+                }
+            }
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(bytes);
+        link.backlog = Some(tx);
+        let writer = Arc::clone(&link.writer);
+        let d = Arc::clone(self);
+        self.runtime.spawn(d.flush_backlog(conn, writer, rx));
+    }
+
+    /// Writes queued bytes in order until the queue is empty, then hands
+    /// writing back to the direct path.
+    async fn flush_backlog(
+        self: Arc<Self>,
+        conn: ConnId,
+        writer: Arc<OwnedWriteHalf>,
+        mut rx: mpsc::UnboundedReceiver<Bytes>,
+    ) {
+        loop {
+            let Some(mut bytes) = rx.recv().await else {
+                return;
+            };
+            while !bytes.is_empty() {
+                if let Err(e) = writer.writable().await {
+                    return self.closed(conn, format!("write: {e}"));
+                }
+                match writer.try_write(&bytes) {
+                    Ok(n) => bytes.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return self.closed(conn, format!("write: {e}")),
+                }
+            }
+            // Only under the lock, and only when nothing more is queued, may
+            // direct writes resume: they are ordered by the same lock.
+            {
+                let mut st = self.lock();
+                if rx.is_empty() {
+                    if let Some(link) = st.links.get_mut(&conn) {
+                        link.backlog = None;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close_link(self: &Arc<Self>, st: &mut State, conn: ConnId, reason: &str) {
+        if let Some(link) = st.links.remove(&conn) {
+            link.reader.abort();
+        }
+        st.engine.handle_closed(conn, reason, self.clock.now());
+    }
+
+    fn closed(self: &Arc<Self>, conn: ConnId, reason: String) {
+        tracing::debug!(?conn, %reason, "connection closed");
+        let mut st = self.lock();
+        if let Some(link) = st.links.remove(&conn) {
+            link.reader.abort();
+        }
+        st.engine.handle_closed(conn, &reason, self.clock.now());
+        self.drain(&mut st);
+    }
+
+    async fn connect(self: Arc<Self>, conn: ConnId, addr: String) {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return self.closed(conn, format!("connect to {addr}: {e}")),
+            Err(_) => return self.closed(conn, format!("connect to {addr} timed out")),
+        };
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let mut st = self.lock();
+        if st.done {
+            return;
+        }
+        let d = Arc::clone(&self);
+        let reader = self
+            .runtime
+            .spawn(d.read(conn, rd).instrument(tracing::Span::current()));
+        st.links.insert(
+            conn,
+            Link {
+                writer: Arc::new(wr),
+                backlog: None,
+                reader,
+            },
+        );
+        tracing::debug!("connected");
+        st.engine.handle_connected(conn, self.clock.now());
+        self.drain(&mut st);
+    }
+
+    async fn read(self: Arc<Self>, conn: ConnId, mut rd: OwnedReadHalf) {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let reason = loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_CHUNK);
+            }
+            match rd.read_buf(&mut buf).await {
+                Ok(0) => break String::from("closed by peer"),
+                Ok(_) => {
+                    let mut st = self.lock();
+                    st.engine.handle_input(conn, &buf, self.clock.now());
+                    buf.clear();
+                    self.drain(&mut st);
+                }
+                Err(e) => break format!("read: {e}"),
+            }
+        };
+        self.closed(conn, reason);
+    }
+
+    async fn run_timer(self: Arc<Self>) {
+        loop {
+            let wake = {
+                let mut st = self.lock();
+                if st.done {
+                    return;
+                }
+                st.armed = st.engine.poll_timeout();
+                st.armed.map(|t| self.clock.to_tokio(t))
+            };
+            tokio::select! {
+                _ = self.timer.notified() => {}
+                _ = sleep_until(wake) => {
+                    let mut st = self.lock();
+                    st.engine.handle_timeout(self.clock.now());
+                    st.armed = None;
+                    self.drain(&mut st);
                 }
             }
         }
@@ -223,58 +360,4 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Opens a connection, then runs its reader and writer until either ends.
-async fn connect(conn: ConnId, addr: String, net: mpsc::UnboundedSender<NetEvent>) {
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            let _ = net.send(NetEvent::Closed(conn, format!("connect to {addr}: {e}")));
-            return;
-        }
-        Err(_) => {
-            let _ = net.send(NetEvent::Closed(
-                conn,
-                format!("connect to {addr} timed out"),
-            ));
-            return;
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
-    if net.send(NetEvent::Connected(conn, wtx)).is_err() {
-        return;
-    }
-    let net_w = net.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(bytes) = wrx.recv().await {
-            if let Err(e) = wr.write_all(&bytes).await {
-                let _ = net_w.send(NetEvent::Closed(conn, format!("write: {e}")));
-                return;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let reason = loop {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(READ_CHUNK);
-        }
-        match rd.read_buf(&mut buf).await {
-            Ok(0) => break String::from("closed by peer"),
-            Ok(_) => {
-                if net
-                    .send(NetEvent::Data(conn, buf.split().freeze()))
-                    .is_err()
-                {
-                    break String::from("client gone");
-                }
-            }
-            Err(e) => break format!("read: {e}"),
-        }
-    };
-    writer.abort();
-    let _ = net.send(NetEvent::Closed(conn, reason));
 }

@@ -7,11 +7,9 @@ use rmq_core::message::Message;
 use rmq_core::producer::{Payload, ProducerConfig, QueueSelector, QueueTarget, SendRequest};
 use rmq_core::protocol::SerializeType;
 use rmq_core::route::MessageQueue;
-use tokio::sync::oneshot;
 
 use crate::client::{default_instance, host_defaults, ClientHandle};
 use crate::clock::wall_clock;
-use crate::driver::Command;
 use crate::{Error, SendResult};
 
 /// Builds a [`Producer`].
@@ -225,7 +223,6 @@ impl Producer {
         target: QueueTarget,
         oneway: bool,
     ) -> Result<SendReceipt, Error> {
-        let (reply, rx) = oneshot::channel();
         let request = SendRequest {
             payload,
             target,
@@ -233,17 +230,7 @@ impl Producer {
             timeout: None,
             clock: wall_clock(),
         };
-        self.handle
-            .sender()?
-            .send(Command::Send { request, reply })
-            .map_err(|_| Error::ShutDown)?;
-        // The engine enforces the send timeout; this guard only catches a
-        // driver that died.
-        match tokio::time::timeout(self.timeout + Duration::from_secs(2), rx).await {
-            Ok(Ok(result)) => result.map_err(Error::from),
-            Ok(Err(_)) => Err(Error::ShutDown),
-            Err(_) => Err(Error::Timeout { broker: "-".into() }),
-        }
+        self.handle.send(request, self.timeout).await
     }
 }
 
