@@ -81,18 +81,13 @@ impl ClientHandle {
         }
     }
 
-    /// Runs one send to completion. The engine enforces `timeout`; the
-    /// grace period only guards against a driver that died.
-    pub(crate) async fn send(
-        &self,
-        request: SendRequest,
-        timeout: Duration,
-    ) -> Result<SendReceipt, Error> {
+    /// Runs one send to completion. The engine settles every send by its
+    /// deadline (tested in `engine_scenarios`), so no host timer is armed.
+    pub(crate) async fn send(&self, request: SendRequest) -> Result<SendReceipt, Error> {
         let rx = self.driver()?.send(request);
-        match tokio::time::timeout(timeout + Duration::from_secs(2), rx).await {
-            Ok(Ok(result)) => result.map_err(Error::from),
-            Ok(Err(_)) => Err(Error::ShutDown),
-            Err(_) => Err(Error::Timeout { broker: "-".into() }),
+        match rx.await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(Error::ShutDown),
         }
     }
 

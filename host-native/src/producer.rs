@@ -122,9 +122,8 @@ impl ProducerBuilder {
         let instance = self.instance.unwrap_or_else(default_instance);
         host_defaults(&mut self.client, &instance);
         let (client, producer) = (self.client, self.producer);
-        let timeout = producer.send_timeout;
         let handle = ClientHandle::new(move |now| Engine::new(client, now).with_producer(producer));
-        Ok(Producer { handle, timeout })
+        Ok(Producer { handle })
     }
 }
 
@@ -133,7 +132,6 @@ impl ProducerBuilder {
 #[derive(Clone)]
 pub struct Producer {
     handle: ClientHandle,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for Producer {
@@ -230,7 +228,7 @@ impl Producer {
             timeout: None,
             clock: wall_clock(),
         };
-        self.handle.send(request, self.timeout).await
+        self.handle.send(request).await
     }
 }
 

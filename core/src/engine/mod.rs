@@ -42,8 +42,8 @@ pub use event::{Event, RequestId, SendId, SendReceipt, SendResult, SendStatus};
 use crate::producer::ProducerState;
 use crate::protocol::fields::{CommandHeader, ExtFields};
 use crate::protocol::{
-    encode_request, request_code, response_code, CommandMeta, RemotingCommand, ONEWAY_FLAG,
-    RESPONSE_FLAG,
+    encode_frame, request_code, response_code, CommandMeta, FieldSink, FieldSource,
+    RemotingCommand, ONEWAY_FLAG, RESPONSE_FLAG,
 };
 use crate::time::Instant;
 use namesrv::NameServers;
@@ -382,7 +382,8 @@ impl Engine {
         );
     }
 
-    /// Encodes a typed request onto `conn` and tracks it; returns the opaque.
+    /// Encodes a typed request onto `conn`; returns the opaque (the caller
+    /// tracks it unless oneway).
     pub(crate) fn write_request<H: CommandHeader>(
         &mut self,
         conn: ConnId,
@@ -391,37 +392,30 @@ impl Engine {
         body: &[u8],
         oneway: bool,
     ) -> i32 {
+        self.write_fields(conn, code, &HeaderFields(header), body, oneway)
+    }
+
+    /// Encodes a request whose fields come from any [`FieldSource`];
+    /// returns the opaque.
+    pub(crate) fn write_fields<F: FieldSource + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        code: i32,
+        fields: &F,
+        body: &[u8],
+        oneway: bool,
+    ) -> i32 {
         let opaque = self.alloc_opaque();
-        let meta = CommandMeta {
-            code,
-            language: self.config.language,
-            version: self.config.version,
+        encode_onto(
+            &self.config,
+            &mut self.conns,
+            conn,
             opaque,
-            flag: if oneway { ONEWAY_FLAG } else { 0 },
-            remark: None,
-        };
-        let ser = self.config.serialize_type;
-        let Some(out) = self.conns.out(conn) else {
-            return opaque;
-        };
-        match &self.config.credentials {
-            None => {
-                // The common path: straight into the connection's buffer.
-                let _ = encode_request(out, ser, &meta, header, &[], body);
-            }
-            Some(creds) => {
-                let mut signer = crate::acl::AclSigner::new();
-                header.write_fields(&mut signer);
-                let signature = signer.signature(body, creds);
-                let mut extras: Vec<(&str, &str)> = Vec::with_capacity(3);
-                extras.push((crate::acl::ACCESS_KEY, creds.access_key.as_str()));
-                if let Some(token) = &creds.security_token {
-                    extras.push((crate::acl::SECURITY_TOKEN, token.as_str()));
-                }
-                extras.push((crate::acl::SIGNATURE, signature.as_str()));
-                let _ = encode_request(out, ser, &meta, header, &extras, body);
-            }
-        }
+            code,
+            fields,
+            body,
+            oneway,
+        );
         opaque
     }
 
@@ -624,5 +618,72 @@ impl CommandHeader for NoHeader {
     fn write_fields<S: crate::protocol::fields::FieldSink + ?Sized>(&self, _sink: &mut S) {}
     fn from_fields(_fields: &ExtFields) -> Result<Self, crate::protocol::fields::HeaderError> {
         Ok(NoHeader)
+    }
+}
+
+/// Appends one request frame to `conn`'s output, signed when the client
+/// has credentials. A free function over disjoint borrows, so the send path
+/// can encode fields borrowed from the producer state without copying them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_onto<F: FieldSource + ?Sized>(
+    config: &ClientConfig,
+    conns: &mut connections::Connections,
+    conn: ConnId,
+    opaque: i32,
+    code: i32,
+    fields: &F,
+    body: &[u8],
+    oneway: bool,
+) {
+    let meta = CommandMeta {
+        code,
+        language: config.language,
+        version: config.version,
+        opaque,
+        flag: if oneway { ONEWAY_FLAG } else { 0 },
+        remark: None,
+    };
+    let ser = config.serialize_type;
+    let Some(out) = conns.out(conn) else {
+        return;
+    };
+    // Encoding fails only for a header over 16 MiB, which no request the
+    // engine builds can reach; such a request would then time out.
+    match &config.credentials {
+        None => {
+            // The common path: straight into the connection's buffer.
+            let _ = encode_frame(out, ser, &meta, fields, body);
+        }
+        Some(creds) => {
+            let mut signer = crate::acl::AclSigner::new();
+            fields.write_to(&mut signer);
+            let signature = signer.signature(body, creds);
+            let mut auth: Vec<(&str, &str)> = Vec::with_capacity(3);
+            auth.push((crate::acl::ACCESS_KEY, creds.access_key.as_str()));
+            if let Some(token) = &creds.security_token {
+                auth.push((crate::acl::SECURITY_TOKEN, token.as_str()));
+            }
+            auth.push((crate::acl::SIGNATURE, signature.as_str()));
+            let _ = encode_frame(out, ser, &meta, &Chained(fields, auth.as_slice()), body);
+        }
+    }
+}
+
+/// A typed header seen as a [`FieldSource`].
+struct HeaderFields<'a, H>(&'a H);
+
+impl<H: CommandHeader> FieldSource for HeaderFields<'_, H> {
+    fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        self.0.write_fields(sink);
+    }
+}
+
+/// Two field sources, one after the other.
+struct Chained<'a, A: ?Sized, B: ?Sized>(&'a A, &'a B);
+
+impl<A: FieldSource + ?Sized, B: FieldSource + ?Sized> FieldSource for Chained<'_, A, B> {
+    fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        self.0.write_to(sink);
+        self.1.write_to(sink);
     }
 }

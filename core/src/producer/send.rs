@@ -8,13 +8,15 @@ use core::time::Duration;
 use super::prepare::{prepare, Payload, Prepared, WallClock};
 use super::select::{hash_queue_index, QueueTarget};
 use super::{ProducerConfig, ProducerState, RoundRobin};
+use crate::engine::encode_onto;
 use crate::engine::routes::RouteOutcome;
 use crate::engine::{
     Engine, Event, Purpose, RequestError, SendError, SendId, SendReceipt, SendResult, SendStatus,
 };
 use crate::message::id::UniqueIdGenerator;
-use crate::protocol::headers::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use crate::protocol::headers::SendMessageResponseHeader;
 use crate::protocol::{request_code, response_code, RemotingCommand};
+use crate::protocol::{FieldSink, FieldSource, FieldValue};
 use crate::route::MessageQueue;
 use crate::time::Instant;
 
@@ -235,22 +237,6 @@ impl Engine {
             return;
         };
         send.attempts += 1;
-        let header = SendMessageRequestHeaderV2 {
-            a: p.config.group.clone(),
-            b: send.prepared.topic.clone(),
-            c: p.config.create_topic_key.clone(),
-            d: p.config.default_topic_queue_nums,
-            e: queue.queue_id,
-            f: send.prepared.sys_flag,
-            g: send.prepared.born_ms,
-            h: send.prepared.flag,
-            i: Some(send.prepared.properties.clone()),
-            j: Some(0),
-            k: Some(false),
-            l: None,
-            m: Some(send.prepared.batch),
-            n: Some(queue.broker_name.clone()),
-        };
         let code = if send.prepared.batch {
             request_code::SEND_BATCH_MESSAGE
         } else {
@@ -258,14 +244,41 @@ impl Engine {
         };
         let oneway = send.oneway;
         let deadline = send.deadline;
-        let body = send.prepared.body.clone();
-        let msg_id = send.prepared.msg_id.clone();
-        send.current = Some(queue.clone());
         let conn = self.conns.get_or_open(&addr);
         if !self.brokers.contains(&addr) {
             self.adopt_brokers(alloc::vec![addr.clone()], now);
         }
-        let opaque = self.write_request(conn, code, &header, &body, oneway);
+        let opaque = self.alloc_opaque();
+        let Some(p) = self.producer.as_mut() else {
+            return;
+        };
+        let Some(send) = p.sends.get_mut(&id) else {
+            return;
+        };
+        send.current = Some(queue.clone());
+        let msg_id = if oneway {
+            send.prepared.msg_id.clone()
+        } else {
+            String::new()
+        };
+        let header = SendFields {
+            group: &p.config.group,
+            default_topic: &p.config.create_topic_key,
+            default_topic_queue_nums: p.config.default_topic_queue_nums,
+            prepared: &send.prepared,
+            queue: &queue,
+        };
+        let body = &send.prepared.body;
+        encode_onto(
+            &self.config,
+            &mut self.conns,
+            conn,
+            opaque,
+            code,
+            &header,
+            body,
+            oneway,
+        );
         if oneway {
             self.finish_send(id, Ok(SendReceipt::Written { msg_id, queue }));
             return;
@@ -457,5 +470,38 @@ impl Engine {
         for id in ids {
             self.finish_send(id, Err(SendError::NotRunning));
         }
+    }
+}
+
+/// The SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE fields (short keys `a`..`n`,
+/// as `SendMessageRequestHeaderV2` writes them) borrowed from the producer
+/// state, so an attempt copies nothing but bytes into the output buffer.
+struct SendFields<'a> {
+    group: &'a str,
+    default_topic: &'a str,
+    default_topic_queue_nums: i32,
+    prepared: &'a Prepared,
+    queue: &'a MessageQueue,
+}
+
+impl FieldSource for SendFields<'_> {
+    fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        let p = self.prepared;
+        sink.field("a", FieldValue::Str(self.group));
+        sink.field("b", FieldValue::Str(&p.topic));
+        sink.field("c", FieldValue::Str(self.default_topic));
+        sink.field(
+            "d",
+            FieldValue::Int(i64::from(self.default_topic_queue_nums)),
+        );
+        sink.field("e", FieldValue::Int(i64::from(self.queue.queue_id)));
+        sink.field("f", FieldValue::Int(i64::from(p.sys_flag)));
+        sink.field("g", FieldValue::Int(p.born_ms));
+        sink.field("h", FieldValue::Int(i64::from(p.flag)));
+        sink.field("i", FieldValue::Str(&p.properties));
+        sink.field("j", FieldValue::Int(0));
+        sink.field("k", FieldValue::Bool(false));
+        sink.field("m", FieldValue::Bool(p.batch));
+        sink.field("n", FieldValue::Str(&self.queue.broker_name));
     }
 }
