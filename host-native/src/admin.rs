@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use rmq_core::acl::AclCredentials;
 use rmq_core::engine::{ClientConfig, Engine};
 use rmq_core::protocol::fields::CommandHeader;
 use rmq_core::protocol::headers::GetRouteInfoRequestHeader;
@@ -62,7 +63,19 @@ impl std::fmt::Debug for Admin {
 impl Admin {
     /// Starts an admin client for `name_servers` (`;`-separated).
     pub async fn connect(name_servers: &str) -> Result<Admin, Error> {
+        Admin::connect_with(name_servers, None).await
+    }
+
+    /// Starts an admin client for `name_servers` (`;`-separated) that signs
+    /// every request with `credentials` (ACL 1.0 access/secret key, or ACL
+    /// 2.0 user name/password) when given: [`Admin::request`],
+    /// [`Admin::pull`] and route queries alike.
+    pub async fn connect_with(
+        name_servers: &str,
+        credentials: Option<AclCredentials>,
+    ) -> Result<Admin, Error> {
         let mut config = ClientConfig {
+            credentials,
             name_servers: name_servers
                 .split(';')
                 .map(str::trim)

@@ -41,6 +41,11 @@ pub struct ClusterSpec {
     /// `("-Dtls.server.mode", "permissive")`. Unknown keys are silently
     /// ignored by the broker: check `broker.log`.
     pub extra_broker_config: Vec<(String, String)>,
+    /// Extra files written under the cluster's `ROCKETMQ_HOME` before the
+    /// JVMs start, as (path relative to `ROCKETMQ_HOME`, contents), e.g.
+    /// `("conf/plain_acl.yml", yaml)` for 4.9 ACL. Paths must be relative
+    /// and must not contain `..`.
+    pub home_files: Vec<(String, String)>,
 }
 
 impl ClusterSpec {
@@ -51,6 +56,7 @@ impl ClusterSpec {
             namesrv_port: version.default_namesrv_port(),
             broker_port: version.default_broker_port(),
             extra_broker_config: Vec::new(),
+            home_files: Vec::new(),
         }
     }
 
@@ -69,6 +75,27 @@ impl ClusterSpec {
     pub fn broker_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.extra_broker_config.push((key.into(), value.into()));
         self
+    }
+
+    /// Adds one file under `ROCKETMQ_HOME` (builder style), written before
+    /// the JVMs start; see [`ClusterSpec::home_files`].
+    pub fn home_file(
+        mut self,
+        relative_path: impl Into<String>,
+        contents: impl Into<String>,
+    ) -> Self {
+        self.home_files
+            .push((relative_path.into(), contents.into()));
+        self
+    }
+
+    /// True when the extras switch broker authentication on (4.9
+    /// `aclEnable`, 5.x `authenticationEnabled`): the broker then refuses the
+    /// unsigned readiness probe, so any answer counts as "up".
+    fn auth_enabled(&self) -> bool {
+        self.extra_broker_config.iter().any(|(k, v)| {
+            matches!(k.trim(), "aclEnable" | "authenticationEnabled") && v.trim() == "true"
+        })
     }
 }
 
@@ -98,6 +125,8 @@ pub struct Cluster {
     broker_cmd: BrokerCommand,
     times: StartupTimes,
     finished: bool,
+    /// Broker authentication is on: readiness accepts any broker answer.
+    auth_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +182,7 @@ impl Cluster {
             &properties_text(&broker_props),
         )?;
         write_logging_config(version, &layout)?;
+        write_home_files(&spec, &layout)?;
 
         let mut cluster = Cluster {
             info: ClusterInfo {
@@ -182,6 +212,7 @@ impl Cluster {
             },
             times: StartupTimes::default(),
             finished: false,
+            auth_enabled: spec.auth_enabled(),
         };
         cluster.info.write()?;
         if let Ok(mut started) = STARTED.lock() {
@@ -235,9 +266,14 @@ impl Cluster {
             self.broker_addr(),
             self.info.broker_name.clone(),
         );
+        let auth_enabled = self.auth_enabled;
         let waited = wait_until(&mut broker, deadline, || {
-            probe::broker_answers(&broker_addr, PROBE_TIMEOUT)
-                && probe::broker_registered(&ns_addr, &name, &broker_addr, PROBE_TIMEOUT)
+            let answers = if auth_enabled {
+                probe::broker_responds(&broker_addr, PROBE_TIMEOUT)
+            } else {
+                probe::broker_answers(&broker_addr, PROBE_TIMEOUT)
+            };
+            answers && probe::broker_registered(&ns_addr, &name, &broker_addr, PROBE_TIMEOUT)
         });
         self.broker = Some(broker);
         self.readiness_result(waited, Role::Broker, t0)?;
@@ -655,6 +691,28 @@ fn broker_properties(spec: &ClusterSpec, layout: &Layout) -> (Props, Props) {
     (props, jvm)
 }
 
+fn write_home_files(spec: &ClusterSpec, layout: &Layout) -> Result<(), HarnessError> {
+    for (rel, contents) in &spec.home_files {
+        let rel_path = Path::new(rel);
+        let escapes = rel_path.is_absolute()
+            || rel_path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)));
+        if escapes || rel.is_empty() {
+            return Err(HarnessError::Invalid(format!(
+                "home file {rel:?} must be a relative path inside ROCKETMQ_HOME"
+            )));
+        }
+        let path = layout.home.join(rel_path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
+        }
+        write_file(&path, contents)?;
+    }
+    Ok(())
+}
+
 fn properties_text(props: &[(String, String)]) -> String {
     let mut text = String::from("# Written by rmq-tests (tests/src/cluster.rs).\n");
     for (k, v) in props {
@@ -995,6 +1053,32 @@ mod tests {
         assert!(args
             .iter()
             .any(|a| a.ends_with("/conf/rmq.namesrv.logback.xml")));
+    }
+
+    #[test]
+    fn home_files_must_stay_inside_rocketmq_home() {
+        let root = std::env::temp_dir().join(format!("rmq-run-homefile-{}", std::process::id()));
+        let layout = Layout::new(&root);
+        for bad in ["../x.yml", "/etc/x.yml", ""] {
+            let spec = ClusterSpec::new(BrokerVersion::V4).home_file(bad, "x");
+            assert!(write_home_files(&spec, &layout).is_err(), "{bad:?}");
+        }
+        let spec = ClusterSpec::new(BrokerVersion::V4).home_file("conf/plain_acl.yml", "a: 1\n");
+        write_home_files(&spec, &layout).unwrap();
+        let text = fs::read_to_string(root.join("home/conf/plain_acl.yml")).unwrap();
+        assert_eq!(text, "a: 1\n");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn acl_or_authentication_switches_readiness_to_any_answer() {
+        assert!(!ClusterSpec::new(BrokerVersion::V4).auth_enabled());
+        assert!(ClusterSpec::new(BrokerVersion::V4)
+            .broker_config("aclEnable", "true")
+            .auth_enabled());
+        assert!(ClusterSpec::new(BrokerVersion::V5)
+            .broker_config("authenticationEnabled", "true")
+            .auth_enabled());
     }
 
     #[test]

@@ -162,6 +162,17 @@ pub fn broker_answers(broker_addr: &str, timeout: Duration) -> bool {
     )
 }
 
+/// True when the broker at `broker_addr` answers GET_BROKER_RUNTIME_INFO
+/// with any response code (a broker with authentication on refuses the
+/// unsigned probe, e.g. 4.9 ACL with SYSTEM_ERROR "No accessKey is
+/// configured", but it answers).
+pub fn broker_responds(broker_addr: &str, timeout: Duration) -> bool {
+    matches!(
+        request(broker_addr, GET_BROKER_RUNTIME_INFO, &[], timeout).map(|r| r.code()),
+        Ok(Some(_))
+    )
+}
+
 /// True when `namesrv_addr` answers GET_BROKER_CLUSTER_INFO with success.
 pub fn namesrv_answers(namesrv_addr: &str, timeout: Duration) -> bool {
     cluster_info(namesrv_addr, timeout).is_ok()

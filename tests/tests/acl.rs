@@ -1,0 +1,238 @@
+//! Request signing against real brokers with authentication on.
+//!
+//! - RocketMQ 4.9.7 with ACL 1.0 (`aclEnable=true`, accounts in
+//!   `$ROCKETMQ_HOME/conf/plain_acl.yml`, no global white list, so every
+//!   request to the broker must carry a valid `AccessKey`/`Signature`).
+//! - RocketMQ 5.5.0 with ACL 2.0 authentication (`authenticationEnabled=true`,
+//!   the local metadata provider and the initial super user).
+//!
+//! Each test owns a private cluster (the accounts are part of its startup
+//! configuration), runs its steps in order and stops the cluster; the tests
+//! of this file run one at a time.
+
+mod producer_support;
+
+use std::time::Duration;
+
+use producer_support::{create_topic, read_queue_until, unique};
+use rmq::rmq_core::acl::AclCredentials;
+use rmq::{Admin, Error, Message, Producer, SendStatus};
+use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
+use tokio::sync::Mutex;
+
+/// One private cluster at a time: the machine also runs the shared ones.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+async fn start_cluster(spec: ClusterSpec) -> Cluster {
+    blocking(move || Cluster::start(spec)).await.unwrap()
+}
+
+async fn stop_cluster(cluster: Cluster) {
+    blocking(move || cluster.stop()).await.unwrap();
+}
+
+/// A started producer of a fresh group, signing with `creds` when given.
+async fn producer(namesrv: &str, creds: Option<(&str, &str)>) -> Producer {
+    let mut builder = Producer::builder()
+        .name_server(namesrv)
+        .group(unique("pg_acl"))
+        .retries(0)
+        .send_timeout(SEND_TIMEOUT);
+    if let Some((ak, sk)) = creds {
+        builder = builder.credentials(ak, sk);
+    }
+    let producer = builder.build().unwrap();
+    producer.start().await.unwrap();
+    producer
+}
+
+/// Sends one message and returns the broker's refusal (code, remark);
+/// panics on success or on any other kind of error.
+async fn refused_send(namesrv: &str, creds: Option<(&str, &str)>, topic: &str) -> (i32, String) {
+    let p = producer(namesrv, creds).await;
+    let result = p.send(Message::new(topic, "must not be stored")).await;
+    p.shutdown().await.unwrap();
+    match result {
+        Err(Error::Broker { code, remark, .. }) => {
+            eprintln!("[acl] credentials {creds:?} on {topic}: code {code}, remark {remark:?}");
+            (code, remark)
+        }
+        other => panic!("expected a broker refusal for {creds:?}, got {other:?}"),
+    }
+}
+
+/// Sends with `creds`, checks the result, reads the message back through a
+/// signed admin client, and returns the stored body.
+async fn signed_send_reads_back(
+    namesrv: &str,
+    admin: &Admin,
+    creds: (&str, &str),
+    topic: &str,
+) -> Vec<u8> {
+    let p = producer(namesrv, Some(creds)).await;
+    let body = format!("signed by {}", creds.0);
+    let r = p.send(Message::new(topic, body.clone())).await.unwrap();
+    p.shutdown().await.unwrap();
+    assert_eq!(r.status, SendStatus::Ok);
+    let stored = read_queue_until(admin, &r.queue, 1).await;
+    let m = stored
+        .iter()
+        .find(|m| m.queue_offset == r.queue_offset)
+        .unwrap_or_else(|| panic!("message at {} not read back: {stored:?}", r.queue_offset));
+    m.body().to_vec()
+}
+
+// ----- 4.9.7, ACL 1.0 ------------------------------------------------------------
+
+const TOPIC_4X: &str = "acl_topic_49";
+const ADMIN_AK: &str = "rmqAdminAK";
+const ADMIN_SK: &str = "rmqAdminSecret";
+const PUB_AK: &str = "rmqPubOnlyAK";
+const PUB_SK: &str = "rmqPubOnlySecret";
+const SUB_AK: &str = "rmqSubOnlyAK";
+const SUB_SK: &str = "rmqSubOnlySecret";
+
+/// Accounts: an admin with every permission; a normal account that may only
+/// publish to [`TOPIC_4X`]; a normal account that may only subscribe to it.
+/// No white lists anywhere: every broker request must be signed.
+fn plain_acl_yml() -> String {
+    format!(
+        "globalWhiteRemoteAddresses: []\n\
+         accounts:\n\
+         - accessKey: {ADMIN_AK}\n\
+         \x20 secretKey: {ADMIN_SK}\n\
+         \x20 admin: true\n\
+         \x20 defaultTopicPerm: PUB|SUB\n\
+         \x20 defaultGroupPerm: PUB|SUB\n\
+         - accessKey: {PUB_AK}\n\
+         \x20 secretKey: {PUB_SK}\n\
+         \x20 admin: false\n\
+         \x20 defaultTopicPerm: DENY\n\
+         \x20 defaultGroupPerm: PUB|SUB\n\
+         \x20 topicPerms:\n\
+         \x20 - {TOPIC_4X}=PUB\n\
+         - accessKey: {SUB_AK}\n\
+         \x20 secretKey: {SUB_SK}\n\
+         \x20 admin: false\n\
+         \x20 defaultTopicPerm: DENY\n\
+         \x20 defaultGroupPerm: PUB|SUB\n\
+         \x20 topicPerms:\n\
+         \x20 - {TOPIC_4X}=SUB\n"
+    )
+}
+
+#[tokio::test]
+async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_unpermitted_ones_on_4x(
+) {
+    let _serial = SERIAL.lock().await;
+    let spec = ClusterSpec::with_free_ports(BrokerVersion::V4)
+        .unwrap()
+        .broker_config("aclEnable", "true")
+        .home_file("conf/plain_acl.yml", plain_acl_yml());
+    let cluster = start_cluster(spec).await;
+    let namesrv = cluster.namesrv_addr();
+
+    // A signed admin request creates the topic (an admin-only request code).
+    let admin = Admin::connect_with(&namesrv, Some(AclCredentials::new(ADMIN_AK, ADMIN_SK)))
+        .await
+        .unwrap();
+    create_topic(&admin, TOPIC_4X, 2).await;
+
+    // (1) Right credentials with PUB on the topic: stored and read back by a
+    // signed pull.
+    let body = signed_send_reads_back(&namesrv, &admin, (PUB_AK, PUB_SK), TOPIC_4X).await;
+    assert_eq!(body, format!("signed by {PUB_AK}").as_bytes());
+
+    // (2) The right access key with a wrong secret: the signature check fails.
+    let (code, remark) = refused_send(&namesrv, Some((PUB_AK, "wrongSecret1")), TOPIC_4X).await;
+    assert_ne!(code, 0);
+    assert!(
+        remark.contains("signature"),
+        "code {code}, remark {remark:?}"
+    );
+
+    // (3) No credentials at all.
+    let (code, remark) = refused_send(&namesrv, None, TOPIC_4X).await;
+    assert_ne!(code, 0);
+    assert!(
+        remark.contains("accessKey"),
+        "code {code}, remark {remark:?}"
+    );
+
+    // (4) A valid signature, but the account may only subscribe.
+    let (code, remark) = refused_send(&namesrv, Some((SUB_AK, SUB_SK)), TOPIC_4X).await;
+    assert_ne!(code, 0);
+    assert!(remark.contains(TOPIC_4X), "code {code}, remark {remark:?}");
+
+    // An unsigned admin request is refused too (the harness's own probe path).
+    let unsigned = Admin::connect(&namesrv).await.unwrap();
+    let route = unsigned.topic_route(TOPIC_4X).await.unwrap();
+    let q = rmq::RouteTable::new(TOPIC_4X, &route).subscribe_queues()[0].clone();
+    match unsigned.pull("acl_reader", &q, 0, 1).await {
+        Err(Error::Broker { code, remark, .. }) => {
+            eprintln!("[acl] unsigned pull: code {code}, remark {remark:?}")
+        }
+        other => panic!("an unsigned pull must be refused, got {other:?}"),
+    }
+
+    unsigned.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+    stop_cluster(cluster).await;
+}
+
+// ----- 5.5.0, ACL 2.0 authentication ----------------------------------------------
+
+const SUPER_USER: &str = "rocketmq";
+const SUPER_PASSWORD: &str = "12345678";
+
+#[tokio::test]
+async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_on_5x() {
+    let _serial = SERIAL.lock().await;
+    let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
+        .unwrap()
+        .broker_config("authenticationEnabled", "true")
+        .broker_config(
+            "authenticationMetadataProvider",
+            "org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider",
+        )
+        .broker_config(
+            "initAuthenticationUser",
+            format!("{{\"username\":\"{SUPER_USER}\",\"password\":\"{SUPER_PASSWORD}\"}}"),
+        );
+    let cluster = start_cluster(spec).await;
+    let namesrv = cluster.namesrv_addr();
+    let topic = unique("acl_topic_55");
+
+    let admin = Admin::connect_with(
+        &namesrv,
+        Some(AclCredentials::new(SUPER_USER, SUPER_PASSWORD)),
+    )
+    .await
+    .unwrap();
+    create_topic(&admin, &topic, 2).await;
+
+    // Right user name and password: stored and read back.
+    let body = signed_send_reads_back(&namesrv, &admin, (SUPER_USER, SUPER_PASSWORD), &topic).await;
+    assert_eq!(body, format!("signed by {SUPER_USER}").as_bytes());
+
+    // Wrong password.
+    let (code, _) = refused_send(&namesrv, Some((SUPER_USER, "wrongPassword")), &topic).await;
+    assert_ne!(code, 0);
+
+    // Unknown user.
+    let (code, _) = refused_send(&namesrv, Some(("nobody00", SUPER_PASSWORD)), &topic).await;
+    assert_ne!(code, 0);
+
+    // No credentials.
+    let (code, _) = refused_send(&namesrv, None, &topic).await;
+    assert_ne!(code, 0);
+
+    admin.shutdown().await.unwrap();
+    stop_cluster(cluster).await;
+}
