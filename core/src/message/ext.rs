@@ -202,7 +202,7 @@ pub fn decode_messages_with(
     body: &Bytes,
     options: &DecodeOptions,
 ) -> Result<Vec<MessageExt>, MessageDecodeError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(count_records(body));
     let mut pos = 0;
     while pos < body.len() {
         let (msg, size) = decode_record(body, pos, options)?;
@@ -214,6 +214,22 @@ pub fn decode_messages_with(
         pos += size;
     }
     Ok(out)
+}
+
+/// The number of records `body` appears to hold, following TOTALSIZE
+/// fields (stops at the first implausible one; only used to size the
+/// output, the decoder validates each record itself).
+fn count_records(body: &[u8]) -> usize {
+    let mut n = 0;
+    let mut pos = 0usize;
+    while let Some(&[a, b, c, d]) = body.get(pos..pos.saturating_add(4)) {
+        match usize::try_from(i32::from_be_bytes([a, b, c, d])) {
+            Ok(s) if s >= MIN_RECORD_SIZE => pos = pos.saturating_add(s),
+            _ => break,
+        }
+        n += 1;
+    }
+    n
 }
 
 fn unwrap_inner_batch(
@@ -313,7 +329,10 @@ fn decode_record(
     }
     .ok_or_else(short)?;
     let topic = r.take(topic_len).ok_or_else(short)?;
-    let topic = String::from_utf8_lossy(topic).into_owned();
+    let topic = match core::str::from_utf8(topic) {
+        Ok(t) => String::from(t),
+        Err(_) => String::from_utf8_lossy(topic).into_owned(),
+    };
     let props_len = r.u16().ok_or_else(short)?;
     let props = r.take(usize::from(props_len)).ok_or_else(short)?;
     let properties = Properties::decode(props);

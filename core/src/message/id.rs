@@ -9,13 +9,6 @@ use core::str::FromStr;
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xF)]));
-    }
-}
-
 fn write_hex(out: &mut [u8], bytes: &[u8]) {
     for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
         pair[0] = HEX[usize::from(b >> 4)];
@@ -72,19 +65,37 @@ pub struct OffsetMessageId {
 impl OffsetMessageId {
     /// The upper-case hex form.
     pub fn encode(&self) -> String {
-        let mut s = String::with_capacity(56);
-        self.encode_into(&mut s);
-        s
+        let mut buf = [0u8; 56];
+        String::from(self.encode_to(&mut buf))
     }
 
     /// Appends the upper-case hex form to `out`.
     pub fn encode_into(&self, out: &mut String) {
-        match self.addr.ip() {
-            IpAddr::V4(ip) => push_hex(out, &ip.octets()),
-            IpAddr::V6(ip) => push_hex(out, &ip.octets()),
+        let mut buf = [0u8; 56];
+        out.push_str(self.encode_to(&mut buf));
+    }
+
+    /// Writes the hex form into `buf` and returns it (32 or 56 bytes).
+    fn encode_to<'b>(&self, buf: &'b mut [u8; 56]) -> &'b str {
+        let mut raw = [0u8; 28];
+        let ip_len = match self.addr.ip() {
+            IpAddr::V4(ip) => {
+                raw[..4].copy_from_slice(&ip.octets());
+                4
+            }
+            IpAddr::V6(ip) => {
+                raw[..16].copy_from_slice(&ip.octets());
+                16
+            }
+        };
+        let len = ip_len + 12;
+        if let Some(rest) = raw.get_mut(ip_len..len) {
+            rest[..4].copy_from_slice(&i32::from(self.addr.port()).to_be_bytes());
+            rest[4..].copy_from_slice(&self.commit_log_offset.to_be_bytes());
         }
-        push_hex(out, &i32::from(self.addr.port()).to_be_bytes());
-        push_hex(out, &self.commit_log_offset.to_be_bytes());
+        write_hex(buf, raw.get(..len).unwrap_or_default());
+        let hex = buf.get(..len * 2).unwrap_or_default();
+        core::str::from_utf8(hex).unwrap_or_default()
     }
 
     /// Parses the hex form (either case); the length selects IPv4 (32) or
