@@ -17,6 +17,7 @@ pub use admin::{Admin, PullResult, PullStatus};
 pub use error::Error;
 pub use producer::{Producer, ProducerBuilder};
 pub use rmq_core;
+pub use rmq_core::acl::AclCredentials;
 pub use rmq_core::engine::{SendResult, SendStatus};
 pub use rmq_core::message::{Message, MessageExt};
 pub use rmq_core::protocol::SerializeType;

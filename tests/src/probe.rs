@@ -163,9 +163,10 @@ pub fn broker_answers(broker_addr: &str, timeout: Duration) -> bool {
 }
 
 /// True when the broker at `broker_addr` answers GET_BROKER_RUNTIME_INFO
-/// with any response code (a broker with authentication on refuses the
-/// unsigned probe, e.g. 4.9 ACL with SYSTEM_ERROR "No accessKey is
-/// configured", but it answers).
+/// with any response code: a broker with authentication on refuses the
+/// unsigned probe (4.9.7 ACL 1.0: code 1 "…AclException: No accessKey is
+/// configured, …"; 5.5.0 ACL 2.0: code 16 "username cannot be null."), but
+/// it answers.
 pub fn broker_responds(broker_addr: &str, timeout: Duration) -> bool {
     matches!(
         request(broker_addr, GET_BROKER_RUNTIME_INFO, &[], timeout).map(|r| r.code()),

@@ -15,8 +15,8 @@ mod producer_support;
 use std::time::Duration;
 
 use producer_support::{create_topic, read_queue_until, unique};
-use rmq::rmq_core::acl::AclCredentials;
-use rmq::{Admin, Error, Message, Producer, SendStatus};
+use rmq::rmq_core::protocol::response_code::{NO_PERMISSION, SYSTEM_ERROR};
+use rmq::{AclCredentials, Admin, Error, Message, Producer, SendStatus, SerializeType};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::Mutex;
 
@@ -38,11 +38,12 @@ async fn stop_cluster(cluster: Cluster) {
 }
 
 /// A started producer of a fresh group, signing with `creds` when given.
-async fn producer(namesrv: &str, creds: Option<(&str, &str)>) -> Producer {
+async fn producer(namesrv: &str, creds: Option<(&str, &str)>, ser: SerializeType) -> Producer {
     let mut builder = Producer::builder()
         .name_server(namesrv)
         .group(unique("pg_acl"))
         .retries(0)
+        .serialize_type(ser)
         .send_timeout(SEND_TIMEOUT);
     if let Some((ak, sk)) = creds {
         builder = builder.credentials(ak, sk);
@@ -55,7 +56,7 @@ async fn producer(namesrv: &str, creds: Option<(&str, &str)>) -> Producer {
 /// Sends one message and returns the broker's refusal (code, remark);
 /// panics on success or on any other kind of error.
 async fn refused_send(namesrv: &str, creds: Option<(&str, &str)>, topic: &str) -> (i32, String) {
-    let p = producer(namesrv, creds).await;
+    let p = producer(namesrv, creds, SerializeType::Json).await;
     let result = p.send(Message::new(topic, "must not be stored")).await;
     p.shutdown().await.unwrap();
     match result {
@@ -67,17 +68,24 @@ async fn refused_send(namesrv: &str, creds: Option<(&str, &str)>, topic: &str) -
     }
 }
 
-/// Sends with `creds`, checks the result, reads the message back through a
-/// signed admin client, and returns the stored body.
+/// Sends with `creds` and header format `ser` (tags, keys and a non-ASCII
+/// property make the signed content non-trivial), checks the result, reads
+/// the message back through a signed admin client, and returns the stored
+/// body.
 async fn signed_send_reads_back(
     namesrv: &str,
     admin: &Admin,
     creds: (&str, &str),
+    ser: SerializeType,
     topic: &str,
 ) -> Vec<u8> {
-    let p = producer(namesrv, Some(creds)).await;
+    let p = producer(namesrv, Some(creds), ser).await;
     let body = format!("signed by {}", creds.0);
-    let r = p.send(Message::new(topic, body.clone())).await.unwrap();
+    let msg = Message::new(topic, body.clone())
+        .with_tags("TagA")
+        .with_keys(["k1", "k2"])
+        .with_property("note", "grüße ✓");
+    let r = p.send(msg).await.unwrap();
     p.shutdown().await.unwrap();
     assert_eq!(r.status, SendStatus::Ok);
     let stored = read_queue_until(admin, &r.queue, 1).await;
@@ -85,6 +93,7 @@ async fn signed_send_reads_back(
         .iter()
         .find(|m| m.queue_offset == r.queue_offset)
         .unwrap_or_else(|| panic!("message at {} not read back: {stored:?}", r.queue_offset));
+    assert_eq!(m.property("note"), Some("grüße ✓"));
     m.body().to_vec()
 }
 
@@ -145,16 +154,20 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
     create_topic(&admin, TOPIC_4X, 2).await;
 
     // (1) Right credentials with PUB on the topic: stored and read back by a
-    // signed pull.
-    let body = signed_send_reads_back(&namesrv, &admin, (PUB_AK, PUB_SK), TOPIC_4X).await;
-    assert_eq!(body, format!("signed by {PUB_AK}").as_bytes());
+    // signed pull, with JSON and with binary (ROCKETMQ) headers.
+    for ser in [SerializeType::Json, SerializeType::RocketMq] {
+        let body = signed_send_reads_back(&namesrv, &admin, (PUB_AK, PUB_SK), ser, TOPIC_4X).await;
+        assert_eq!(body, format!("signed by {PUB_AK}").as_bytes());
+    }
 
     // (2) The right access key with a wrong secret: the signature check fails.
+    // 4.9.7: code 1 (SYSTEM_ERROR), remark "org.apache.rocketmq.acl.common.
+    // AclException: Check signature failed for accessKey=rmqPubOnlyAK, …".
     let (code, remark) = refused_send(&namesrv, Some((PUB_AK, "wrongSecret1")), TOPIC_4X).await;
-    assert_ne!(code, 0);
+    assert_eq!(code, SYSTEM_ERROR, "{remark}");
     assert!(
-        remark.contains("signature"),
-        "code {code}, remark {remark:?}"
+        remark.contains(&format!("Check signature failed for accessKey={PUB_AK}")),
+        "{remark}"
     );
 
     // (3) No credentials at all.
@@ -166,9 +179,15 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
     );
 
     // (4) A valid signature, but the account may only subscribe.
+    // 4.9.7: code 1, "…AclException: No default permission for
+    // topic:acl_topic_49, …" (the same text whether the topic is listed
+    // without PUB or not listed at all).
     let (code, remark) = refused_send(&namesrv, Some((SUB_AK, SUB_SK)), TOPIC_4X).await;
-    assert_ne!(code, 0);
-    assert!(remark.contains(TOPIC_4X), "code {code}, remark {remark:?}");
+    assert_eq!(code, SYSTEM_ERROR, "{remark}");
+    assert!(
+        remark.contains(&format!("No default permission for topic:{TOPIC_4X}")),
+        "{remark}"
+    );
 
     // An unsigned admin request is refused too (the harness's own probe path).
     let unsigned = Admin::connect(&namesrv).await.unwrap();
@@ -176,7 +195,9 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
     let q = rmq::RouteTable::new(TOPIC_4X, &route).subscribe_queues()[0].clone();
     match unsigned.pull("acl_reader", &q, 0, 1).await {
         Err(Error::Broker { code, remark, .. }) => {
-            eprintln!("[acl] unsigned pull: code {code}, remark {remark:?}")
+            eprintln!("[acl] unsigned pull: code {code}, remark {remark:?}");
+            assert_eq!(code, SYSTEM_ERROR, "{remark}");
+            assert!(remark.contains("No accessKey is configured"), "{remark}");
         }
         other => panic!("an unsigned pull must be refused, got {other:?}"),
     }
@@ -218,20 +239,30 @@ async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_o
     create_topic(&admin, &topic, 2).await;
 
     // Right user name and password: stored and read back.
-    let body = signed_send_reads_back(&namesrv, &admin, (SUPER_USER, SUPER_PASSWORD), &topic).await;
-    assert_eq!(body, format!("signed by {SUPER_USER}").as_bytes());
+    for ser in [SerializeType::Json, SerializeType::RocketMq] {
+        let creds = (SUPER_USER, SUPER_PASSWORD);
+        let body = signed_send_reads_back(&namesrv, &admin, creds, ser, &topic).await;
+        assert_eq!(body, format!("signed by {SUPER_USER}").as_bytes());
+    }
 
-    // Wrong password.
-    let (code, _) = refused_send(&namesrv, Some((SUPER_USER, "wrongPassword")), &topic).await;
-    assert_ne!(code, 0);
+    // 5.5.0 answers code 16 (NO_PERMISSION) with a short remark.
+    let (code, remark) = refused_send(&namesrv, Some((SUPER_USER, "wrongPassword")), &topic).await;
+    assert_eq!(
+        (code, remark.as_str()),
+        (NO_PERMISSION, "check signature failed.")
+    );
 
-    // Unknown user.
-    let (code, _) = refused_send(&namesrv, Some(("nobody00", SUPER_PASSWORD)), &topic).await;
-    assert_ne!(code, 0);
+    let (code, remark) = refused_send(&namesrv, Some(("nobody00", SUPER_PASSWORD)), &topic).await;
+    assert_eq!(
+        (code, remark.as_str()),
+        (NO_PERMISSION, "User:nobody00 is not found.")
+    );
 
-    // No credentials.
-    let (code, _) = refused_send(&namesrv, None, &topic).await;
-    assert_ne!(code, 0);
+    let (code, remark) = refused_send(&namesrv, None, &topic).await;
+    assert_eq!(
+        (code, remark.as_str()),
+        (NO_PERMISSION, "username cannot be null.")
+    );
 
     admin.shutdown().await.unwrap();
     stop_cluster(cluster).await;
