@@ -14,6 +14,7 @@
 //! order; [`ExtFields::get`] resolves them to the last. Strings are decoded
 //! as UTF-8 with invalid sequences replaced (like Java's `new String`).
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use bytes::{Buf, BufMut, Bytes};
 
@@ -152,6 +153,11 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// Text of length `len`, borrowed unless invalid UTF-8 was replaced.
+    fn text(&mut self, len: usize, what: &'static str) -> Result<Cow<'a, str>, HeaderDecodeError> {
+        Ok(String::from_utf8_lossy(self.bytes(len, what)?))
+    }
+
     /// A string of length `len`; `None` when empty.
     fn string(
         &mut self,
@@ -187,18 +193,20 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
     let mut ext = Reader {
         buf: r.bytes(ext_len, "ext fields")?,
     };
-    let mut ext_fields = ExtFields::new();
+    // Keys and values take fewer bytes than the entries holding them.
+    let mut ext_fields = ExtFields::with_capacity(ext_len / 16, ext_len);
     while !ext.buf.is_empty() {
         let kl = ext.i16("ext key length")?;
-        let key = ext.string(non_negative(i32::from(kl), "ext key")?, "ext key")?;
+        let key = ext.text(non_negative(i32::from(kl), "ext key")?, "ext key")?;
         let vl = ext.i32("ext value length")?;
-        let val = ext.string(non_negative(vl, "ext value")?, "ext value")?;
-        match (key, val) {
-            (Some(k), Some(v)) => ext_fields.push(k, v),
-            (Some(k), None) => {
-                ext_fields.remove(&k);
-            }
-            (None, _) => {}
+        let val = ext.text(non_negative(vl, "ext value")?, "ext value")?;
+        if key.is_empty() {
+            continue;
+        }
+        if val.is_empty() {
+            ext_fields.remove(&key);
+        } else {
+            ext_fields.push_str(&key, &val);
         }
     }
     Ok(RemotingCommand {

@@ -13,15 +13,75 @@ use alloc::vec::Vec;
 /// Lookups are linear: headers hold a handful of fields, and a `Vec` beats a
 /// map at that size. A key that occurs twice (the binary header allows it)
 /// resolves to its last occurrence.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Storage is two allocations whatever the number of fields: all keys and
+/// values live in one `String` and the entries are byte ranges into it.
+/// Replaced and removed text stays until it outweighs the live text, then
+/// the buffer is compacted.
+#[derive(Clone, Default)]
 pub struct ExtFields {
-    entries: Vec<(String, String)>,
+    text: String,
+    entries: Vec<FieldSpan>,
+}
+
+/// One field: `text[key.0..key.1]` and `text[value.0..value.1]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FieldSpan {
+    key: (usize, usize),
+    value: (usize, usize),
 }
 
 impl ExtFields {
     /// An empty set of fields.
     pub const fn new() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            text: String::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// An empty set with room for `fields` fields totalling `text_len`
+    /// bytes of keys and values.
+    pub fn with_capacity(fields: usize, text_len: usize) -> Self {
+        Self {
+            text: String::with_capacity(text_len),
+            entries: Vec::with_capacity(fields),
+        }
+    }
+
+    fn slice(&self, (start, end): (usize, usize)) -> &str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    fn push_text(&mut self, s: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        (start, self.text.len())
+    }
+
+    /// Rebuilds the text from the live entries once dead text outweighs it.
+    fn maybe_compact(&mut self) {
+        if self.entries.is_empty() {
+            self.text.clear();
+            return;
+        }
+        let live: usize = self
+            .entries
+            .iter()
+            .map(|e| e.key.1 - e.key.0 + e.value.1 - e.value.0)
+            .sum();
+        if self.text.len() <= 2 * live + 64 {
+            return;
+        }
+        let mut text = String::with_capacity(live);
+        for e in &mut self.entries {
+            for span in [&mut e.key, &mut e.value] {
+                let start = text.len();
+                text.push_str(self.text.get(span.0..span.1).unwrap_or_default());
+                *span = (start, text.len());
+            }
+        }
+        self.text = text;
     }
 
     /// The value of `key`, if present (the last occurrence wins).
@@ -29,44 +89,70 @@ impl ExtFields {
         self.entries
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|e| self.slice(e.key) == key)
+            .map(|e| self.slice(e.value))
     }
 
     /// Sets `key` to `value`, replacing an existing value.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
         let key = key.into();
         let value = value.into();
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-        } else {
-            self.entries.push((key, value));
+        self.insert_str(&key, &value);
+    }
+
+    /// [`ExtFields::insert`] from borrowed strings.
+    pub fn insert_str(&mut self, key: &str, value: &str) {
+        let found = self.entries.iter().position(|e| self.slice(e.key) == key);
+        match found {
+            Some(i) => {
+                let span = self.push_text(value);
+                if let Some(slot) = self.entries.get_mut(i) {
+                    slot.value = span;
+                }
+                self.maybe_compact();
+            }
+            None => self.push_str(key, value),
         }
     }
 
     /// Appends without checking for an existing key (used by decoders, which
     /// must keep wire order; [`ExtFields::get`] resolves duplicates).
     pub fn push(&mut self, key: String, value: String) {
-        self.entries.push((key, value));
+        self.push_str(&key, &value);
+    }
+
+    /// [`ExtFields::push`] from borrowed strings (no allocation once the
+    /// capacity suffices).
+    pub fn push_str(&mut self, key: &str, value: &str) {
+        let key = self.push_text(key);
+        let value = self.push_text(value);
+        self.entries.push(FieldSpan { key, value });
     }
 
     /// Removes every occurrence of `key`, returning the last value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let mut last = None;
-        self.entries.retain_mut(|(k, v)| {
-            if k == key {
-                last = Some(core::mem::take(v));
+        let text = &self.text;
+        self.entries.retain(|e| {
+            if text.get(e.key.0..e.key.1) == Some(key) {
+                last = Some(e.value);
                 false
             } else {
                 true
             }
         });
-        last
+        let value = last.map(|span| String::from(self.slice(span)));
+        if value.is_some() {
+            self.maybe_compact();
+        }
+        value
     }
 
     /// Iterates over `(key, value)` pairs in wire order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|e| (self.slice(e.key), self.slice(e.value)))
     }
 
     /// Number of entries (duplicates counted).
@@ -96,6 +182,21 @@ impl ExtFields {
                 .ok_or(HeaderError::Invalid { key }),
             None => Ok(None),
         }
+    }
+}
+
+impl PartialEq for ExtFields {
+    /// Equal when both hold the same `(key, value)` pairs in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ExtFields {}
+
+impl core::fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -147,9 +248,11 @@ pub trait FieldSink {
 
 impl FieldSink for ExtFields {
     fn field(&mut self, key: &str, value: FieldValue<'_>) {
-        let mut s = String::new();
-        value.write_to(&mut s);
-        self.insert(key, s);
+        match value {
+            FieldValue::Str(s) => self.insert_str(key, s),
+            FieldValue::Int(i) => self.insert_str(key, itoa::Buffer::new().format(i)),
+            FieldValue::Bool(b) => self.insert_str(key, if b { "true" } else { "false" }),
+        }
     }
 }
 
@@ -233,7 +336,13 @@ mod tests {
     #[test]
     fn required_reports_missing_and_invalid() {
         let f: ExtFields = [("n", "x")].into_iter().collect();
-        assert_eq!(f.required::<i32>("m"), Err(HeaderError::Missing { key: "m" }));
-        assert_eq!(f.required::<i32>("n"), Err(HeaderError::Invalid { key: "n" }));
+        assert_eq!(
+            f.required::<i32>("m"),
+            Err(HeaderError::Missing { key: "m" })
+        );
+        assert_eq!(
+            f.required::<i32>("n"),
+            Err(HeaderError::Invalid { key: "n" })
+        );
     }
 }

@@ -114,7 +114,250 @@ fn ext_value_text(v: JsonValue) -> Option<String> {
 }
 
 /// Decodes a JSON header into a command with an empty body.
+///
+/// Headers as brokers and clients write them (string keys, no escapes,
+/// integer numbers, string ext values) are read in one pass with no
+/// intermediate tree; anything else goes through the general JSON parser,
+/// with the same result.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
+    match fast::decode(header) {
+        Some(cmd) => Ok(cmd),
+        None => decode_tree(header),
+    }
+}
+
+/// The one-pass decoder of common headers. Every `None` means "not the
+/// common shape" (or invalid); the caller then runs the general parser,
+/// which decides.
+mod fast {
+    use super::{ExtFields, LanguageCode, RemotingCommand};
+    use alloc::string::String;
+    use bytes::Bytes;
+
+    struct Cursor<'a> {
+        text: &'a str,
+        input: &'a [u8],
+        pos: usize,
+    }
+
+    /// Index of the first `"` or `\\` in `bytes`, eight bytes at a time.
+    pub(super) fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let mut i = 0;
+        while let Some(&[a, b, c, d, e, f, g, h]) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes([a, b, c, d, e, f, g, h]);
+            let q = w ^ (ONES * u64::from(b'"'));
+            let s = w ^ (ONES * u64::from(b'\\'));
+            // Exact for the lowest matching byte (borrows only run upwards).
+            let m = ((q.wrapping_sub(ONES) & !q) | (s.wrapping_sub(ONES) & !s)) & HIGH;
+            if m != 0 {
+                return Some(i + (m.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        }
+        let tail = bytes.get(i..)?;
+        tail.iter()
+            .position(|&b| b == b'"' || b == b'\\')
+            .map(|p| i + p)
+    }
+
+    impl<'a> Cursor<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.input.get(self.pos).copied()
+        }
+
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+                self.pos += 1;
+            }
+        }
+
+        /// Skips whitespace, then consumes `b` if it is next.
+        fn eat(&mut self, b: u8) -> bool {
+            self.ws();
+            if self.peek() == Some(b) {
+                self.pos += 1;
+                true
+            } else {
+                false
+            }
+        }
+
+        fn literal(&mut self, lit: &[u8]) -> Option<()> {
+            let end = self.pos.checked_add(lit.len())?;
+            (self.input.get(self.pos..end)? == lit).then(|| self.pos = end)
+        }
+
+        /// A string without escapes (after optional whitespace).
+        fn string(&mut self) -> Option<&'a str> {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let start = self.pos + 1;
+            let len = quote_or_backslash(self.input.get(start..)?)?;
+            if self.input.get(start + len) != Some(&b'"') {
+                return None;
+            }
+            // The input is valid UTF-8 and quotes are ASCII, so this is a
+            // character boundary.
+            let s = self.text.get(start..start + len)?;
+            self.pos = start + len + 1;
+            Some(s)
+        }
+
+        /// An integer literal that fits `i32` (no fraction or exponent).
+        fn int(&mut self) -> Option<i32> {
+            self.ws();
+            let start = self.pos;
+            if self.peek() == Some(b'-') {
+                self.pos += 1;
+            }
+            let digits_start = self.pos;
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+            let digits = self.pos - digits_start;
+            let leading_zero = digits > 1 && self.input.get(digits_start) == Some(&b'0');
+            if digits == 0 || digits > 10 || leading_zero {
+                return None;
+            }
+            if let Some(b'.' | b'e' | b'E') = self.peek() {
+                return None;
+            }
+            self.text.get(start..self.pos)?.parse().ok()
+        }
+
+        /// Skips `-?(0|[1-9][0-9]*)` not followed by a fraction or exponent.
+        fn skip_integer(&mut self) -> Option<()> {
+            if self.peek() == Some(b'-') {
+                self.pos += 1;
+            }
+            let start = self.pos;
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.pos += 1;
+            }
+            let digits = self.pos - start;
+            let leading_zero = digits > 1 && self.input.get(start) == Some(&b'0');
+            let fraction = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+            (digits > 0 && !leading_zero && !fraction).then_some(())
+        }
+
+        /// Skips a scalar value: an escape-free string, a number, `true`,
+        /// `false` or `null`.
+        fn skip_scalar(&mut self) -> Option<()> {
+            self.ws();
+            match self.peek()? {
+                b'"' => self.string().map(|_| ()),
+                b'-' | b'0'..=b'9' => self.skip_integer(),
+                b't' => self.literal(b"true"),
+                b'f' => self.literal(b"false"),
+                b'n' => self.literal(b"null"),
+                _ => None,
+            }
+        }
+
+        fn null(&mut self) -> bool {
+            self.ws();
+            self.literal(b"null").is_some()
+        }
+
+        /// `{"k":"v",...}` with string values only.
+        fn ext_fields(&mut self) -> Option<ExtFields> {
+            if !self.eat(b'{') {
+                return None;
+            }
+            // Keys and values are shorter than the remaining input.
+            let rest = self.input.len() - self.pos;
+            let mut ext = ExtFields::with_capacity(8, rest);
+            if self.eat(b'}') {
+                return Some(ext);
+            }
+            loop {
+                let key = self.string()?;
+                if !self.eat(b':') {
+                    return None;
+                }
+                let value = self.string()?;
+                ext.push_str(key, value);
+                if self.eat(b',') {
+                    continue;
+                }
+                return self.eat(b'}').then_some(ext);
+            }
+        }
+    }
+
+    pub(super) fn decode(header: &[u8]) -> Option<RemotingCommand> {
+        let mut c = Cursor {
+            text: core::str::from_utf8(header).ok()?,
+            input: header,
+            pos: 0,
+        };
+        let mut cmd = RemotingCommand {
+            code: 0,
+            language: LanguageCode::Java,
+            version: 0,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields: ExtFields::new(),
+            body: Bytes::new(),
+        };
+        let mut seen_ext = false;
+        if !c.eat(b'{') {
+            return None;
+        }
+        if !c.eat(b'}') {
+            loop {
+                let key = c.string()?;
+                if !c.eat(b':') {
+                    return None;
+                }
+                match key {
+                    "code" => cmd.code = c.int()?,
+                    "version" => cmd.version = c.int()?,
+                    "opaque" => cmd.opaque = c.int()?,
+                    "flag" => cmd.flag = c.int()?,
+                    "language" => {
+                        let name = c.string()?;
+                        cmd.language = LanguageCode::from_name(name).unwrap_or(LanguageCode::Other);
+                    }
+                    "remark" => {
+                        cmd.remark = if c.null() {
+                            None
+                        } else {
+                            Some(String::from(c.string()?))
+                        };
+                    }
+                    "extFields" => {
+                        if seen_ext {
+                            return None;
+                        }
+                        seen_ext = true;
+                        if !c.null() {
+                            cmd.ext_fields = c.ext_fields()?;
+                        }
+                    }
+                    _ => c.skip_scalar()?,
+                }
+                if c.eat(b',') {
+                    continue;
+                }
+                if c.eat(b'}') {
+                    break;
+                }
+                return None;
+            }
+        }
+        c.ws();
+        (c.pos == header.len()).then_some(cmd)
+    }
+}
+
+/// Decodes a JSON header through the general parser (any valid input).
+fn decode_tree(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
     let JsonValue::Object(members) = json::parse(header)? else {
         return Err(HeaderDecodeError::NotAnObject);
     };
@@ -197,6 +440,78 @@ mod tests {
         assert_eq!(c.version, 479);
         assert_eq!(c.ext_fields.get("queueId"), Some("2"));
         assert_eq!(c.remark, None);
+    }
+
+    /// Headers the one-pass decoder reads and headers it hands to the
+    /// general parser decode alike.
+    #[test]
+    fn the_fast_path_agrees_with_the_general_parser() {
+        let cases: [&[u8]; 14] = [
+            br#"{"code":0,"extFields":{"queueId":"2","msgId":"AC"},"flag":1,"language":"JAVA","opaque":3,"serializeTypeCurrentRPC":"JSON","version":479}"#,
+            br#" { "code" : -12 , "extFields" : { } , "remark" : "FOUND" } "#,
+            br#"{"code":1,"code":2,"remark":null,"extFields":null}"#,
+            br#"{"a":true,"b":false,"c":null,"d":-7,"e":"x","code":3}"#,
+            br#"{"extFields":{"k":"1","k":"2"},"language":"COBOL"}"#,
+            br#"{}"#,
+            br#"{"remark":"line
+break","code":4}"#,
+            br#"{"extFields":{"k":"a"b"}}"#,
+            br#"{"code":1.5}"#,
+            br#"{"code":01}"#,
+            br#"{"x":-}"#,
+            br#"{"x":1e5,"code":2}"#,
+            br#"{"code":1,}"#,
+            br#"{"code":1} x"#,
+        ];
+        for h in cases {
+            let tree = decode_tree(h);
+            if let Some(fast) = fast::decode(h) {
+                assert_eq!(Ok(fast), tree, "{}", String::from_utf8_lossy(h));
+            }
+            assert_eq!(decode(h), tree, "{}", String::from_utf8_lossy(h));
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_quote_or_backslash() {
+        let alphabet = [b'a', b'"', b'\\', b'!', b'[', 0, 0x80, 0xFF, b'#'];
+        let mut seed = 7u32;
+        for len in 0..40 {
+            for _ in 0..50 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        let r = (seed >> 16) as usize;
+                        // Mostly plain bytes, so matches land anywhere.
+                        alphabet[if r % 4 == 0 { r % alphabet.len() } else { 0 }]
+                    })
+                    .collect();
+                let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\');
+                assert_eq!(fast::quote_or_backslash(&bytes), naive, "{bytes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn common_headers_take_the_fast_path() {
+        let h = br#"{"code":0,"extFields":{"queueId":"2"},"flag":1,"language":"JAVA","opaque":3,"remark":"FOUND","serializeTypeCurrentRPC":"JSON","version":513}"#;
+        let c = fast::decode(h).unwrap();
+        assert_eq!(c.ext_fields.get("queueId"), Some("2"));
+        assert_eq!(c.remark.as_deref(), Some("FOUND"));
+        assert_eq!(c.version, 513);
+    }
+
+    #[test]
+    fn unusual_headers_leave_the_fast_path() {
+        for h in [
+            &br#"{"extFields":{"a":4}}"#[..],
+            br#"{"extFields":{0:"z"}}"#,
+            br#"{"language":9}"#,
+            br#"{"future":{"x":[1,2]}}"#,
+            br#"{"remark":"a"b"}"#,
+        ] {
+            assert!(fast::decode(h).is_none(), "{}", String::from_utf8_lossy(h));
+        }
     }
 
     #[test]
