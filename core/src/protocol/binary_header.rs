@@ -57,9 +57,22 @@ impl<'a, B: BufMut> BinaryFieldSink<'a, B> {
             return;
         };
         self.out.put_i16(kl);
-        self.out.put_slice(key.as_bytes());
+        put_bytes(self.out, key.as_bytes());
         self.out.put_i32(vl);
-        self.out.put_slice(value);
+        put_bytes(self.out, value);
+    }
+}
+
+/// `put_slice`, with short slices (one-letter keys, small numbers) written
+/// byte by byte instead of through a `memcpy` call.
+#[inline]
+fn put_bytes<B: BufMut>(out: &mut B, bytes: &[u8]) {
+    if bytes.len() <= 4 {
+        for &b in bytes {
+            out.put_u8(b);
+        }
+    } else {
+        out.put_slice(bytes);
     }
 }
 
