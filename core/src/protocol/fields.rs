@@ -7,6 +7,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use bytes::Bytes;
 
 /// The ext fields of a decoded command, in wire order.
 ///
@@ -18,10 +19,30 @@ use alloc::vec::Vec;
 /// values live in one `String` and the entries are byte ranges into it.
 /// Replaced and removed text stays until it outweighs the live text, then
 /// the buffer is compacted.
+///
+/// A decoded JSON header's fields are not even copied: the text is then a
+/// shared slice of the received frame (which it keeps alive, like the
+/// body), and the first change turns it into an owned copy.
 #[derive(Clone, Default)]
 pub struct ExtFields {
-    text: String,
+    text: Text,
     entries: Vec<FieldSpan>,
+}
+
+/// Where the keys and values live.
+#[derive(Clone)]
+enum Text {
+    /// Built or changed locally.
+    Owned(String),
+    /// A slice of a received frame; all of it is valid UTF-8 and every
+    /// span falls on character boundaries (checked by the decoder).
+    Shared(Bytes),
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::Owned(String::new())
+    }
 }
 
 /// One field: `text[key.0..key.1]` and `text[value.0..value.1]`.
@@ -35,53 +56,99 @@ impl ExtFields {
     /// An empty set of fields.
     pub const fn new() -> Self {
         Self {
-            text: String::new(),
+            text: Text::Owned(String::new()),
             entries: Vec::new(),
         }
+    }
+
+    /// Fields whose keys and values are ranges of `text`, which must be
+    /// valid UTF-8 as a whole (add them with [`ExtFields::push_shared`]).
+    pub(crate) fn shared(text: Bytes, fields: usize) -> Self {
+        Self {
+            text: Text::Shared(text),
+            entries: Vec::with_capacity(fields),
+        }
+    }
+
+    /// Appends a field given as byte ranges of the shared text; the ranges
+    /// must fall on character boundaries (a range that does not reads as
+    /// empty).
+    pub(crate) fn push_shared(&mut self, key: (usize, usize), value: (usize, usize)) {
+        self.entries.push(FieldSpan { key, value });
+    }
+
+    fn bytes_of(&self, (start, end): (usize, usize)) -> &[u8] {
+        match &self.text {
+            Text::Owned(s) => s.as_bytes().get(start..end),
+            Text::Shared(b) => b.get(start..end),
+        }
+        .unwrap_or_default()
     }
 
     /// An empty set with room for `fields` fields totalling `text_len`
     /// bytes of keys and values.
     pub fn with_capacity(fields: usize, text_len: usize) -> Self {
         Self {
-            text: String::with_capacity(text_len),
+            text: Text::Owned(String::with_capacity(text_len)),
             entries: Vec::with_capacity(fields),
         }
     }
 
     fn slice(&self, (start, end): (usize, usize)) -> &str {
-        self.text.get(start..end).unwrap_or_default()
+        match &self.text {
+            Text::Owned(s) => s.get(start..end).unwrap_or_default(),
+            Text::Shared(b) => b
+                .get(start..end)
+                .and_then(|v| core::str::from_utf8(v).ok())
+                .unwrap_or_default(),
+        }
     }
 
+    /// Appends `s` to the text (made owned first: a shared frame is copied
+    /// once), returning its range.
     fn push_text(&mut self, s: &str) -> (usize, usize) {
-        let start = self.text.len();
-        self.text.push_str(s);
-        (start, self.text.len())
+        if let Text::Shared(b) = &self.text {
+            self.text = Text::Owned(String::from_utf8_lossy(b).into_owned());
+        }
+        match &mut self.text {
+            Text::Owned(text) => {
+                let start = text.len();
+                text.push_str(s);
+                (start, text.len())
+            }
+            Text::Shared(_) => (0, 0),
+        }
     }
 
     /// Rebuilds the text from the live entries once dead text outweighs it.
     fn maybe_compact(&mut self) {
         if self.entries.is_empty() {
-            self.text.clear();
+            self.text = Text::default();
             return;
         }
+        let total = match &self.text {
+            Text::Owned(s) => s.len(),
+            Text::Shared(b) => b.len(),
+        };
         let live: usize = self
             .entries
             .iter()
             .map(|e| e.key.1 - e.key.0 + e.value.1 - e.value.0)
             .sum();
-        if self.text.len() <= 2 * live + 64 {
+        if total <= 2 * live + 64 {
             return;
         }
         let mut text = String::with_capacity(live);
-        for e in &mut self.entries {
+        let mut entries = core::mem::take(&mut self.entries);
+        for e in &mut entries {
             for span in [&mut e.key, &mut e.value] {
                 let start = text.len();
-                text.push_str(self.text.get(span.0..span.1).unwrap_or_default());
+                text.push_str(self.slice(*span));
                 *span = (start, text.len());
             }
         }
-        self.text = text;
+        self.entries = entries;
+        self.text = Text::Owned(text);
     }
 
     /// The value of `key`, if present (the last occurrence wins).
@@ -89,7 +156,7 @@ impl ExtFields {
         self.entries
             .iter()
             .rev()
-            .find(|e| self.slice(e.key) == key)
+            .find(|e| self.bytes_of(e.key) == key.as_bytes())
             .map(|e| self.slice(e.value))
     }
 
@@ -102,7 +169,10 @@ impl ExtFields {
 
     /// [`ExtFields::insert`] from borrowed strings.
     pub fn insert_str(&mut self, key: &str, value: &str) {
-        let found = self.entries.iter().position(|e| self.slice(e.key) == key);
+        let found = self
+            .entries
+            .iter()
+            .position(|e| self.bytes_of(e.key) == key.as_bytes());
         match found {
             Some(i) => {
                 let span = self.push_text(value);
@@ -131,17 +201,16 @@ impl ExtFields {
 
     /// Removes every occurrence of `key`, returning the last value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let mut last = None;
-        let text = &self.text;
-        self.entries.retain(|e| {
-            if text.get(e.key.0..e.key.1) == Some(key) {
-                last = Some(e.value);
-                false
-            } else {
-                true
-            }
-        });
-        let value = last.map(|span| String::from(self.slice(span)));
+        let last = self
+            .entries
+            .iter()
+            .rev()
+            .find(|e| self.bytes_of(e.key) == key.as_bytes())
+            .map(|e| String::from(self.slice(e.value)));
+        let mut entries = core::mem::take(&mut self.entries);
+        entries.retain(|e| self.bytes_of(e.key) != key.as_bytes());
+        self.entries = entries;
+        let value = last;
         if value.is_some() {
             self.maybe_compact();
         }
@@ -322,6 +391,41 @@ mod tests {
         f.push("a".into(), "1".into());
         f.push("a".into(), "2".into());
         assert_eq!(f.get("a"), Some("2"));
+    }
+
+    fn shared_fields() -> ExtFields {
+        let text = Bytes::from_static("a:1,bé:2,a:3".as_bytes());
+        let mut f = ExtFields::shared(text, 3);
+        f.push_shared((0, 1), (2, 3));
+        f.push_shared((4, 7), (8, 9));
+        f.push_shared((10, 11), (12, 13));
+        f
+    }
+
+    #[test]
+    fn fields_sharing_a_frame_read_like_owned_ones() {
+        let f = shared_fields();
+        assert_eq!(f.get("a"), Some("3"));
+        assert_eq!(f.get("bé"), Some("2"));
+        let owned: ExtFields = [("a", "1"), ("bé", "2")].into_iter().collect();
+        assert_eq!(f.iter().count(), 3);
+        assert_ne!(f, owned);
+    }
+
+    #[test]
+    fn fields_sharing_a_frame_can_be_changed() {
+        let mut f = shared_fields();
+        f.insert("bé", "two");
+        f.push("c".into(), "4".into());
+        assert_eq!(f.remove("a"), Some("3".into()));
+        assert_eq!(f.iter().collect::<Vec<_>>(), [("bé", "two"), ("c", "4")]);
+    }
+
+    #[test]
+    fn ranges_off_character_boundaries_read_as_empty() {
+        let mut f = ExtFields::shared(Bytes::from_static("é".as_bytes()), 1);
+        f.push_shared((0, 1), (1, 2));
+        assert_eq!(f.iter().next(), Some(("", "")));
     }
 
     #[test]

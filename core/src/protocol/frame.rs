@@ -176,7 +176,7 @@ pub fn decode_command(frame: Bytes) -> Result<RemotingCommand, FrameError> {
     let header_end = 4 + header_len;
     let header = frame.get(4..header_end).unwrap_or_default();
     let mut cmd = match SerializeType::from_code(ser_code) {
-        Some(SerializeType::Json) => json_header::decode(header)?,
+        Some(SerializeType::Json) => json_header::decode_bytes(&frame.slice(4..header_end))?,
         Some(SerializeType::RocketMq) => binary_header::decode(header)?,
         None => return Err(FrameError::UnknownSerializeType(ser_code)),
     };

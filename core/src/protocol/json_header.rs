@@ -120,7 +120,17 @@ fn ext_value_text(v: JsonValue) -> Option<String> {
 /// intermediate tree; anything else goes through the general JSON parser,
 /// with the same result.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
-    match fast::decode(header) {
+    match fast::decode(header, None) {
+        Some(cmd) => Ok(cmd),
+        None => decode_tree(header),
+    }
+}
+
+/// [`decode`] of a header held in `Bytes` (a slice of the received frame):
+/// on the one-pass path the ext fields point into `header` instead of
+/// copying it.
+pub fn decode_bytes(header: &Bytes) -> Result<RemotingCommand, HeaderDecodeError> {
+    match fast::decode(header, Some(header)) {
         Some(cmd) => Ok(cmd),
         None => decode_tree(header),
     }
@@ -189,22 +199,27 @@ mod fast {
             (self.input.get(self.pos..end)? == lit).then(|| self.pos = end)
         }
 
-        /// A string without escapes (after optional whitespace).
-        fn string(&mut self) -> Option<&'a str> {
+        /// The byte range of a string without escapes (after optional
+        /// whitespace). The input is valid UTF-8 and quotes are ASCII, so
+        /// the range falls on character boundaries.
+        fn string_range(&mut self) -> Option<(usize, usize)> {
             self.ws();
             if self.peek() != Some(b'"') {
                 return None;
             }
             let start = self.pos + 1;
-            let len = quote_or_backslash(self.input.get(start..)?)?;
-            if self.input.get(start + len) != Some(&b'"') {
+            let end = start + quote_or_backslash(self.input.get(start..)?)?;
+            if self.input.get(end) != Some(&b'"') {
                 return None;
             }
-            // The input is valid UTF-8 and quotes are ASCII, so this is a
-            // character boundary.
-            let s = self.text.get(start..start + len)?;
-            self.pos = start + len + 1;
-            Some(s)
+            self.pos = end + 1;
+            Some((start, end))
+        }
+
+        /// A string without escapes (after optional whitespace).
+        fn string(&mut self) -> Option<&'a str> {
+            let (start, end) = self.string_range()?;
+            self.text.get(start..end)
         }
 
         /// An integer literal that fits `i32` (no fraction or exponent).
@@ -218,15 +233,20 @@ mod fast {
             while let Some(b'0'..=b'9') = self.peek() {
                 self.pos += 1;
             }
-            let digits = self.pos - digits_start;
-            let leading_zero = digits > 1 && self.input.get(digits_start) == Some(&b'0');
-            if digits == 0 || digits > 10 || leading_zero {
+            let digits = self.input.get(digits_start..self.pos)?;
+            let leading_zero = digits.len() > 1 && digits.first() == Some(&b'0');
+            if digits.is_empty() || digits.len() > 10 || leading_zero {
                 return None;
             }
             if let Some(b'.' | b'e' | b'E') = self.peek() {
                 return None;
             }
-            self.text.get(start..self.pos)?.parse().ok()
+            // At most 10 digits: no i64 overflow.
+            let magnitude = digits
+                .iter()
+                .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+            let negative = digits_start != start;
+            i32::try_from(if negative { -magnitude } else { magnitude }).ok()
         }
 
         /// Skips `-?(0|[1-9][0-9]*)` not followed by a fraction or exponent.
@@ -263,24 +283,34 @@ mod fast {
             self.literal(b"null").is_some()
         }
 
-        /// `{"k":"v",...}` with string values only.
-        fn ext_fields(&mut self) -> Option<ExtFields> {
+        /// `{"k":"v",...}` with string values only; pointing into `shared`
+        /// (the whole input) when given.
+        fn ext_fields(&mut self, shared: Option<&Bytes>) -> Option<ExtFields> {
             if !self.eat(b'{') {
                 return None;
             }
-            // Keys and values are shorter than the remaining input.
-            let rest = self.input.len() - self.pos;
-            let mut ext = ExtFields::with_capacity(8, rest);
+            let mut ext = match shared {
+                Some(bytes) => ExtFields::shared(bytes.clone(), 8),
+                // Keys and values are shorter than the remaining input.
+                None => ExtFields::with_capacity(8, self.input.len() - self.pos),
+            };
             if self.eat(b'}') {
                 return Some(ext);
             }
             loop {
-                let key = self.string()?;
+                let key = self.string_range()?;
                 if !self.eat(b':') {
                     return None;
                 }
-                let value = self.string()?;
-                ext.push_str(key, value);
+                let value = self.string_range()?;
+                if shared.is_some() {
+                    ext.push_shared(key, value);
+                } else {
+                    ext.push_str(
+                        self.text.get(key.0..key.1)?,
+                        self.text.get(value.0..value.1)?,
+                    );
+                }
                 if self.eat(b',') {
                     continue;
                 }
@@ -289,7 +319,8 @@ mod fast {
         }
     }
 
-    pub(super) fn decode(header: &[u8]) -> Option<RemotingCommand> {
+    /// `shared`, when given, holds the same bytes as `header`.
+    pub(super) fn decode(header: &[u8], shared: Option<&Bytes>) -> Option<RemotingCommand> {
         let mut c = Cursor {
             text: core::str::from_utf8(header).ok()?,
             input: header,
@@ -337,7 +368,7 @@ mod fast {
                         }
                         seen_ext = true;
                         if !c.null() {
-                            cmd.ext_fields = c.ext_fields()?;
+                            cmd.ext_fields = c.ext_fields(shared)?;
                         }
                     }
                     _ => c.skip_scalar()?,
@@ -465,7 +496,9 @@ break","code":4}"#,
         ];
         for h in cases {
             let tree = decode_tree(h);
-            if let Some(fast) = fast::decode(h) {
+            if let Some(fast) = fast::decode(h, None) {
+                let shared = Bytes::copy_from_slice(h);
+                assert_eq!(decode_bytes(&shared).as_ref(), Ok(&fast));
                 assert_eq!(Ok(fast), tree, "{}", String::from_utf8_lossy(h));
             }
             assert_eq!(decode(h), tree, "{}", String::from_utf8_lossy(h));
@@ -495,7 +528,7 @@ break","code":4}"#,
     #[test]
     fn common_headers_take_the_fast_path() {
         let h = br#"{"code":0,"extFields":{"queueId":"2"},"flag":1,"language":"JAVA","opaque":3,"remark":"FOUND","serializeTypeCurrentRPC":"JSON","version":513}"#;
-        let c = fast::decode(h).unwrap();
+        let c = fast::decode(h, None).unwrap();
         assert_eq!(c.ext_fields.get("queueId"), Some("2"));
         assert_eq!(c.remark.as_deref(), Some("FOUND"));
         assert_eq!(c.version, 513);
@@ -510,7 +543,11 @@ break","code":4}"#,
             br#"{"future":{"x":[1,2]}}"#,
             br#"{"remark":"a"b"}"#,
         ] {
-            assert!(fast::decode(h).is_none(), "{}", String::from_utf8_lossy(h));
+            assert!(
+                fast::decode(h, None).is_none(),
+                "{}",
+                String::from_utf8_lossy(h)
+            );
         }
     }
 
