@@ -16,6 +16,14 @@
 //!   - `rocketmq-protocol`: `message_decoder::decodes_batch(body, true,
 //!     true)`, the call its pull path makes.
 //!
+//! * `send_response_decode_v5/…`: the SEND_MESSAGE_V2 response a 5.5.0
+//!   broker sent (golden vector `core/tests/vectors/broker/
+//!   send_v2_response_v5.bin`, JSON header, six ext fields) appended to a
+//!   receive buffer and decoded into a command, as a connection reader does.
+//!   - `rmq`: `FrameDecoder::feed` + `decode_next`.
+//!   - `rocketmq-protocol`: `BytesMut::extend_from_slice` +
+//!     `RemotingCommand::decode`.
+//!
 //! Throughput is in messages (elements) per second.
 
 use std::hint::black_box;
@@ -26,6 +34,7 @@ use cheetah_string::CheetahString;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rmq_benches::{body_1k, pull_body, send_v2_header, BODY_SIZE, PULL_BATCH, SEND_PROPERTIES};
 use rmq_core::protocol::codes::request_code;
+use rmq_core::protocol::frame::FrameDecoder;
 use rmq_core::protocol::{decode_command, encode_request, CommandMeta, SerializeType};
 use rocketmq_protocol::common::message::message_decoder;
 use rocketmq_protocol::protocol::header::message_operation_header::send_message_request_header_v2::SendMessageRequestHeaderV2 as PeerSendV2;
@@ -177,6 +186,44 @@ fn pull_decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// The 5.x broker's answer to SEND_MESSAGE_V2 (JSON header), whole frame.
+const SEND_RESPONSE_V5: &[u8] =
+    include_bytes!("../../core/tests/vectors/broker/send_v2_response_v5.bin");
+
+fn send_response_decode(c: &mut Criterion) {
+    let mut ours = FrameDecoder::default();
+    ours.feed(SEND_RESPONSE_V5);
+    let cmd = ours.decode_next().unwrap().unwrap();
+    assert_eq!(cmd.opaque, 42);
+    assert_eq!(cmd.ext_fields.get("queueOffset"), Some("0"));
+    let mut theirs = BytesMut::new();
+    theirs.extend_from_slice(SEND_RESPONSE_V5);
+    let peer = PeerCommand::decode(&mut theirs).unwrap().unwrap();
+    assert_eq!(peer.opaque(), 42);
+    assert_eq!(
+        peer.ext_fields()
+            .and_then(|f| f.get("queueOffset"))
+            .map(|v| v.as_str()),
+        Some("0")
+    );
+
+    let mut group = c.benchmark_group("send_response_decode_v5");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("rmq", |b| {
+        b.iter(|| {
+            ours.feed(black_box(SEND_RESPONSE_V5));
+            ours.decode_next().unwrap().unwrap()
+        })
+    });
+    group.bench_function("rocketmq-protocol", |b| {
+        b.iter(|| {
+            theirs.extend_from_slice(black_box(SEND_RESPONSE_V5));
+            PeerCommand::decode(&mut theirs).unwrap().unwrap()
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -187,6 +234,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = codec;
     config = config();
-    targets = send_v2_encode, pull_decode
+    targets = send_v2_encode, pull_decode, send_response_decode
 }
 criterion_main!(codec);
