@@ -26,8 +26,8 @@ mod cluster;
 mod error;
 pub mod maven;
 pub mod probe;
-pub mod raw;
 mod process;
+pub mod raw;
 mod state;
 mod version;
 

@@ -33,20 +33,36 @@ async fn send_and_read_back_with(namesrv: &str, ser: SerializeType) {
 
 #[tokio::test]
 async fn json_headers_work_on_5x() {
-    send_and_read_back_with(&env_cluster(BrokerVersion::V5).unwrap(), SerializeType::Json).await;
+    send_and_read_back_with(
+        &env_cluster(BrokerVersion::V5).unwrap(),
+        SerializeType::Json,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn json_headers_work_on_4x() {
-    send_and_read_back_with(&env_cluster(BrokerVersion::V4).unwrap(), SerializeType::Json).await;
+    send_and_read_back_with(
+        &env_cluster(BrokerVersion::V4).unwrap(),
+        SerializeType::Json,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn binary_headers_work_on_5x() {
-    send_and_read_back_with(&env_cluster(BrokerVersion::V5).unwrap(), SerializeType::RocketMq).await;
+    send_and_read_back_with(
+        &env_cluster(BrokerVersion::V5).unwrap(),
+        SerializeType::RocketMq,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn binary_headers_work_on_4x() {
-    send_and_read_back_with(&env_cluster(BrokerVersion::V4).unwrap(), SerializeType::RocketMq).await;
+    send_and_read_back_with(
+        &env_cluster(BrokerVersion::V4).unwrap(),
+        SerializeType::RocketMq,
+    )
+    .await;
 }

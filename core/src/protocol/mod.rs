@@ -1,13 +1,13 @@
 //! The remoting protocol: frames, commands, codes, headers and JSON bodies.
 
-pub mod fields;
-pub mod json;
 pub mod binary_header;
 pub mod body;
 pub mod codes;
 pub mod command;
+pub mod fields;
 pub mod frame;
 pub mod headers;
+pub mod json;
 pub mod json_header;
 
 pub use codes::{request_code, response_code};
