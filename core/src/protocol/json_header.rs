@@ -3,7 +3,7 @@
 //! Written fastjson style: keys alphabetical, nulls omitted, ext values as
 //! strings:
 //! `{"code":105,"extFields":{"topic":"T"},"flag":0,"language":"RUST","opaque":3,"serializeTypeCurrentRPC":"JSON","version":479}`.
-//! `extFields` is always written (possibly `{}`); `remark` only when set.
+//! `extFields` and `remark` are written only when non-empty, as fastjson does.
 //! A [`LanguageCode::Unknown`] is written as its number.
 //!
 //! Decoding is tolerant: unknown keys are ignored; missing `code`, `version`,
@@ -14,6 +14,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use bytes::BytesMut;
 use bytes::{BufMut, Bytes};
 
 use super::command::{CommandMeta, FieldSource, HeaderDecodeError, LanguageCode, RemotingCommand};
@@ -57,12 +58,21 @@ fn put_int<B: BufMut>(out: &mut B, key: &[u8], v: i64) {
     out.put_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// Appends the JSON header for `meta` and `fields` (no length prefix).
-pub fn write<B: BufMut, F: FieldSource + ?Sized>(out: &mut B, meta: &CommandMeta<'_>, fields: &F) {
+/// Appends the JSON header for `meta` and `fields` (no length prefix), as
+/// fastjson writes it: keys in alphabetical order, `extFields` and `remark`
+/// omitted when empty.
+pub fn write<F: FieldSource + ?Sized>(out: &mut BytesMut, meta: &CommandMeta<'_>, fields: &F) {
     put_int(out, b"{\"code\":", i64::from(meta.code));
+    let ext_at = out.len();
     out.put_slice(b",\"extFields\":{");
-    fields.write_to(&mut JsonFieldSink::new(out));
-    put_int(out, b"},\"flag\":", i64::from(meta.flag));
+    let mut sink = JsonFieldSink::new(&mut *out);
+    fields.write_to(&mut sink);
+    if sink.first {
+        out.truncate(ext_at);
+    } else {
+        out.put_u8(b'}');
+    }
+    put_int(out, b",\"flag\":", i64::from(meta.flag));
     out.put_slice(b",\"language\":");
     match meta.language {
         LanguageCode::Unknown(c) => out.put_slice(itoa::Buffer::new().format(c).as_bytes()),
