@@ -702,3 +702,38 @@ fn a_garbage_frame_closes_the_connection_and_fails_its_requests() {
     net.advance(Duration::from_secs(3));
     assert!(matches!(net.outcome(id), Some(Err(_))));
 }
+
+#[test]
+fn a_broker_that_left_the_route_is_no_longer_heartbeated() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let moved = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&moved);
+    let mut net = Net::standard(Box::new(move |_, cmd| match cmd.code {
+        request_code::GET_ROUTEINFO_BY_TOPIC if flag.get() => {
+            Some(route_ok(cmd, route_body(&[("broker-b", BROKER_B)], 1)))
+        }
+        request_code::GET_ROUTEINFO_BY_TOPIC => {
+            Some(route_ok(cmd, route_body(&[("broker-a", BROKER_A)], 1)))
+        }
+        request_code::SEND_MESSAGE_V2 => Some(ok_send(cmd, 0)),
+        _ => Some(RemotingCommand::response(0, cmd.opaque)),
+    }));
+    net.send(Message::new("orders", "x"));
+    moved.set(true);
+    net.advance(Duration::from_secs(30)); // route refresh moves the topic to broker-b
+    let beats = |net: &Net, addr: &str| {
+        net.seen
+            .iter()
+            .filter(|(a, c)| a == addr && c.code == request_code::HEART_BEAT)
+            .count()
+    };
+    let a_before = beats(&net, BROKER_A);
+    net.advance(Duration::from_secs(30));
+    assert_eq!(
+        beats(&net, BROKER_A),
+        a_before,
+        "broker-a no longer heartbeated"
+    );
+    assert!(beats(&net, BROKER_B) >= 1);
+}

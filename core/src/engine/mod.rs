@@ -519,6 +519,9 @@ impl Engine {
     }
 
     fn heartbeat_all(&mut self, now: Instant) {
+        // Brokers that left every route (scaled in, replaced) are forgotten.
+        let current = self.routes.master_addrs();
+        self.brokers.retain(|addr| current.contains(addr));
         let addrs: Vec<String> = self.brokers.iter().cloned().collect();
         for addr in addrs {
             self.heartbeat(&addr, now);

@@ -36,6 +36,19 @@ impl Routes {
         self.topics.entry(topic.to_string()).or_default().querying = querying;
     }
 
+    /// Master addresses of every cached route.
+    pub(crate) fn master_addrs(&self) -> alloc::collections::BTreeSet<String> {
+        self.topics
+            .values()
+            .filter_map(|e| e.table.as_ref())
+            .flat_map(|t| {
+                t.broker_names()
+                    .filter_map(|b| t.master_addr(b).map(String::from))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     fn topics_with_tables(&self) -> Vec<String> {
         self.topics
             .iter()
