@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ use crate::clock::MonotonicClock;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read buffer size per connection.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes a connection may hold queued behind a full socket before the host
+/// gives up on the peer (it is not reading): the connection is closed and
+/// its requests fail, instead of memory growing without bound.
+const MAX_BACKLOG: usize = 128 * 1024 * 1024;
 
 type SendReply = oneshot::Sender<Result<SendReceipt, SendError>>;
 type RequestReply = oneshot::Sender<Result<RemotingCommand, RequestError>>;
@@ -43,6 +48,8 @@ struct Link {
     writer: Arc<OwnedWriteHalf>,
     /// Bytes waiting for the writer task; `None` while direct writes flow.
     backlog: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Bytes queued in `backlog` and not yet written.
+    backlog_bytes: Arc<AtomicUsize>,
     reader: JoinHandle<()>,
 }
 
@@ -199,35 +206,49 @@ impl Driver {
         }
     }
 
-    /// Writes now if the socket takes it; otherwise queues for the writer task.
+    /// Writes now if the socket takes it; otherwise queues for the writer
+    /// task, up to [`MAX_BACKLOG`] bytes.
     fn write(self: &Arc<Self>, st: &mut State, conn: ConnId, mut bytes: Bytes) {
         let Some(link) = st.links.get_mut(&conn) else {
             return;
         };
-        if let Some(backlog) = &link.backlog {
-            let _ = backlog.send(bytes);
-            return;
-        }
-        while !bytes.is_empty() {
-            match link.writer.try_write(&bytes) {
-                Ok(n) => bytes.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    let reason = format!("write: {e}");
-                    self.close_link(st, conn, &reason);
-                    return;
+        if link.backlog.is_none() {
+            while !bytes.is_empty() {
+                match link.writer.try_write(&bytes) {
+                    Ok(n) => bytes.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        let reason = format!("write: {e}");
+                        self.close_link(st, conn, &reason);
+                        return;
+                    }
                 }
             }
+            if bytes.is_empty() {
+                return;
+            }
         }
-        if bytes.is_empty() {
+        let queued = link.backlog_bytes.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+        if queued > MAX_BACKLOG {
+            let reason = format!("peer is not reading: over {MAX_BACKLOG} bytes queued");
+            self.close_link(st, conn, &reason);
             return;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(bytes);
-        link.backlog = Some(tx);
-        let writer = Arc::clone(&link.writer);
-        let d = Arc::clone(self);
-        self.runtime.spawn(d.flush_backlog(conn, writer, rx));
+        match &link.backlog {
+            Some(backlog) => {
+                let _ = backlog.send(bytes);
+            }
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let _ = tx.send(bytes);
+                link.backlog = Some(tx);
+                let writer = Arc::clone(&link.writer);
+                let queued = Arc::clone(&link.backlog_bytes);
+                let d = Arc::clone(self);
+                self.runtime
+                    .spawn(d.flush_backlog(conn, writer, queued, rx));
+            }
+        }
     }
 
     /// Writes queued bytes in order until the queue is empty, then hands
@@ -236,12 +257,14 @@ impl Driver {
         self: Arc<Self>,
         conn: ConnId,
         writer: Arc<OwnedWriteHalf>,
+        queued: Arc<AtomicUsize>,
         mut rx: mpsc::UnboundedReceiver<Bytes>,
     ) {
         loop {
             let Some(mut bytes) = rx.recv().await else {
                 return;
             };
+            queued.fetch_sub(bytes.len(), Ordering::Relaxed);
             while !bytes.is_empty() {
                 if let Err(e) = writer.writable().await {
                     return self.closed(conn, format!("write: {e}"));
@@ -304,6 +327,7 @@ impl Driver {
             Link {
                 writer: Arc::new(wr),
                 backlog: None,
+                backlog_bytes: Arc::new(AtomicUsize::new(0)),
                 reader,
             },
         );

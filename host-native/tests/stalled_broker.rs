@@ -1,0 +1,109 @@
+//! A broker that accepts connections but never reads: sends fail with typed
+//! errors in time, and the bytes queued for it stay bounded.
+//!
+//! The name server here is a tiny scripted peer built on rmq-core's codec; the
+//! "broker" is a socket nobody reads. No real broker can be made to stall
+//! like this on demand.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rmq::{Error, Message, Producer};
+use rmq_core::protocol::{
+    request_code, response_code, FrameDecoder, RemotingCommand, SerializeType,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Answers every route query with one broker at `broker_addr`.
+async fn scripted_name_server(listener: TcpListener, broker_addr: String) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        let broker_addr = broker_addr.clone();
+        tokio::spawn(async move {
+            let mut dec = FrameDecoder::default();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok(n) = sock.read(&mut buf).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                dec.feed(&buf[..n]);
+                while let Ok(Some(req)) = dec.decode_next() {
+                    let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
+                    if req.code == request_code::GET_ROUTEINFO_BY_TOPIC {
+                        resp.body = format!(
+                            r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{broker_addr}"}},"brokerName":"stalled","cluster":"c"}}],"queueDatas":[{{"brokerName":"stalled","perm":6,"readQueueNums":1,"writeQueueNums":1,"topicSysFlag":0}}]}}"#
+                        )
+                        .into_bytes()
+                        .into();
+                    }
+                    let mut out = BytesMut::new();
+                    resp.encode(SerializeType::Json, &mut out).unwrap();
+                    if sock.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn sends_to_a_broker_that_never_reads_fail_in_time() {
+    let broker = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let broker_addr = broker.local_addr().unwrap().to_string();
+    // Accept and hold the sockets without ever reading them.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = broker.accept().await {
+            held.push(s);
+        }
+    });
+    let ns = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ns_addr = ns.local_addr().unwrap().to_string();
+    tokio::spawn(scripted_name_server(ns, broker_addr));
+
+    let producer = Producer::builder()
+        .name_server(&ns_addr)
+        .group("stalled_pg")
+        .send_timeout(Duration::from_secs(2))
+        .compress_threshold(usize::MAX)
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let body = vec![7u8; 4 * 1024 * 1024 - 1024];
+    let started = Instant::now();
+    let sends: Vec<_> = (0..40)
+        .map(|_| {
+            let p = producer.clone();
+            let m = Message::new("stalled_topic", body.clone());
+            tokio::spawn(async move { p.send(m).await })
+        })
+        .collect();
+    let mut cut_off = 0;
+    for s in sends {
+        let err = s.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, Error::Timeout { .. } | Error::Connection { .. }),
+            "{err}"
+        );
+        if err.to_string().contains("not reading") {
+            cut_off += 1;
+        }
+    }
+    assert!(cut_off > 0, "the backlog cap closed the connection");
+    // Every send settled by its deadline (plus scheduling slack), and ~158 MiB
+    // never piled up: the host closed the connection past its 128 MiB cap.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    producer.shutdown().await.unwrap();
+    holder.abort();
+}
