@@ -241,8 +241,11 @@ impl Engine {
     // ----- commands -----------------------------------------------------------
 
     /// Sends a raw request to `addr` and reports the response as
-    /// [`Event::RequestDone`]. The engine assigns the opaque. Long-poll pulls
-    /// pass a `timeout` longer than their suspend time.
+    /// [`Event::RequestDone`]. The engine assigns the opaque and signs the
+    /// request when the client has credentials. Long-poll pulls pass a
+    /// `timeout` longer than their suspend time. A oneway request (flag
+    /// `ONEWAY_FLAG`) completes at once with a synthesized SUCCESS response,
+    /// since no answer will come.
     pub fn request(
         &mut self,
         addr: &str,
