@@ -22,3 +22,8 @@ pub use rmq_core::engine::{SendResult, SendStatus};
 pub use rmq_core::message::{Message, MessageExt};
 pub use rmq_core::protocol::SerializeType;
 pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};
+
+/// The README's Rust examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
