@@ -130,6 +130,9 @@ fn ext_value_text(v: JsonValue) -> Option<String> {
 /// intermediate tree; anything else goes through the general JSON parser,
 /// with the same result.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
+    if let Some(cmd) = canonical::decode(header, None) {
+        return Ok(cmd);
+    }
     match fast::decode(header, None) {
         Some(cmd) => Ok(cmd),
         None => decode_tree(header),
@@ -140,9 +143,183 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
 /// on the one-pass path the ext fields point into `header` instead of
 /// copying it.
 pub fn decode_bytes(header: &Bytes) -> Result<RemotingCommand, HeaderDecodeError> {
+    if let Some(cmd) = canonical::decode(header, Some(header)) {
+        return Ok(cmd);
+    }
     match fast::decode(header, Some(header)) {
         Some(cmd) => Ok(cmd),
         None => decode_tree(header),
+    }
+}
+
+/// The decoder of headers exactly as fastjson (and [`write`]) lays them
+/// out: no whitespace, keys in alphabetical order, `code`, `flag`,
+/// `language` (a name), `opaque`, `serializeTypeCurrentRPC` and `version`
+/// present, `extFields` (string values) and `remark` optional. Every key
+/// is matched as a literal where it must be; anything else returns `None`
+/// and the header goes to [`fast`], which decides. UTF-8 is checked only
+/// for string contents holding a non-ASCII byte: everything outside
+/// strings is matched ASCII, so the header as a whole is then valid.
+mod canonical {
+    use super::{ExtFields, LanguageCode, RemotingCommand};
+    use alloc::string::String;
+    use bytes::Bytes;
+
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// High bit of every byte equal to `b` in `w` (exact for the lowest
+    /// one; bytes above it may be marked spuriously).
+    #[inline(always)]
+    fn eq_mask(w: u64, b: u8) -> u64 {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+
+    /// The length of the string content at the start of `s` (up to the
+    /// first `"`), `None` if a `\\` comes first, there is no `"`, or the
+    /// content is not valid UTF-8.
+    #[inline]
+    fn string_len(s: &[u8]) -> Option<usize> {
+        let mut rest = s;
+        // High bits of the bytes scanned; may include a few after the
+        // string, which only costs a needless UTF-8 check.
+        let mut high = 0u64;
+        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+            let w = u64::from_le_bytes(*word);
+            high |= w;
+            let m = eq_mask(w, b'"') | eq_mask(w, b'\\');
+            if m != 0 {
+                let len = s.len() - rest.len() + (m.trailing_zeros() / 8) as usize;
+                return finish(s, len, high);
+            }
+            rest = tail;
+        }
+        let at = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+        for &b in rest.get(..at)? {
+            high |= u64::from(b);
+        }
+        finish(s, s.len() - rest.len() + at, high)
+    }
+
+    /// `len` is the index of a `"` or `\\` in `s`.
+    #[inline]
+    fn finish(s: &[u8], len: usize, high: u64) -> Option<usize> {
+        let (content, rest) = s.split_at_checked(len)?;
+        if rest.first() != Some(&b'"') {
+            return None;
+        }
+        if high & HIGH != 0 {
+            core::str::from_utf8(content).ok()?;
+        }
+        Some(len)
+    }
+
+    /// `-?(0|[1-9][0-9]{0,9})` fitting `i32`, and the rest after it.
+    #[inline]
+    fn int(s: &[u8]) -> Option<(i32, &[u8])> {
+        let (negative, s) = match s.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, s),
+        };
+        let mut magnitude = 0i64;
+        let mut rest = s;
+        while let [d @ b'0'..=b'9', tail @ ..] = rest {
+            // Wrapping: a number of more than 10 digits is rejected below.
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(i64::from(d - b'0'));
+            rest = tail;
+        }
+        let digits = s.len() - rest.len();
+        if digits == 0 || digits > 10 || (digits > 1 && s.first() == Some(&b'0')) {
+            return None;
+        }
+        let v = i32::try_from(if negative { -magnitude } else { magnitude }).ok()?;
+        Some((v, rest))
+    }
+
+    /// A string's content (after its opening quote) and the rest after
+    /// its closing quote.
+    #[inline]
+    fn string(s: &[u8]) -> Option<(&[u8], &[u8])> {
+        let len = string_len(s)?;
+        let (content, rest) = s.split_at_checked(len)?;
+        Some((content, rest.get(1..)?))
+    }
+
+    /// `shared`, when given, holds the same bytes as `header`.
+    pub(super) fn decode(header: &[u8], shared: Option<&Bytes>) -> Option<RemotingCommand> {
+        let at = |rest: &[u8]| header.len() - rest.len();
+        let rest = header.strip_prefix(b"{\"code\":")?;
+        let (code, mut rest) = int(rest)?;
+        let mut ext_fields = ExtFields::new();
+        if let Some(r) = rest.strip_prefix(b",\"extFields\":{") {
+            ext_fields = match shared {
+                Some(bytes) => ExtFields::shared(bytes.clone(), 8),
+                None => ExtFields::with_capacity(8, r.len()),
+            };
+            rest = match r.strip_prefix(b"}") {
+                Some(r) => r,
+                None => {
+                    let mut r = r;
+                    loop {
+                        let k = r.strip_prefix(b"\"")?;
+                        let (key, after) = string(k)?;
+                        let v = after.strip_prefix(b":\"")?;
+                        let (value, after) = string(v)?;
+                        if shared.is_some() {
+                            ext_fields.push_shared(
+                                (at(k), at(k) + key.len()),
+                                (at(v), at(v) + value.len()),
+                            );
+                        } else {
+                            ext_fields.push_str(
+                                core::str::from_utf8(key).ok()?,
+                                core::str::from_utf8(value).ok()?,
+                            );
+                        }
+                        match after.split_first()? {
+                            (b',', next) => r = next,
+                            (b'}', next) => break next,
+                            _ => return None,
+                        }
+                    }
+                }
+            };
+        }
+        let rest = rest.strip_prefix(b",\"flag\":")?;
+        let (flag, rest) = int(rest)?;
+        let rest = rest.strip_prefix(b",\"language\":\"")?;
+        let (language, rest) = match rest.strip_prefix(b"JAVA\"") {
+            Some(r) => (LanguageCode::Java, r),
+            None => {
+                let (name, r) = string(rest)?;
+                let name = core::str::from_utf8(name).ok()?;
+                (
+                    LanguageCode::from_name(name).unwrap_or(LanguageCode::Other),
+                    r,
+                )
+            }
+        };
+        let rest = rest.strip_prefix(b",\"opaque\":")?;
+        let (opaque, mut rest) = int(rest)?;
+        let mut remark = None;
+        if let Some(r) = rest.strip_prefix(b",\"remark\":\"") {
+            let (text, r) = string(r)?;
+            remark = Some(String::from(core::str::from_utf8(text).ok()?));
+            rest = r;
+        }
+        let rest = rest.strip_prefix(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":")?;
+        let (version, rest) = int(rest)?;
+        (rest == b"}").then_some(RemotingCommand {
+            code,
+            language,
+            version,
+            opaque,
+            flag,
+            remark,
+            ext_fields,
+            body: Bytes::new(),
+        })
     }
 }
 
@@ -542,6 +719,57 @@ break","code":4}"#,
         assert_eq!(c.ext_fields.get("queueId"), Some("2"));
         assert_eq!(c.remark.as_deref(), Some("FOUND"));
         assert_eq!(c.version, 513);
+    }
+
+    /// Headers laid out as fastjson writes them take the literal-matching
+    /// path, and it reads them as the one-pass decoder does.
+    #[test]
+    fn the_canonical_path_agrees_with_the_one_pass_decoder() {
+        let cases: [(&[u8], bool); 12] = [
+            (br#"{"code":0,"extFields":{"queueId":"2","msgId":"AC"},"flag":1,"language":"JAVA","opaque":3,"serializeTypeCurrentRPC":"JSON","version":479}"#, true),
+            (br#"{"code":-17,"extFields":{},"flag":0,"language":"GO","opaque":-2147483648,"remark":"caf\u00e9 ok","serializeTypeCurrentRPC":"JSON","version":2147483647}"#, false),
+            ("{\"code\":1,\"flag\":0,\"language\":\"RUST\",\"opaque\":9,\"remark\":\"caf\u{e9} \u{1F600} long enough to span words\",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":1}".as_bytes(), true),
+            (br#"{"code":1,"extFields":{"k":"v","k":"w"},"flag":0,"language":"COBOL","opaque":9,"serializeTypeCurrentRPC":"JSON","version":1}"#, true),
+            (br#"{"code":1,"extFields":{"k":"v"},"flag":0,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":1} "#, false),
+            (br#"{"code":01,"flag":0,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":1}"#, false),
+            (br#"{"code":12345678901,"flag":0,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":1}"#, false),
+            (br#"{"code":1.5,"flag":0,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":1}"#, false),
+            (br#"{"code":1,"extFields":{"a\"b":"v"},"flag":0,"language":"JAVA","opaque":9,"serializeTypeCurrentRPC":"JSON","version":1}"#, false),
+            (br#"{"code":1,"extFields":{"k":"v"},"flag":0,"language":"JAVA","opaque":9,"remark":null,"serializeTypeCurrentRPC":"JSON","version":1}"#, false),
+            (br#"{"code":1,"flag":0,"language":9,"opaque":9,"serializeTypeCurrentRPC":"JSON","version":1}"#, false),
+            (b"{\"code\":1,\"extFields\":{\"k\":\"a\xffb\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":9,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":1}", false),
+        ];
+        for (h, canonical) in cases {
+            let text = String::from_utf8_lossy(h);
+            let got = canonical::decode(h, None);
+            assert_eq!(got.is_some(), canonical, "{text}");
+            if let Some(cmd) = got {
+                assert_eq!(Some(&cmd), fast::decode(h, None).as_ref(), "{text}");
+                let shared = Bytes::copy_from_slice(h);
+                assert_eq!(
+                    canonical::decode(&shared, Some(&shared)),
+                    Some(cmd),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn headers_this_crate_writes_take_the_canonical_path() {
+        let mut fields = ExtFields::new();
+        fields.insert("topic", "T");
+        fields.insert("queueId", "3");
+        let mut out = BytesMut::new();
+        let meta = CommandMeta {
+            remark: Some("r\u{e9}mark"),
+            ..CommandMeta::request(310, 42)
+        };
+        write(&mut out, &meta, &fields);
+        let cmd = canonical::decode(&out, None).unwrap();
+        assert_eq!(Ok(&cmd), decode_tree(&out).as_ref());
+        assert_eq!(cmd.ext_fields.get("queueId"), Some("3"));
+        assert_eq!(cmd.remark.as_deref(), Some("r\u{e9}mark"));
     }
 
     #[test]
