@@ -56,9 +56,17 @@ impl<'a, B: BufMut> BinaryFieldSink<'a, B> {
             self.overflow = true;
             return;
         };
-        self.out.put_i16(kl);
-        put_bytes(self.out, key.as_bytes());
-        self.out.put_i32(vl);
+        let [v0, v1, v2, v3] = vl.to_be_bytes();
+        match key.as_bytes() {
+            // The one-letter keys of SEND_MESSAGE_V2 and friends: key
+            // length, key and value length in one fixed-size write.
+            &[k] => self.out.put_slice(&[0, 1, k, v0, v1, v2, v3]),
+            key => {
+                self.out.put_i16(kl);
+                put_bytes(self.out, key);
+                self.out.put_slice(&[v0, v1, v2, v3]);
+            }
+        }
         put_bytes(self.out, value);
     }
 }
