@@ -176,47 +176,31 @@ mod canonical {
         x.wrapping_sub(ONES) & !x & HIGH
     }
 
-    /// The length of the string content at the start of `s` (up to the
-    /// first `"`), `None` if a `\\` comes first, there is no `"`, or the
-    /// content is not valid UTF-8.
-    #[inline]
-    fn string_len(s: &[u8]) -> Option<usize> {
+    /// The index of the first `"` or `\\` in `s`, and whether a byte
+    /// before it (or a few after it) is not ASCII.
+    #[inline(always)]
+    fn quote_or_backslash(s: &[u8]) -> Option<(usize, bool)> {
         let mut rest = s;
         // High bits of the bytes scanned; may include a few after the
-        // string, which only costs a needless UTF-8 check.
+        // match, which only costs a needless UTF-8 check.
         let mut high = 0u64;
         while let Some((word, tail)) = rest.split_first_chunk::<8>() {
             let w = u64::from_le_bytes(*word);
             high |= w;
             let m = eq_mask(w, b'"') | eq_mask(w, b'\\');
             if m != 0 {
-                let len = s.len() - rest.len() + (m.trailing_zeros() / 8) as usize;
-                return finish(s, len, high);
+                let at = s.len() - rest.len() + (m.trailing_zeros() / 8) as usize;
+                return Some((at, high & HIGH != 0));
             }
             rest = tail;
         }
         let at = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-        for &b in rest.get(..at)? {
-            high |= u64::from(b);
-        }
-        finish(s, s.len() - rest.len() + at, high)
-    }
-
-    /// `len` is the index of a `"` or `\\` in `s`.
-    #[inline]
-    fn finish(s: &[u8], len: usize, high: u64) -> Option<usize> {
-        let (content, rest) = s.split_at_checked(len)?;
-        if rest.first() != Some(&b'"') {
-            return None;
-        }
-        if high & HIGH != 0 {
-            core::str::from_utf8(content).ok()?;
-        }
-        Some(len)
+        let non_ascii = rest.get(..at)?.iter().any(|b| !b.is_ascii());
+        Some((s.len() - rest.len() + at, non_ascii || high & HIGH != 0))
     }
 
     /// `-?(0|[1-9][0-9]{0,9})` fitting `i32`, and the rest after it.
-    #[inline]
+    #[inline(always)]
     fn int(s: &[u8]) -> Option<(i32, &[u8])> {
         let (negative, s) = match s.split_first() {
             Some((b'-', rest)) => (true, rest),
@@ -238,12 +222,16 @@ mod canonical {
     }
 
     /// A string's content (after its opening quote) and the rest after
-    /// its closing quote.
-    #[inline]
+    /// its closing quote; `None` if it holds an escape or invalid UTF-8.
+    #[inline(always)]
     fn string(s: &[u8]) -> Option<(&[u8], &[u8])> {
-        let len = string_len(s)?;
+        let (len, non_ascii) = quote_or_backslash(s)?;
         let (content, rest) = s.split_at_checked(len)?;
-        Some((content, rest.get(1..)?))
+        let rest = rest.strip_prefix(b"\"")?;
+        if non_ascii {
+            core::str::from_utf8(content).ok()?;
+        }
+        Some((content, rest))
     }
 
     /// `shared`, when given, holds the same bytes as `header`.
