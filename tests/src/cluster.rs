@@ -1,5 +1,6 @@
-//! A real Apache RocketMQ cluster (one namesrv + one master broker) on
-//! 127.0.0.1, started from Maven Central jars.
+//! A real Apache RocketMQ cluster (one namesrv + one master broker, and
+//! more masters on request: [`Cluster::add_broker`]) on 127.0.0.1, started
+//! from Maven Central jars.
 
 use std::fs;
 use std::net::TcpListener;
@@ -16,6 +17,9 @@ use crate::process::{self, JvmProcess};
 use crate::state::{self, marker_for, ClusterInfo};
 use crate::{BrokerVersion, HarnessError, Role};
 
+/// Subdirectory of the run directory holding the brokers of
+/// [`Cluster::add_broker`], one directory per broker name.
+const EXTRA_BROKERS_DIR: &str = "brokers";
 /// How long startup may take (namesrv + broker registered), unless
 /// `RMQ_HARNESS_TIMEOUT_SECS` says otherwise.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -127,6 +131,21 @@ pub struct Cluster {
     finished: bool,
     /// Broker authentication is on: readiness accepts any broker answer.
     auth_enabled: bool,
+    /// The spec the cluster was started from (extra brokers reuse it).
+    spec: ClusterSpec,
+    /// Brokers added with [`Cluster::add_broker`], in order.
+    extra_brokers: Vec<ExtraBroker>,
+}
+
+/// A master broker started by [`Cluster::add_broker`] next to the cluster's
+/// own: same namesrv and cluster name, its own ports and run subdirectory.
+#[derive(Debug)]
+struct ExtraBroker {
+    name: String,
+    port: u16,
+    root: PathBuf,
+    cmd: BrokerCommand,
+    process: Option<JvmProcess>,
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +232,8 @@ impl Cluster {
             times: StartupTimes::default(),
             finished: false,
             auth_enabled: spec.auth_enabled(),
+            spec: spec.clone(),
+            extra_brokers: Vec::new(),
         };
         cluster.info.write()?;
         if let Ok(mut started) = STARTED.lock() {
@@ -419,9 +440,231 @@ impl Cluster {
         self.spawn_broker_and_wait(Instant::now() + start_timeout())
     }
 
+    /// Starts one more master broker (`brokerId` 0) named `name` in this
+    /// cluster: same namesrv and cluster name and the spec's extra settings,
+    /// its own free ports and its own configuration, logs and store under
+    /// `<run dir>/brokers/<name>/`. Waits (bounded, see
+    /// [`DEFAULT_START_TIMEOUT`]) until it answers and the namesrv lists it,
+    /// and returns its address. The `*_broker_named` methods, [`Cluster::stop`]
+    /// and Drop handle it like the cluster's own broker.
+    pub fn add_broker(&mut self, name: &str) -> Result<String, HarnessError> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(HarnessError::Invalid(format!(
+                "broker name {name:?}: use ASCII letters, digits, - and _"
+            )));
+        }
+        if self.broker_named_exists(name) {
+            return Err(HarnessError::InvalidState(format!(
+                "the cluster already has a broker named {name}"
+            )));
+        }
+        let (_, port) = pick_free_ports()?;
+        let root = self.info.run_dir.join(EXTRA_BROKERS_DIR).join(name);
+        let layout = Layout::new(&root);
+        layout.create()?;
+        let spec = ClusterSpec {
+            broker_port: port,
+            ..self.spec.clone()
+        };
+        let (mut props, jvm_props) = broker_properties(&spec, &layout);
+        props.retain(|(k, _)| k != "brokerName");
+        props.push(("brokerName".into(), name.to_string()));
+        write_file(
+            &layout.conf.join("broker.properties"),
+            &properties_text(&props),
+        )?;
+        write_logging_config(spec.version, &layout)?;
+        write_home_files(&spec, &layout)?;
+        let classpath = maven::classpath(spec.version, Role::Broker, &mut |_| {})?;
+        let cmd = BrokerCommand {
+            java: self.broker_cmd.java.clone(),
+            args: jvm_args(spec.version, Role::Broker, &layout, &classpath, &jvm_props),
+            env_home: layout.home.clone(),
+        };
+        self.extra_brokers.push(ExtraBroker {
+            name: name.to_string(),
+            port,
+            root,
+            cmd,
+            process: None,
+        });
+        self.start_broker_named(name)?;
+        Ok(format!("127.0.0.1:{port}"))
+    }
+
+    /// Every broker of the cluster as (name, address): the cluster's own
+    /// first, then those of [`Cluster::add_broker`] in order, running or not.
+    pub fn broker_addrs(&self) -> Vec<(String, String)> {
+        let mut out = vec![(self.info.broker_name.clone(), self.broker_addr())];
+        out.extend(
+            self.extra_brokers
+                .iter()
+                .map(|b| (b.name.clone(), format!("127.0.0.1:{}", b.port))),
+        );
+        out
+    }
+
+    fn broker_named_exists(&self, name: &str) -> bool {
+        name == self.info.broker_name || self.extra_brokers.iter().any(|b| b.name == name)
+    }
+
+    fn extra_broker(&mut self, name: &str) -> Result<&mut ExtraBroker, HarnessError> {
+        self.extra_brokers
+            .iter_mut()
+            .find(|b| b.name == name)
+            .ok_or_else(|| HarnessError::InvalidState(format!("no broker named {name}")))
+    }
+
+    /// [`Cluster::stop_broker`] for the broker called `name` (the cluster's
+    /// own or one of [`Cluster::add_broker`]).
+    pub fn stop_broker_named(&mut self, name: &str) -> Result<(), HarnessError> {
+        self.halt_broker_named(name, false)
+    }
+
+    /// [`Cluster::kill_broker`] for the broker called `name`.
+    pub fn kill_broker_named(&mut self, name: &str) -> Result<(), HarnessError> {
+        self.halt_broker_named(name, true)
+    }
+
+    fn halt_broker_named(&mut self, name: &str, kill: bool) -> Result<(), HarnessError> {
+        if name == self.info.broker_name {
+            return if kill {
+                self.kill_broker()
+            } else {
+                self.stop_broker()
+            };
+        }
+        let ns = self.namesrv_addr();
+        let extra = self.extra_broker(name)?;
+        if let Some(mut broker) = extra.process.take() {
+            if kill {
+                broker.kill();
+            } else {
+                broker.terminate(STOP_GRACE);
+            }
+        }
+        let _ = fs::remove_file(extra.root.join("broker.pid"));
+        let addr = format!("127.0.0.1:{}", extra.port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && probe::broker_registered(&ns, name, &addr, PROBE_TIMEOUT)
+        {
+            thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// [`Cluster::start_broker`] for the broker called `name`: starts it
+    /// again on its configuration and store and waits until it is registered.
+    pub fn start_broker_named(&mut self, name: &str) -> Result<(), HarnessError> {
+        if name == self.info.broker_name {
+            return self.start_broker();
+        }
+        let ns = self.namesrv_addr();
+        let auth_enabled = self.auth_enabled;
+        let version = self.info.version;
+        let extra = self.extra_broker(name)?;
+        if extra.process.as_mut().is_some_and(JvmProcess::is_alive) {
+            return Err(HarnessError::InvalidState(format!(
+                "the broker {name} on 127.0.0.1:{} is already running",
+                extra.port
+            )));
+        }
+        extra.process = None;
+        let ports = [
+            extra.port,
+            extra.port.wrapping_sub(2),
+            extra.port.wrapping_add(1),
+        ];
+        let free_by = Instant::now() + Duration::from_secs(10);
+        while ports.iter().any(|p| !port_free(*p)) && Instant::now() < free_by {
+            thread::sleep(Duration::from_millis(100));
+        }
+        let t0 = Instant::now();
+        let deadline = t0 + start_timeout();
+        let layout = Layout::new(&extra.root);
+        let mut broker = spawn_jvm(
+            &extra.cmd.java,
+            &extra.cmd.args,
+            &extra.cmd.env_home,
+            &layout,
+            Role::Broker,
+        )?;
+        let addr = format!("127.0.0.1:{}", extra.port);
+        let waited = wait_until(&mut broker, deadline, || {
+            let answers = if auth_enabled {
+                probe::broker_responds(&addr, PROBE_TIMEOUT)
+            } else {
+                probe::broker_answers(&addr, PROBE_TIMEOUT)
+            };
+            answers && probe::broker_registered(&ns, name, &addr, PROBE_TIMEOUT)
+        });
+        extra.process = Some(broker);
+        let what = format!("{version} broker {name} ({addr})");
+        match waited {
+            Ok(()) => {
+                self.times.broker = t0.elapsed();
+                Ok(())
+            }
+            Err(Some(status)) => Err(HarnessError::Exited {
+                what,
+                status,
+                logs: log_tail(&extra.root, Role::Broker, LOG_TAIL_LINES),
+            }),
+            Err(None) => Err(HarnessError::Timeout {
+                what,
+                waited: t0.elapsed(),
+                logs: log_tail(&extra.root, Role::Broker, LOG_TAIL_LINES),
+            }),
+        }
+    }
+
+    /// Freezes the broker called `name` (SIGSTOP): its port still accepts
+    /// connections but it answers nothing, and the namesrv keeps listing it
+    /// until its registration expires (120 s) — an unresponsive broker, as
+    /// opposed to a stopped one. [`Cluster::resume_broker_named`] undoes it;
+    /// stopping or killing the cluster works on a frozen broker too.
+    pub fn pause_broker_named(&mut self, name: &str) -> Result<(), HarnessError> {
+        self.broker_process_named(name)?.pause();
+        Ok(())
+    }
+
+    /// Continues a broker frozen by [`Cluster::pause_broker_named`] (SIGCONT).
+    pub fn resume_broker_named(&mut self, name: &str) -> Result<(), HarnessError> {
+        self.broker_process_named(name)?.resume();
+        Ok(())
+    }
+
+    fn broker_process_named(&mut self, name: &str) -> Result<&mut JvmProcess, HarnessError> {
+        let process = if name == self.info.broker_name {
+            self.broker.as_mut()
+        } else {
+            self.extra_broker(name)?.process.as_mut()
+        };
+        process
+            .ok_or_else(|| HarnessError::InvalidState(format!("the broker {name} is not running")))
+    }
+
+    /// True while the broker called `name` runs.
+    pub fn broker_running_named(&mut self, name: &str) -> bool {
+        if name == self.info.broker_name {
+            return self.broker_running();
+        }
+        self.extra_broker(name)
+            .is_ok_and(|b| b.process.as_mut().is_some_and(JvmProcess::is_alive))
+    }
+
     /// Stops the broker, then the namesrv (SIGTERM, bounded wait, SIGKILL),
     /// and removes the run directory and state file.
     pub fn stop(mut self) -> Result<(), HarnessError> {
+        for extra in &mut self.extra_brokers {
+            if let Some(mut broker) = extra.process.take() {
+                broker.terminate(STOP_GRACE);
+            }
+        }
         if let Some(mut broker) = self.broker.take() {
             broker.terminate(STOP_GRACE);
         }
@@ -436,6 +679,7 @@ impl Cluster {
     pub fn detach(mut self) -> Result<ClusterInfo, HarnessError> {
         for p in [self.namesrv.as_mut(), self.broker.as_mut()]
             .into_iter()
+            .chain(self.extra_brokers.iter_mut().map(|b| b.process.as_mut()))
             .flatten()
         {
             p.detach();
@@ -475,6 +719,11 @@ impl Drop for Cluster {
         if self.finished {
             return;
         }
+        for extra in &mut self.extra_brokers {
+            if let Some(mut broker) = extra.process.take() {
+                broker.kill();
+            }
+        }
         if let Some(mut broker) = self.broker.take() {
             broker.kill();
         }
@@ -497,7 +746,19 @@ pub fn stop_detached(namesrv_port: u16) -> Result<ClusterInfo, HarnessError> {
 
 fn stop_recorded(info: &ClusterInfo, hard: bool) {
     let marker = info.marker();
-    for pid in [info.broker_pid, info.namesrv_pid] {
+    // Brokers added with `Cluster::add_broker` are not in the state file:
+    // their pid files are (`<run dir>/brokers/<name>/broker.pid`); their
+    // command lines carry the cluster's marker as a prefix.
+    let extra_pids = fs::read_dir(info.run_dir.join(EXTRA_BROKERS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("broker.pid")).ok())
+        .filter_map(|t| t.trim().parse::<u32>().ok());
+    let pids: Vec<u32> = extra_pids
+        .chain([info.broker_pid, info.namesrv_pid])
+        .collect();
+    for pid in pids {
         if pid != 0 {
             let mut p = JvmProcess::from_pid(pid, marker.clone());
             if hard {

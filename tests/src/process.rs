@@ -106,6 +106,8 @@ impl JvmProcess {
             return false;
         }
         self.signal("TERM");
+        // A paused (SIGSTOP) process acts on SIGTERM only once continued.
+        self.signal("CONT");
         if self.wait_exit(grace) {
             return false;
         }
@@ -120,6 +122,17 @@ impl JvmProcess {
         }
         self.signal("KILL");
         self.wait_exit(Duration::from_secs(10));
+    }
+
+    /// Freezes the process (SIGSTOP): its sockets stay open but nothing is
+    /// read or answered.
+    pub(crate) fn pause(&mut self) {
+        self.signal("STOP");
+    }
+
+    /// Continues a process frozen by [`JvmProcess::pause`] (SIGCONT).
+    pub(crate) fn resume(&mut self) {
+        self.signal("CONT");
     }
 
     fn signal(&mut self, sig: &str) {
