@@ -8,6 +8,8 @@
 mod producer_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use producer_support::{read_topic, unique};
@@ -421,6 +423,101 @@ async fn v5_fault_avoidance_skips_an_unresponsive_broker_the_namesrv_still_lists
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v4_fault_avoidance_skips_an_unresponsive_broker_the_namesrv_still_lists() {
     fault_avoidance_skips_an_unresponsive_broker_the_namesrv_still_lists(BrokerVersion::V4).await;
+}
+
+async fn sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one(version: BrokerVersion) {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = blocking(move || -> Result<Cluster, rmq_tests::HarnessError> {
+        let mut c = Cluster::start(ClusterSpec::with_free_ports(version)?)?;
+        c.add_broker(BROKER_B)?;
+        Ok(c)
+    })
+    .await
+    .unwrap();
+    let namesrv = cluster.namesrv_addr();
+    let admin = Admin::connect(&namesrv).await.unwrap();
+    let topic = unique("inflight");
+    create_topic_on_each(&admin, &topic, &cluster.broker_addrs()).await;
+    let producer = producer(&namesrv, "inflight", false, 2).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for t in 0..4 {
+        let (p, topic, stop) = (producer.clone(), topic.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (r, took) = timed_send(&p, message(&topic, &format!("s{t}"), i)).await;
+                out.push((Instant::now(), r.map(|r| r.queue.broker_name), took));
+                i += 1;
+            }
+            out
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = Instant::now();
+    cluster = blocking(move || {
+        cluster.kill_broker_named(BROKER_B).unwrap();
+        cluster
+    })
+    .await;
+    let dropped_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for s in senders {
+        outcomes.extend(s.await.unwrap());
+    }
+
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(_, r, took)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{e} after {} ms", took.as_millis()))
+        })
+        .collect();
+    let before: BTreeSet<&str> = outcomes
+        .iter()
+        .filter(|(at, _, _)| *at < killed_at)
+        .filter_map(|(_, r, _)| r.as_deref().ok())
+        .collect();
+    let late_on_b = outcomes
+        .iter()
+        .filter(|(at, r, _)| {
+            *at > dropped_at + Duration::from_millis(100) && r.as_deref().ok() == Some(BROKER_B)
+        })
+        .count();
+    let slowest = outcomes
+        .iter()
+        .map(|(_, _, t)| *t)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "[inflight {version}] {} sends by 4 tasks, broker-b killed after 2 s (namesrv dropped it \
+         in {} ms); failures {failures:?}; slowest {} ms",
+        outcomes.len(),
+        (dropped_at - killed_at).as_millis(),
+        slowest.as_millis()
+    );
+    assert_eq!(before, BTreeSet::from([BROKER_A, BROKER_B]));
+    assert!(failures.is_empty(), "sends failed although broker-a was up");
+    assert_eq!(late_on_b, 0, "acknowledged by a dead broker");
+
+    producer.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+    blocking(move || cluster.stop()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one() {
+    sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one(BrokerVersion::V5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v4_sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one() {
+    sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one(BrokerVersion::V4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
