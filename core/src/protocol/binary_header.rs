@@ -88,6 +88,8 @@ impl<B: BufMut> FieldSink for BinaryFieldSink<'_, B> {
     fn field(&mut self, key: &str, value: FieldValue<'_>) {
         match value {
             FieldValue::Str(s) => self.entry(key, s.as_bytes()),
+            // Most numeric fields are single digits (queue ids, flags).
+            FieldValue::Int(i @ 0..=9) => self.entry(key, &[b'0' + i as u8]),
             FieldValue::Int(i) => {
                 let mut buf = itoa::Buffer::new();
                 let text = buf.format(i);
@@ -331,6 +333,23 @@ mod tests {
             decode(&header(&ext, b"")),
             Err(HeaderDecodeError::NegativeLength { what: "ext key" })
         );
+    }
+
+    #[test]
+    fn int_values_are_written_as_decimal_text() {
+        let mut out = Vec::new();
+        let mut s = BinaryFieldSink::new(&mut out);
+        for (k, v) in [("a", 0), ("b", 9), ("c", 10), ("d", -1), ("queueId", 7)] {
+            s.field(k, FieldValue::Int(v));
+        }
+        let expected = [
+            entry("a", "0"),
+            entry("b", "9"),
+            entry("c", "10"),
+            entry("d", "-1"),
+            entry("queueId", "7"),
+        ];
+        assert_eq!(out, expected.concat());
     }
 
     #[test]

@@ -45,6 +45,8 @@ impl<B: BufMut> FieldSink for JsonFieldSink<'_, B> {
         self.out.put_slice(b"\":\"");
         match value {
             FieldValue::Str(s) => write_escaped(self.out, s.as_bytes()),
+            // Most numeric fields are single digits (queue ids, flags).
+            FieldValue::Int(i @ 0..=9) => self.out.put_u8(b'0' + i as u8),
             FieldValue::Int(i) => self.out.put_slice(itoa::Buffer::new().format(i).as_bytes()),
             FieldValue::Bool(true) => self.out.put_slice(b"true"),
             FieldValue::Bool(false) => self.out.put_slice(b"false"),
@@ -836,10 +838,12 @@ break","code":4}"#,
         {
             let mut s = JsonFieldSink::new(&mut out);
             s.field("n", FieldValue::Int(-4));
+            s.field("z", FieldValue::Int(0));
+            s.field("t", FieldValue::Int(10));
             s.field("b", FieldValue::Bool(true));
             s.field("s", FieldValue::Str("a\"b"));
         }
         out.push(b'}');
-        assert_eq!(out, br#"{"n":"-4","b":"true","s":"a\"b"}"#);
+        assert_eq!(out, br#"{"n":"-4","z":"0","t":"10","b":"true","s":"a\"b"}"#);
     }
 }
