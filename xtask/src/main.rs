@@ -100,7 +100,28 @@ fn say(line: &str) {
     eprintln!("[xtask] {line}");
 }
 
+/// The workspace this run serves, found at run time: `cargo run` exports
+/// the xtask manifest dir, else the nearest ancestor of the current dir with
+/// a `[workspace]` manifest. Never the compile-time path alone: one shared
+/// CARGO_TARGET_DIR may hold an xtask binary built from another checkout.
 fn workspace_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        let manifest = PathBuf::from(dir);
+        if manifest.join("Cargo.toml").is_file() {
+            return manifest
+                .parent()
+                .map_or(manifest.clone(), Path::to_path_buf);
+        }
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let is_workspace = std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.contains("[workspace]"));
+            if is_workspace {
+                return dir.to_path_buf();
+            }
+        }
+    }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
