@@ -411,9 +411,12 @@ func runConsume(args []string) int {
 			dup := seen[id]
 			seen[id] = true
 			distinct := len(seen)
-			mu.Unlock()
 			line["duplicate"] = dup
+			// Emit under the lock: once any callback sees the expected
+			// count, every counted message has been printed (callbacks run
+			// concurrently, and main exits as soon as done is closed).
 			emit(line)
+			mu.Unlock()
 			if distinct >= *expect {
 				doneOnce.Do(func() { close(done) })
 			}
