@@ -20,6 +20,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod acl;
+pub mod consumer;
 pub mod engine;
 pub mod message;
 pub mod producer;

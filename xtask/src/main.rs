@@ -10,10 +10,13 @@
 //!                          [--set key=value]...
 //! cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
 //! cargo xtask broker status
+//! cargo xtask vectors [--check]              regenerate the allocation vectors with
+//!                                           the Java client (tests/java/allocation-vectors)
 //! ```
 
 mod bench;
 mod go;
+mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::cmd_bench(&args[1..]),
         Some("setup") => setup(true).map(|()| ExitCode::SUCCESS),
         Some("broker") => cmd_broker(&args[1..]),
+        Some("vectors") => vectors::cmd_vectors(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print_usage();
             Ok(ExitCode::SUCCESS)
@@ -85,6 +89,7 @@ fn print_usage() {
   cargo xtask broker start [--version 5|4] [--namesrv-port N] [--broker-port N] [--set key=value]...
   cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
   cargo xtask broker status
+  cargo xtask vectors [--check]
 
 versions: 5 = Apache RocketMQ {} (namesrv {}, broker {}), 4 = {} (namesrv {}, broker {})",
         BrokerVersion::V5.maven_version(),
