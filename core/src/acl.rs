@@ -147,6 +147,36 @@ impl FieldSink for AclSigner {
     }
 }
 
+/// The signature of a request whose fields come from `fields`: the one
+/// signing path every request the engine writes goes through.
+pub fn sign_fields<F: crate::protocol::FieldSource + ?Sized>(
+    fields: &F,
+    body: &[u8],
+    creds: &AclCredentials,
+) -> String {
+    let mut signer = AclSigner::new();
+    fields.write_to(&mut signer);
+    signer.signature(body, creds)
+}
+
+/// The fields that carry a request's credentials and `signature`:
+/// `AccessKey`, `SecurityToken` (if any), `Signature`, in that order.
+pub fn auth_fields<'a>(creds: &'a AclCredentials, signature: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut auth: Vec<(&str, &str)> = Vec::with_capacity(3);
+    auth.push((ACCESS_KEY, creds.access_key.as_str()));
+    if let Some(token) = &creds.security_token {
+        auth.push((SECURITY_TOKEN, token.as_str()));
+    }
+    auth.push((SIGNATURE, signature));
+    auth
+}
+
+/// True for the keys [`auth_fields`] writes (a request's own copies of
+/// them are replaced when it is signed).
+pub fn is_auth_key(key: &str) -> bool {
+    key == ACCESS_KEY || key == SECURITY_TOKEN || key == SIGNATURE
+}
+
 /// Writes `AccessKey`, `SecurityToken` (if any) and `Signature` into `sink`
 /// (the header writer that already received the signed fields).
 pub fn write_auth_fields<S: FieldSink + ?Sized>(

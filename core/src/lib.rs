@@ -9,7 +9,8 @@
 //! - [`message`]: messages, properties, stored-message decoding, compression, IDs;
 //! - [`route`]: topic route data and route tables;
 //! - [`acl`]: ACL 1.0 request signing;
-//! - [`engine`]: the client state machine hosts drive; [`producer`]: its producer role;
+//! - [`engine`]: the role-agnostic state machine; [`producer`]: the producer role;
+//! - [`client`]: the layer every host shares (roles, completions, setup, errors);
 //! - [`time`]: the engine's notion of time (supplied by the host).
 #![no_std]
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod acl;
+pub mod client;
 pub mod consumer;
 pub mod engine;
 pub mod message;

@@ -1,19 +1,17 @@
 //! Engine scenarios: a scripted name server and brokers inside the test feed
 //! responses and advance virtual time. No sockets, no clocks.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use rmq_core::engine::{
-    ClientConfig, ConnId, Engine, Event, SendError, SendId, SendReceipt, Transmit,
-};
+use rmq_core::client::ProducerId;
+use rmq_core::engine::{ClientConfig, ConnId};
 use rmq_core::message::Message;
-use rmq_core::producer::{ProducerConfig, QueueTarget, SendRequest, WallClock};
-use rmq_core::protocol::{
-    request_code, response_code, FrameDecoder, RemotingCommand, SerializeType,
+use rmq_core::producer::{
+    ProducerConfig, QueueTarget, SendError, SendId, SendReceipt, SendRequest, WallClock,
 };
-use rmq_core::time::Instant;
+use rmq_core::protocol::{request_code, response_code, RemotingCommand};
+use rmq_sim::{Network, NodeId};
 
 const NAMESRV: &str = "ns:9876";
 const BROKER_A: &str = "10.0.0.1:10911";
@@ -41,32 +39,37 @@ fn route_body(brokers: &[(&str, &str)], queues: i32) -> Vec<u8> {
 }
 
 /// How a scripted peer answers one request: `None` means silence.
-type Script = Box<dyn FnMut(&str, &RemotingCommand) -> Option<RemotingCommand>>;
+type Script = rmq_sim::Script;
 
-/// The test's side of the network.
+/// One client with one producer group on a simulated network.
 struct Net {
-    engine: Engine,
-    now: Instant,
-    conns: HashMap<ConnId, (String, FrameDecoder)>,
-    /// Addresses that refuse connections.
-    dead: Vec<String>,
-    script: Script,
-    /// Every request seen: (addr, code, ext fields as JSON-ish debug, body len).
-    seen: Vec<(String, RemotingCommand)>,
-    events: Vec<Event>,
+    net: Network,
+    node: NodeId,
+    producer: ProducerId,
+}
+
+impl std::ops::Deref for Net {
+    type Target = Network;
+    fn deref(&self) -> &Network {
+        &self.net
+    }
+}
+
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Network {
+        &mut self.net
+    }
 }
 
 impl Net {
     fn new(config: ClientConfig, producer: ProducerConfig, script: Script) -> Net {
-        let engine = Engine::new(config, Instant::ZERO).with_producer(producer);
+        let mut net = Network::new(script);
+        let node = net.add_client(config);
+        let producer = net.add_producer(node, producer);
         Net {
-            engine,
-            now: Instant::ZERO,
-            conns: HashMap::new(),
-            dead: Vec::new(),
-            script,
-            seen: Vec::new(),
-            events: Vec::new(),
+            net,
+            node,
+            producer,
         }
     }
 
@@ -83,91 +86,47 @@ impl Net {
         Net::new(config, producer, script)
     }
 
-    /// Moves bytes until nothing more happens at this instant.
-    fn settle(&mut self) {
-        loop {
-            let mut progressed = false;
-            while let Some(t) = self.engine.poll_transmit() {
-                progressed = true;
-                match t {
-                    Transmit::Connect { conn, addr } => {
-                        if self.dead.contains(&addr) {
-                            self.engine
-                                .handle_closed(conn, "connection refused", self.now);
-                        } else {
-                            self.conns.insert(conn, (addr, FrameDecoder::default()));
-                            self.engine.handle_connected(conn, self.now);
-                        }
-                    }
-                    Transmit::Write { conn, bytes } => {
-                        let Some((addr, dec)) = self.conns.get_mut(&conn) else {
-                            continue;
-                        };
-                        let addr = addr.clone();
-                        dec.feed(&bytes);
-                        let mut requests = Vec::new();
-                        while let Some(cmd) = dec.decode_next().expect("engine writes valid frames")
-                        {
-                            requests.push(cmd);
-                        }
-                        for cmd in requests {
-                            self.seen.push((addr.clone(), cmd.clone()));
-                            if cmd.is_oneway() {
-                                continue;
-                            }
-                            if let Some(mut resp) = (self.script)(&addr, &cmd) {
-                                resp.opaque = cmd.opaque;
-                                let mut out = BytesMut::new();
-                                resp.encode(SerializeType::Json, &mut out).unwrap();
-                                self.engine.handle_input(conn, &out, self.now);
-                            }
-                        }
-                    }
-                    Transmit::Close { conn } => {
-                        self.conns.remove(&conn);
-                    }
-                }
-            }
-            while let Some(e) = self.engine.poll_event() {
-                progressed = true;
-                self.events.push(e);
-            }
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    fn advance(&mut self, by: Duration) {
-        let target = self.now + by;
-        while let Some(t) = self.engine.poll_timeout() {
-            if t > target {
-                break;
-            }
-            self.now = t.max(self.now);
-            self.engine.handle_timeout(self.now);
-            self.settle();
-        }
-        self.now = target;
-        self.engine.handle_timeout(self.now);
-        self.settle();
-    }
-
     fn send(&mut self, msg: Message) -> SendId {
         self.send_req(SendRequest::new(msg, clock()))
     }
 
     fn send_req(&mut self, req: SendRequest) -> SendId {
-        let id = self.engine.send(req, self.now);
-        self.settle();
-        id
+        let (node, producer) = (self.node, self.producer);
+        self.net.send(node, producer, req)
     }
 
-    fn outcome(&self, id: SendId) -> Option<&Result<SendReceipt, SendError>> {
-        self.events.iter().find_map(|e| match e {
-            Event::SendDone { id: i, result } if *i == id => Some(result),
-            _ => None,
-        })
+    /// Starts a send without settling the network.
+    fn start_send(&mut self, req: SendRequest) -> SendId {
+        let (node, producer, now) = (self.node, self.producer, self.net.now);
+        let caller = self.net.recorder(node);
+        self.net.client(node).send(producer, req, now, caller)
+    }
+
+    fn outcome(&self, id: SendId) -> Option<Result<SendReceipt, SendError>> {
+        self.net.send_outcome(self.node, id)
+    }
+
+    /// Open connections by id: (remote address, nothing).
+    fn conns(&self) -> BTreeMap<ConnId, (String, ())> {
+        let conns = self.net.connections(self.node);
+        conns
+            .into_iter()
+            .map(|(id, addr)| (id, (addr, ())))
+            .collect()
+    }
+
+    fn shutdown(&mut self) {
+        let node = self.node;
+        self.net.shutdown(node);
+    }
+
+    fn shut_down(&self) -> bool {
+        self.net.is_shut_down(self.node)
+    }
+
+    fn client(&mut self) -> &mut rmq_core::client::Client<rmq_sim::Recorder> {
+        let node = self.node;
+        self.net.client(node)
     }
 
     fn sends_to(&self, addr: &str) -> usize {
@@ -222,7 +181,7 @@ fn healthy() -> Script {
     })
 }
 
-fn acknowledged(r: &Result<SendReceipt, SendError>) -> &rmq_core::engine::SendResult {
+fn acknowledged(r: Result<SendReceipt, SendError>) -> rmq_core::producer::SendResult {
     match r {
         Ok(SendReceipt::Acknowledged(res)) => res,
         other => panic!("expected an acknowledgement, got {other:?}"),
@@ -333,7 +292,7 @@ fn a_refused_message_is_not_retried() {
         _ => Some(RemotingCommand::response(0, cmd.opaque)),
     }));
     let id = net.send(Message::new("orders", "x"));
-    match net.outcome(id).unwrap() {
+    match &net.outcome(id).unwrap() {
         Err(SendError::Broker { code, remark, .. }) => {
             assert_eq!(*code, response_code::MESSAGE_ILLEGAL);
             assert_eq!(remark, "too big");
@@ -393,7 +352,7 @@ fn an_invalid_topic_fails_before_any_io() {
     let id = net.send(Message::new("bad topic!", "x"));
     assert!(matches!(net.outcome(id), Some(Err(SendError::Invalid(_)))));
     assert!(net.seen.is_empty());
-    assert!(net.conns.is_empty());
+    assert!(net.conns().is_empty());
 }
 
 #[test]
@@ -401,7 +360,7 @@ fn an_oversized_body_fails_before_any_io() {
     let mut net = Net::standard(healthy());
     let id = net.send(Message::new("orders", vec![0u8; 5 * 1024 * 1024]));
     assert!(matches!(net.outcome(id), Some(Err(SendError::Invalid(_)))));
-    assert!(net.conns.is_empty());
+    assert!(net.conns().is_empty());
 }
 
 #[test]
@@ -413,7 +372,7 @@ fn an_empty_batch_fails_before_any_io() {
     };
     let id = net.send_req(req);
     assert!(matches!(net.outcome(id), Some(Err(SendError::Invalid(_)))));
-    assert!(net.conns.is_empty());
+    assert!(net.conns().is_empty());
 }
 
 #[test]
@@ -428,7 +387,7 @@ fn a_mixed_topic_batch_fails_before_any_io() {
     };
     let id = net.send_req(req);
     assert!(matches!(net.outcome(id), Some(Err(SendError::Invalid(_)))));
-    assert!(net.conns.is_empty());
+    assert!(net.conns().is_empty());
 }
 
 #[test]
@@ -492,13 +451,14 @@ fn a_connection_lost_mid_send_retries_on_another_broker() {
         _ => Some(RemotingCommand::response(0, cmd.opaque)),
     }));
     let id = net.send(Message::new("orders", "x"));
-    let (&conn, _) = net
-        .conns
+    let conns = net.conns();
+    let (&conn, _) = conns
         .iter()
         .find(|(_, (a, _))| a == BROKER_A || a == BROKER_B)
         .unwrap();
-    let first = net.conns[&conn].0.clone();
-    net.engine.handle_closed(conn, "reset by peer", net.now);
+    let first = net.conns()[&conn].0.clone();
+    let now = net.now;
+    net.client().handle_closed(conn, "reset by peer", now);
     net.settle();
     assert!(net.outcome(id).is_none(), "retrying, not failed");
     let other = if first == BROKER_A {
@@ -608,17 +568,12 @@ fn large_bodies_are_compressed() {
 fn many_sends_are_pipelined_on_one_connection() {
     let mut net = Net::standard(healthy());
     let ids: Vec<SendId> = (0..100)
-        .map(|_| {
-            net.engine.send(
-                SendRequest::new(Message::new("orders", "x"), clock()),
-                Instant::ZERO,
-            )
-        })
+        .map(|_| net.start_send(SendRequest::new(Message::new("orders", "x"), clock())))
         .collect();
     net.settle();
     assert!(ids.iter().all(|id| matches!(net.outcome(*id), Some(Ok(_)))));
     let broker_conns = net
-        .conns
+        .conns()
         .values()
         .filter(|(a, _)| a == BROKER_A || a == BROKER_B)
         .count();
@@ -659,8 +614,7 @@ fn routes_are_refreshed_every_thirty_seconds() {
 fn shutdown_unregisters_from_each_broker_then_completes() {
     let mut net = Net::standard(healthy());
     net.send(Message::new("orders", "x"));
-    net.engine.shutdown(net.now);
-    net.settle();
+    net.shutdown();
     let unregs: Vec<&RemotingCommand> = net
         .seen
         .iter()
@@ -669,18 +623,14 @@ fn shutdown_unregisters_from_each_broker_then_completes() {
         .collect();
     assert!(!unregs.is_empty());
     assert_eq!(unregs[0].ext_fields.get("producerGroup"), Some("pg"));
-    assert!(net
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::ShutdownComplete)));
-    assert!(net.conns.is_empty());
+    assert!(net.shut_down());
+    assert!(net.conns().is_empty());
 }
 
 #[test]
 fn sends_after_shutdown_are_refused() {
     let mut net = Net::standard(healthy());
-    net.engine.shutdown(net.now);
-    net.settle();
+    net.shutdown();
     let id = net.send(Message::new("orders", "x"));
     assert!(matches!(net.outcome(id), Some(Err(SendError::NotRunning))));
 }
@@ -695,9 +645,11 @@ fn a_garbage_frame_closes_the_connection_and_fails_its_requests() {
         _ => Some(RemotingCommand::response(0, cmd.opaque)),
     }));
     let id = net.send(Message::new("orders", "x"));
-    let (&conn, _) = net.conns.iter().find(|(_, (a, _))| a == BROKER_A).unwrap();
-    net.engine
-        .handle_input(conn, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], net.now);
+    let conns = net.conns();
+    let (&conn, _) = conns.iter().find(|(_, (a, _))| a == BROKER_A).unwrap();
+    let now = net.now;
+    net.client()
+        .handle_input(conn, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], now);
     net.settle();
     net.advance(Duration::from_secs(3));
     assert!(matches!(net.outcome(id), Some(Err(_))));

@@ -1,50 +1,19 @@
-//! [`Admin`]: name-server and broker queries (routes, raw requests).
+//! [`Admin`]: name-server and broker queries (routes, raw requests, pulls).
 
 use std::time::Duration;
 
 use rmq_core::acl::AclCredentials;
-use rmq_core::engine::{ClientConfig, Engine};
+use rmq_core::client::{identify, parse_name_servers, pull_request, Client, Outcome};
+use rmq_core::engine::ClientConfig;
 use rmq_core::protocol::fields::CommandHeader;
 use rmq_core::protocol::headers::GetRouteInfoRequestHeader;
 use rmq_core::protocol::{request_code, response_code, RemotingCommand};
-use rmq_core::route::TopicRouteData;
+use rmq_core::route::{MessageQueue, TopicRouteData};
 
-use rmq_core::message::{decode_messages, MessageExt};
-use rmq_core::protocol::headers::{PullMessageRequestHeader, PullMessageResponseHeader};
-use rmq_core::route::MessageQueue;
+pub use rmq_core::client::{PullResult, PullStatus};
 
-use crate::client::{default_instance, host_defaults, ClientHandle};
-
-/// PullSysFlag SUBSCRIPTION: the request carries its own subscription.
-const PULL_SUBSCRIPTION_FLAG: i32 = 4;
-
-/// What a pull found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullStatus {
-    /// Messages were returned.
-    Found,
-    /// Nothing at or after the offset yet.
-    NoNewMessages,
-    /// Messages exist but none matched the subscription.
-    NoMatchedMessages,
-    /// The offset is outside the queue; continue from `next_begin_offset`.
-    OffsetIllegal,
-}
-
-/// The result of [`Admin::pull`].
-#[derive(Debug, Clone)]
-pub struct PullResult {
-    /// What the broker found.
-    pub status: PullStatus,
-    /// Where the next pull should start.
-    pub next_begin_offset: i64,
-    /// The queue's smallest offset.
-    pub min_offset: i64,
-    /// The queue's next write offset.
-    pub max_offset: i64,
-    /// Decoded messages (decompressed, properties parsed).
-    pub messages: Vec<MessageExt>,
-}
+use crate::client::ClientHandle;
+use crate::clock::host_facts;
 use crate::Error;
 
 /// Administrative and raw access to name servers and brokers.
@@ -76,20 +45,15 @@ impl Admin {
     ) -> Result<Admin, Error> {
         let mut config = ClientConfig {
             credentials,
-            name_servers: name_servers
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            name_servers: parse_name_servers(name_servers),
             ..Default::default()
         };
         if config.name_servers.is_empty() {
             return Err(Error::Config("no name server address".into()));
         }
-        host_defaults(&mut config, &default_instance());
+        identify(&mut config, &host_facts(), None);
         let timeout = config.request_timeout;
-        let handle = ClientHandle::new(move |now| Engine::new(config, now));
+        let handle = ClientHandle::new(move |now| Client::new(config, now));
         handle.start()?;
         Ok(Admin { handle, timeout })
     }
@@ -103,7 +67,7 @@ impl Admin {
         };
         let mut cmd = RemotingCommand::request(request_code::GET_ROUTEINFO_BY_TOPIC, 0);
         cmd.ext_fields = header.to_ext_fields();
-        let resp = self.handle.request(None, cmd, self.timeout).await?;
+        let resp = self.request(None, cmd, self.timeout).await?;
         if resp.code != response_code::SUCCESS {
             return Err(Error::NoRoute {
                 topic: topic.to_string(),
@@ -121,9 +85,16 @@ impl Admin {
         command: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, Error> {
-        self.handle
-            .request(addr.map(String::from), command, timeout)
-            .await
+        let outcome = self
+            .handle
+            .call(|client, now, reply| {
+                client.request(addr, command, timeout, now, reply);
+            })
+            .await?;
+        match outcome {
+            Outcome::Answered { result, .. } => result.map_err(Error::from),
+            _ => Err(Error::ShutDown),
+        }
     }
 
     /// Pulls up to `max` messages of `queue` from `offset` on its master
@@ -145,53 +116,9 @@ impl Admin {
                 reason: format!("broker {} has no master", queue.broker_name),
             })?
             .to_string();
-        let header = PullMessageRequestHeader {
-            consumer_group: group.to_string(),
-            topic: queue.topic.clone(),
-            queue_id: queue.queue_id,
-            queue_offset: offset,
-            max_msg_nums: max,
-            sys_flag: PULL_SUBSCRIPTION_FLAG,
-            commit_offset: 0,
-            suspend_timeout_millis: 0,
-            subscription: Some("*".to_string()),
-            sub_version: 0,
-            expression_type: Some("TAG".to_string()),
-            ..Default::default()
-        };
-        let cmd = RemotingCommand::request(request_code::PULL_MESSAGE, 0).with_header(&header);
-        let resp = self
-            .handle
-            .request(Some(addr.clone()), cmd, self.timeout)
-            .await?;
-        let status = match resp.code {
-            response_code::SUCCESS => PullStatus::Found,
-            response_code::PULL_NOT_FOUND => PullStatus::NoNewMessages,
-            response_code::PULL_RETRY_IMMEDIATELY => PullStatus::NoMatchedMessages,
-            response_code::PULL_OFFSET_MOVED => PullStatus::OffsetIllegal,
-            code => {
-                return Err(Error::Broker {
-                    broker: addr,
-                    code,
-                    remark: resp.remark.unwrap_or_default(),
-                })
-            }
-        };
-        let h: PullMessageResponseHeader = resp
-            .header()
-            .map_err(|e| Error::Protocol(format!("pull response header: {e}")))?;
-        let messages = if status == PullStatus::Found {
-            decode_messages(&resp.body).map_err(|e| Error::Protocol(format!("pull body: {e}")))?
-        } else {
-            Vec::new()
-        };
-        Ok(PullResult {
-            status,
-            next_begin_offset: h.next_begin_offset,
-            min_offset: h.min_offset,
-            max_offset: h.max_offset,
-            messages,
-        })
+        let cmd = pull_request(group, queue, offset, max);
+        let resp = self.request(Some(&addr), cmd, self.timeout).await?;
+        PullResult::from_response(&resp, &addr)
     }
 
     /// Closes every connection.

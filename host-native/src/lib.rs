@@ -18,8 +18,8 @@ pub use error::Error;
 pub use producer::{Producer, ProducerBuilder};
 pub use rmq_core;
 pub use rmq_core::acl::AclCredentials;
-pub use rmq_core::engine::{SendResult, SendStatus};
 pub use rmq_core::message::{Message, MessageExt};
+pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;
 pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};
 

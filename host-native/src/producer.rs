@@ -2,14 +2,17 @@
 
 use std::time::Duration;
 
-use rmq_core::engine::{ClientConfig, Engine, SendReceipt};
+use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, Outcome};
+use rmq_core::engine::ClientConfig;
 use rmq_core::message::Message;
-use rmq_core::producer::{Payload, ProducerConfig, QueueSelector, QueueTarget, SendRequest};
+use rmq_core::producer::{
+    Payload, ProducerConfig, QueueSelector, QueueTarget, SendReceipt, SendRequest,
+};
 use rmq_core::protocol::SerializeType;
 use rmq_core::route::MessageQueue;
 
-use crate::client::{default_instance, host_defaults, ClientHandle};
-use crate::clock::wall_clock;
+use crate::client::ClientHandle;
+use crate::clock::{host_facts, wall_clock};
 use crate::{Error, SendResult};
 
 /// Builds a [`Producer`].
@@ -38,13 +41,8 @@ impl ProducerBuilder {
     /// Adds a name server (`host:port`; host names are resolved). Several
     /// may be given, separated by `;` or by repeated calls.
     pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
-        self.client.name_servers.extend(
-            addr.as_ref()
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-        );
+        let addrs = parse_name_servers(addr.as_ref());
+        self.client.name_servers.extend(addrs);
         self
     }
 
@@ -107,22 +105,17 @@ impl ProducerBuilder {
     /// Checks the settings and builds the producer (not yet started). Name
     /// servers default to `NAMESRV_ADDR`.
     pub fn build(mut self) -> Result<Producer, Error> {
-        if self.client.name_servers.is_empty() {
-            if let Ok(env) = std::env::var("NAMESRV_ADDR") {
-                self = self.name_server(env);
-            }
-        }
-        if self.client.name_servers.is_empty() {
-            return Err(Error::Config(
-                "no name server: call name_server() or set NAMESRV_ADDR".into(),
-            ));
-        }
+        let env = std::env::var("NAMESRV_ADDR").ok();
+        self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.producer.group)
             .map_err(|e| Error::Config(format!("producer group: {e}")))?;
-        let instance = self.instance.unwrap_or_else(default_instance);
-        host_defaults(&mut self.client, &instance);
+        identify(&mut self.client, &host_facts(), self.instance.as_deref());
         let (client, producer) = (self.client, self.producer);
-        let handle = ClientHandle::new(move |now| Engine::new(client, now).with_producer(producer));
+        let handle = ClientHandle::new(move |now| {
+            let mut client = Client::new(client, now);
+            client.add_producer(producer, now);
+            client
+        });
         Ok(Producer { handle })
     }
 }
@@ -202,7 +195,7 @@ impl Producer {
     pub async fn send_with_selector(
         &self,
         message: Message,
-        selector: impl QueueSelector + 'static,
+        selector: impl QueueSelector + Send + 'static,
     ) -> Result<SendResult, Error> {
         let target = QueueTarget::Selector(Box::new(selector));
         self.submit(Payload::Single(message), target, false)
@@ -228,7 +221,24 @@ impl Producer {
             timeout: None,
             clock: wall_clock(),
         };
-        self.handle.send(request).await
+        // The one producer of this client. The core settles every send by
+        // its deadline (tested in the engine scenarios): no host timer.
+        let outcome = self
+            .handle
+            .call(move |client, now, reply| {
+                let producer = client.producers().next();
+                match producer {
+                    Some(p) => {
+                        client.send(p, request, now, reply);
+                    }
+                    None => rmq_core::client::Caller::complete(reply, Outcome::ShutDown),
+                }
+            })
+            .await?;
+        match outcome {
+            Outcome::Sent { result, .. } => result.map_err(Error::from),
+            _ => Err(Error::ShutDown),
+        }
     }
 }
 

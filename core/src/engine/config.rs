@@ -40,6 +40,11 @@ pub struct ClientConfig {
     pub max_frame_len: usize,
     /// Seed for everything random (start index of name servers and queues).
     pub seed: u64,
+    /// Bytes a connection may hold queued behind a full socket (see
+    /// [`super::Engine::handle_write_blocked`]) before the engine gives up
+    /// on the peer — it is not reading — closes the connection and fails
+    /// its requests, instead of memory growing without bound.
+    pub max_write_backlog: usize,
 }
 
 impl Default for ClientConfig {
@@ -58,6 +63,7 @@ impl Default for ClientConfig {
             credentials: None,
             max_frame_len: 16 * 1024 * 1024,
             seed: 0x5eed,
+            max_write_backlog: 128 * 1024 * 1024,
         }
     }
 }

@@ -46,6 +46,9 @@ pub(crate) struct Connection {
     pub(crate) decoder: FrameDecoder,
     /// Opaques of requests in flight on this connection.
     pub(crate) inflight: BTreeSet<i32>,
+    /// The host's socket is full: bytes wait in `out` until it says
+    /// [`Connections::writable`].
+    blocked: bool,
 }
 
 /// All connections, by id and by address.
@@ -58,13 +61,17 @@ pub(crate) struct Connections {
     control: VecDeque<Transmit>,
     /// Connections with bytes waiting in `out`.
     dirty: BTreeSet<ConnId>,
+    /// Blocked connections whose backlog passed `max_backlog`.
+    overflowed: BTreeSet<ConnId>,
     max_frame_len: usize,
+    max_backlog: usize,
 }
 
 impl Connections {
-    pub(crate) fn new(max_frame_len: usize) -> Self {
+    pub(crate) fn new(max_frame_len: usize, max_backlog: usize) -> Self {
         Connections {
             max_frame_len,
+            max_backlog,
             ..Default::default()
         }
     }
@@ -84,6 +91,7 @@ impl Connections {
                 out: BytesMut::new(),
                 decoder: FrameDecoder::new(self.max_frame_len),
                 inflight: BTreeSet::new(),
+                blocked: false,
             },
         );
         self.by_addr.insert(String::from(addr), id);
@@ -110,10 +118,52 @@ impl Connections {
     /// The output buffer of a connection, marked for the next transmit.
     pub(crate) fn out(&mut self, id: ConnId) -> Option<&mut BytesMut> {
         let conn = self.by_id.get_mut(&id)?;
-        if conn.connected {
+        if conn.blocked {
+            if conn.out.len() > self.max_backlog {
+                self.overflowed.insert(id);
+            }
+        } else if conn.connected {
             self.dirty.insert(id);
         }
         Some(&mut conn.out)
+    }
+
+    /// The host wrote only part of a [`Transmit::Write`]: `unwritten` goes
+    /// back in front of whatever was queued since, and nothing more is
+    /// handed out for this connection until [`Connections::writable`].
+    pub(crate) fn blocked(&mut self, id: ConnId, unwritten: &[u8]) {
+        let Some(conn) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        let mut out = BytesMut::with_capacity(unwritten.len() + conn.out.len());
+        out.extend_from_slice(unwritten);
+        out.extend_from_slice(&conn.out);
+        conn.out = out;
+        conn.blocked = true;
+        self.dirty.remove(&id);
+        if conn.out.len() > self.max_backlog {
+            self.overflowed.insert(id);
+        }
+    }
+
+    /// The host's socket takes bytes again.
+    pub(crate) fn writable(&mut self, id: ConnId) {
+        if let Some(conn) = self.by_id.get_mut(&id) {
+            conn.blocked = false;
+            if conn.connected && !conn.out.is_empty() {
+                self.dirty.insert(id);
+            }
+        }
+    }
+
+    /// A connection whose backlog passed the limit, to be closed.
+    pub(crate) fn pop_overflowed(&mut self) -> Option<ConnId> {
+        self.overflowed.pop_first()
+    }
+
+    /// The backlog limit, for error messages.
+    pub(crate) fn max_backlog(&self) -> usize {
+        self.max_backlog
     }
 
     pub(crate) fn mark_connected(&mut self, id: ConnId) -> bool {
@@ -134,6 +184,7 @@ impl Connections {
         let conn = self.by_id.remove(&id)?;
         self.by_addr.remove(&conn.addr);
         self.dirty.remove(&id);
+        self.overflowed.remove(&id);
         Some(conn)
     }
 
@@ -156,7 +207,7 @@ impl Connections {
         }
         while let Some(id) = self.dirty.pop_first() {
             if let Some(conn) = self.by_id.get_mut(&id) {
-                if conn.connected && !conn.out.is_empty() {
+                if conn.connected && !conn.blocked && !conn.out.is_empty() {
                     let bytes = conn.out.split().freeze();
                     return Some(Transmit::Write { conn: id, bytes });
                 }

@@ -2,8 +2,6 @@
 
 use alloc::string::String;
 
-use crate::message::ValidationError;
-
 /// Why a raw request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -33,48 +31,4 @@ pub enum RequestError {
     /// No name server is configured.
     #[error("no name server address configured")]
     NoNameServer,
-}
-
-/// Why a send failed. Nothing was stored unless the variant says otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// The message broke a rule; nothing was sent.
-    #[error("invalid message: {0}")]
-    Invalid(#[from] ValidationError),
-    /// The name servers know no route for the topic (and none to create it).
-    #[error("no route for topic {topic}: {reason}")]
-    NoRoute {
-        /// The topic.
-        topic: String,
-        /// What the name server said.
-        reason: String,
-    },
-    /// No acknowledgement before the send deadline. The message may or may
-    /// not have been stored.
-    #[error("send timed out (last broker: {broker})")]
-    Timeout {
-        /// The broker of the last attempt, or `-` if none was reached.
-        broker: String,
-    },
-    /// The broker refused the message.
-    #[error("broker {broker} answered code {code}: {remark}")]
-    Broker {
-        /// The broker.
-        broker: String,
-        /// Response code (see `response_code`).
-        code: i32,
-        /// The broker's remark.
-        remark: String,
-    },
-    /// The connection failed before an acknowledgement arrived.
-    #[error("connection to {addr} failed: {reason}")]
-    Connection {
-        /// The broker address.
-        addr: String,
-        /// What failed.
-        reason: String,
-    },
-    /// The client is shut down, or was never given a producer role.
-    #[error("producer is not running")]
-    NotRunning,
 }

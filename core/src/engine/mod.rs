@@ -1,23 +1,63 @@
-//! The client engine: one deterministic state machine a host drives.
+//! The engine: one deterministic, role-agnostic state machine a host drives.
 //!
-//! Inputs: bytes received on a connection ([`Engine::handle_input`]),
-//! connection outcomes ([`Engine::handle_connected`],
-//! [`Engine::handle_closed`]), user commands ([`Engine::send`],
-//! [`Engine::request`], [`Engine::shutdown`]) and time
-//! ([`Engine::handle_timeout`]). Outputs: [`Engine::poll_transmit`],
-//! [`Engine::poll_event`] and [`Engine::poll_timeout`].
+//! The engine owns what every role shares — connections, opaque matching,
+//! request deadlines, the name-server list, the route cache, heartbeats
+//! carrying every group, and the dispatch of broker-initiated requests. It
+//! knows no role: producers, consumers and the client layer's raw requests
+//! are [`Role`]s registered with [`Engine::register_role`], owned by the
+//! caller (the client layer, [`crate::client::Client`], or a test) and
+//! reached through [`Engine::dispatch`].
 //!
-//! After every input, drain `poll_transmit` and `poll_event`, then arm one
-//! timer at `poll_timeout`.
+//! # Inputs
+//! - [`Engine::handle_connected`] / [`Engine::handle_closed`]: the outcome
+//!   of a [`Transmit::Connect`], or a connection that ended;
+//! - [`Engine::handle_input`]: bytes read from a connection, in any split;
+//! - [`Engine::handle_timeout`]: the clock reached [`Engine::poll_timeout`].
+//!
+//! # Commands
+//! Roles act through a [`Context`] ([`Engine::context`]): requests with a
+//! [`Token`], route watches, timers in the one [`TimerKind`] table, their
+//! heartbeat data. [`Engine::shutdown`] begins the end.
+//!
+//! # Outputs
+//! - [`Engine::poll_transmit`]: connect, write, close;
+//! - [`Engine::dispatch`]: delivers queued outcomes (responses, route
+//!   queries, timers, broker requests, the close) to the roles;
+//! - [`Engine::poll_timeout`]: when to call `handle_timeout` next;
+//! - [`Engine::is_closed`]: shutdown finished, every connection closed.
+//!
+//! # The drain rule
+//! After every input or command: call [`Engine::dispatch`] (roles may issue
+//! new requests while handling what it delivers; it loops until nothing is
+//! left), then drain [`Engine::poll_transmit`] until `None`, then re-arm
+//! the one host timer at [`Engine::poll_timeout`]. Nothing may be called on
+//! the engine while a `Transmit` is being carried out except feeding the
+//! result back in afterwards; a role called during `dispatch` reaches the
+//! engine only through its `Context`.
+//!
+//! # Time
+//! Every `now` is the host's monotonic clock ([`Instant`]), never wall
+//! time, and never goes backwards; wall-clock facts (born timestamps) come
+//! with the command that needs them. Randomness comes only from
+//! [`ClientConfig::seed`]. Equal inputs give equal outputs.
+//!
+//! # Failure policy
+//! Bad input from the network (a malformed frame, an answer to a request
+//! that timed out, an unknown request code) is never a panic: a bad frame
+//! closes its connection and fails its requests with a typed
+//! [`RequestError`]; late answers are dropped; unknown broker requests are
+//! answered REQUEST_CODE_NOT_SUPPORTED. Every request settles by its
+//! deadline. A broken internal invariant is a `debug_assert`, never a
+//! silent return.
 //!
 //! ```
-//! use core::time::Duration;
 //! use rmq_core::engine::{ClientConfig, Engine, Transmit};
 //! use rmq_core::time::Instant;
 //!
 //! let config = ClientConfig { name_servers: vec!["127.0.0.1:9876".into()], ..Default::default() };
 //! let mut engine = Engine::new(config, Instant::ZERO);
-//! engine.ensure_route("orders", Instant::ZERO);
+//! let role = engine.register_role();
+//! engine.context(role, Instant::ZERO).watch_route("orders");
 //! // The engine asks its host to connect to the name server, then to write the query.
 //! assert!(matches!(engine.poll_transmit(), Some(Transmit::Connect { .. })));
 //! ```
@@ -25,105 +65,133 @@
 mod config;
 mod connections;
 mod error;
-mod event;
 mod namesrv;
-pub(crate) mod routes;
+mod role;
+mod routes;
+mod timers;
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::time::Duration;
 
 pub use config::ClientConfig;
 pub use connections::{ConnId, Transmit};
-pub use error::{RequestError, SendError};
-pub use event::{Event, RequestId, SendId, SendReceipt, SendResult, SendStatus};
-
-use crate::producer::ProducerState;
-use crate::protocol::fields::{CommandHeader, ExtFields};
-use crate::protocol::{
-    encode_frame, request_code, response_code, CommandMeta, FieldSink, FieldSource,
-    RemotingCommand, ONEWAY_FLAG, RESPONSE_FLAG,
+pub use error::RequestError;
+pub use role::{
+    Answered, BrokerRequest, Context, Delivery, GroupData, MaybeSend, RequestKey, Role, RoleId,
+    Roles, RouteOutcome, Token,
 };
+pub use timers::{TimerKey, TimerKind, TimerOwner};
+
+use crate::protocol::body::HeartbeatData;
+use crate::protocol::fields::{CommandHeader, ExtFields};
+use crate::protocol::headers::UnregisterClientRequestHeader;
+use crate::protocol::{
+    encode_frame, request_code, CommandMeta, FieldSink, FieldSource, RemotingCommand, ONEWAY_FLAG,
+    RESPONSE_FLAG,
+};
+use crate::route::{RouteTable, TopicRouteData};
 use crate::time::Instant;
 use namesrv::NameServers;
 use routes::Routes;
+use timers::TimerTable;
 
-/// Why a request was made; decides what its response or failure does.
+/// Who is waiting for a request's answer.
 #[derive(Debug)]
-pub(crate) enum Purpose {
-    /// A route query for `topic`; `via_default` when asking for the
-    /// auto-create template topic's route on its behalf.
-    Route {
-        topic: String,
-        via_default: bool,
-        attempt: usize,
-    },
-    /// One attempt of a send.
-    Send { id: SendId, broker: String },
+enum Owner {
+    /// The engine's route query for `topic`, `attempt`-th name server.
+    Route { topic: String, attempt: usize },
     /// A heartbeat or unregistration: the answer does not matter.
     Housekeeping,
-    /// A raw user request.
-    User { id: RequestId },
+    /// A role.
+    Role { role: RoleId, token: Token },
 }
 
 #[derive(Debug)]
-pub(crate) struct InFlight {
-    pub(crate) conn: ConnId,
-    pub(crate) deadline: Instant,
-    pub(crate) started: Instant,
-    pub(crate) purpose: Purpose,
+struct InFlight {
+    conn: ConnId,
+    deadline: Instant,
+    owner: Owner,
+}
+
+/// Something to deliver to a role at the next [`Engine::dispatch`].
+#[derive(Debug)]
+enum Notice {
+    Response {
+        role: RoleId,
+        token: Token,
+        outcome: Result<RemotingCommand, RequestError>,
+    },
+    Route {
+        role: RoleId,
+        topic: String,
+        outcome: RouteOutcome,
+    },
+    Timer {
+        role: RoleId,
+        kind: TimerKind,
+    },
+    BrokerRequest(BrokerRequest),
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Running,
-    /// Waiting for in-flight sends to settle, then unregistering until the deadline.
+    /// Waiting for the roles to settle, then for unregistration, until the deadline.
     ShuttingDown {
         deadline: Instant,
+        roles_settled: bool,
         unregistered: bool,
     },
     Closed,
 }
 
-/// The rmq client state machine. See the [module docs](self).
+const ENGINE_HEARTBEAT: TimerKey = (TimerOwner::Engine, TimerKind::Heartbeat);
+const ENGINE_ROUTE_REFRESH: TimerKey = (TimerOwner::Engine, TimerKind::RouteRefresh);
+const ENGINE_SHUTDOWN: TimerKey = (TimerOwner::Engine, TimerKind::ShutdownDeadline);
+
+/// The client state machine. See the [module docs](self).
 #[derive(Debug)]
 pub struct Engine {
-    pub(crate) config: ClientConfig,
-    pub(crate) conns: connections::Connections,
-    pub(crate) inflight: BTreeMap<i32, InFlight>,
+    config: ClientConfig,
+    conns: connections::Connections,
+    inflight: BTreeMap<i32, InFlight>,
     deadlines: BTreeSet<(Instant, i32)>,
     next_opaque: i32,
-    pub(crate) namesrv: NameServers,
-    pub(crate) routes: Routes,
-    pub(crate) producer: Option<ProducerState>,
-    pub(crate) events: VecDeque<Event>,
-    /// Broker addresses we heartbeat (masters of every route in use).
-    pub(crate) brokers: BTreeSet<String>,
-    next_heartbeat: Instant,
-    next_route_refresh: Instant,
-    next_request_id: u64,
+    namesrv: NameServers,
+    routes: Routes,
+    /// Heartbeat data by role; `None` for roles without a group.
+    groups: Vec<Option<GroupData>>,
+    /// Broker addresses we heartbeat (masters of the routes in use).
+    brokers: BTreeSet<String>,
+    timers: TimerTable,
+    notices: VecDeque<Notice>,
     state: State,
 }
 
 impl Engine {
-    /// A client engine with no role yet; add one with
-    /// [`Engine::with_producer`].
+    /// An engine with no role yet; the first heartbeat and route refresh
+    /// are due one interval after `now`.
     pub fn new(config: ClientConfig, now: Instant) -> Self {
         let namesrv = NameServers::new(config.name_servers.clone(), config.seed);
+        let mut timers = TimerTable::default();
+        timers.set(ENGINE_HEARTBEAT, Some(now + config.heartbeat_interval));
+        timers.set(
+            ENGINE_ROUTE_REFRESH,
+            Some(now + config.route_refresh_interval),
+        );
         Engine {
-            conns: connections::Connections::new(config.max_frame_len),
+            conns: connections::Connections::new(config.max_frame_len, config.max_write_backlog),
             inflight: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             next_opaque: 0,
             namesrv,
             routes: Routes::default(),
-            producer: None,
-            events: VecDeque::new(),
+            groups: Vec::new(),
             brokers: BTreeSet::new(),
-            next_heartbeat: now + config.heartbeat_interval,
-            next_route_refresh: now + config.route_refresh_interval,
-            next_request_id: 0,
+            timers,
+            notices: VecDeque::new(),
             state: State::Running,
             config,
         }
@@ -137,6 +205,30 @@ impl Engine {
     /// True until [`Engine::shutdown`] is called.
     pub fn is_running(&self) -> bool {
         self.state == State::Running
+    }
+
+    /// True once shutdown finished: every connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Registers a role; the caller keeps it and hands it back through
+    /// [`Roles`] at every [`Engine::dispatch`].
+    pub fn register_role(&mut self) -> RoleId {
+        let id = RoleId(self.groups.len() as u32);
+        self.groups.push(None);
+        id
+    }
+
+    /// A role's view of the engine at `now`, to issue commands outside a
+    /// callback (a user's send, subscribe, commit).
+    pub fn context(&mut self, role: RoleId, now: Instant) -> Context<'_> {
+        debug_assert!(role.index() < self.groups.len(), "unregistered role");
+        Context {
+            engine: self,
+            role,
+            now,
+        }
     }
 
     // ----- inputs -----------------------------------------------------------
@@ -179,7 +271,21 @@ impl Engine {
         self.progress_shutdown(now);
     }
 
-    /// Time passed: expire requests and run periodic tasks due at `now`.
+    /// The host could write only the first part of a [`Transmit::Write`]
+    /// to `conn`: `unwritten` is the rest. Nothing more is handed out for
+    /// `conn` until [`Engine::handle_writable`]; bytes queued meanwhile are
+    /// bounded by [`ClientConfig::max_write_backlog`].
+    pub fn handle_write_blocked(&mut self, conn: ConnId, unwritten: &[u8], now: Instant) {
+        self.conns.blocked(conn, unwritten);
+        self.close_overflowed(now);
+    }
+
+    /// The host's socket for `conn` takes bytes again.
+    pub fn handle_writable(&mut self, conn: ConnId, _now: Instant) {
+        self.conns.writable(conn);
+    }
+
+    /// Time passed: expire requests and fire every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&(deadline, opaque)) = self.deadlines.first() {
             if deadline > now {
@@ -194,15 +300,22 @@ impl Engine {
                 self.fail_request(req, RequestError::Timeout { addr }, now);
             }
         }
-        self.expire_sends(now);
-        if self.state == State::Running {
-            if now >= self.next_route_refresh {
-                self.next_route_refresh = now + self.config.route_refresh_interval;
-                self.refresh_routes(now);
-            }
-            if now >= self.next_heartbeat {
-                self.next_heartbeat = now + self.config.heartbeat_interval;
-                self.heartbeat_all(now);
+        while let Some(key) = self.timers.pop_expired(now) {
+            match key {
+                (TimerOwner::Role(role), kind) => {
+                    self.notices.push_back(Notice::Timer { role, kind });
+                }
+                (TimerOwner::Engine, TimerKind::RouteRefresh) => {
+                    self.timers
+                        .set(key, Some(now + self.config.route_refresh_interval));
+                    self.refresh_routes(now);
+                }
+                (TimerOwner::Engine, TimerKind::Heartbeat) => {
+                    self.timers
+                        .set(key, Some(now + self.config.heartbeat_interval));
+                    self.heartbeat_all(now);
+                }
+                (TimerOwner::Engine, _) => {} // the shutdown deadline: progress below
             }
         }
         self.progress_shutdown(now);
@@ -215,200 +328,136 @@ impl Engine {
         self.conns.poll_transmit()
     }
 
-    /// The next event for the host or the user.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+    /// When [`Engine::handle_timeout`] must next be called: the earliest
+    /// request deadline or armed timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let request = self.deadlines.first().map(|(t, _)| *t);
+        match (request, self.timers.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// When [`Engine::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.deadlines.first().map(|(t, _)| *t);
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        if let Some(t) = self.next_send_deadline() {
-            consider(t);
-        }
-        match self.state {
-            State::Running => {
-                consider(self.next_heartbeat);
-                consider(self.next_route_refresh);
+    /// Delivers everything queued for the roles, in order, until nothing is
+    /// left (a role's reaction may queue more). Roles `roles` does not hold
+    /// miss their notices.
+    pub fn dispatch(&mut self, roles: &mut dyn Roles, now: Instant) {
+        self.close_overflowed(now);
+        while let Some(notice) = self.notices.pop_front() {
+            match notice {
+                Notice::Response {
+                    role,
+                    token,
+                    outcome,
+                } => {
+                    if let Some(r) = roles.role_mut(role) {
+                        r.on_response(&mut self.context(role, now), token, outcome);
+                    }
+                }
+                Notice::Route {
+                    role,
+                    topic,
+                    outcome,
+                } => {
+                    if let Some(r) = roles.role_mut(role) {
+                        r.on_route(&mut self.context(role, now), &topic, &outcome);
+                    }
+                }
+                Notice::Timer { role, kind } => {
+                    if let Some(r) = roles.role_mut(role) {
+                        r.on_timer(&mut self.context(role, now), kind);
+                    }
+                }
+                Notice::BrokerRequest(request) => self.offer_broker_request(roles, request, now),
+                Notice::Closed => {
+                    for index in 0..self.groups.len() {
+                        let role = RoleId(index as u32);
+                        if let Some(r) = roles.role_mut(role) {
+                            r.on_closed(&mut self.context(role, now));
+                        }
+                    }
+                }
             }
-            State::ShuttingDown { deadline, .. } => consider(deadline),
-            State::Closed => {}
         }
-        next
+        self.check_roles_settled(roles, now);
     }
 
     // ----- commands -----------------------------------------------------------
 
-    /// Sends a raw request to `addr` and reports the response as
-    /// [`Event::RequestDone`]. The engine assigns the opaque and signs the
-    /// request when the client has credentials. Long-poll pulls pass a
-    /// `timeout` longer than their suspend time. A oneway request (flag
-    /// `ONEWAY_FLAG`) completes at once with a synthesized SUCCESS response,
-    /// since no answer will come.
-    pub fn request(
-        &mut self,
-        addr: &str,
-        mut command: RemotingCommand,
-        timeout: Duration,
-        now: Instant,
-    ) -> RequestId {
-        self.next_request_id += 1;
-        let id = RequestId(self.next_request_id);
-        if self.state != State::Running {
-            self.events.push_back(Event::RequestDone {
-                id,
-                result: Err(RequestError::ShutDown),
-            });
-            return id;
-        }
-        let conn = self.conns.get_or_open(addr);
-        let oneway = command.is_oneway();
-        let opaque = self.alloc_opaque();
-        command.opaque = opaque;
-        command.language = self.config.language;
-        command.version = self.config.version;
-        self.sign_command(&mut command);
-        let ser = self.config.serialize_type;
-        if let Some(Err(e)) = self.conns.out(conn).map(|out| command.encode(ser, out)) {
-            self.events.push_back(Event::RequestDone {
-                id,
-                result: Err(RequestError::Unencodable {
-                    reason: e.to_string(),
-                }),
-            });
-            return id;
-        }
-        if oneway {
-            self.events.push_back(Event::RequestDone {
-                id,
-                result: Ok(RemotingCommand::response(response_code::SUCCESS, opaque)),
-            });
-        } else {
-            self.track(opaque, conn, now + timeout, now, Purpose::User { id });
-        }
-        id
-    }
-
-    /// Sends a raw request to the current name server.
-    pub fn request_name_server(
-        &mut self,
-        command: RemotingCommand,
-        timeout: Duration,
-        now: Instant,
-    ) -> RequestId {
-        match self.namesrv.current().map(String::from) {
-            Some(addr) => self.request(&addr, command, timeout, now),
-            None => {
-                self.next_request_id += 1;
-                let id = RequestId(self.next_request_id);
-                self.events.push_back(Event::RequestDone {
-                    id,
-                    result: Err(RequestError::NoNameServer),
-                });
-                id
-            }
-        }
-    }
-
-    /// Answers a broker-initiated request received on `conn`.
-    pub fn respond(&mut self, conn: ConnId, mut response: RemotingCommand) {
-        response.flag |= RESPONSE_FLAG;
-        response.language = self.config.language;
-        response.version = self.config.version;
-        let ser = self.config.serialize_type;
-        if let Some(out) = self.conns.out(conn) {
-            // Only a header over 16 MiB fails to encode; such a response
-            // is dropped and the broker times out, as with any lost answer.
-            let _ = response.encode(ser, out);
-        }
-    }
-
-    /// The cached route of `topic`, if known.
-    pub fn route(&self, topic: &str) -> Option<&crate::route::RouteTable> {
-        self.routes.table(topic)
-    }
-
-    /// Makes sure the route of `topic` is known or being fetched.
-    pub fn ensure_route(&mut self, topic: &str, now: Instant) {
-        if self.routes.table(topic).is_none() && !self.routes.is_querying(topic) {
-            self.query_route(topic, false, 0, now);
-        }
-    }
-
-    /// Stops accepting commands, lets in-flight sends settle, unregisters
-    /// from every broker, closes every connection and reports
-    /// [`Event::ShutdownComplete`]. Bounded by the request timeout.
-    pub fn shutdown(&mut self, now: Instant) {
+    /// Stops new work, lets the roles settle (bounded by `settle_by`),
+    /// unregisters every group from every connected broker, then closes
+    /// every connection; [`Engine::is_closed`] turns true and every role
+    /// gets [`Role::on_closed`]. The whole shutdown is bounded by
+    /// `settle_by` plus the request timeout.
+    pub fn shutdown(&mut self, settle_by: Instant, now: Instant) {
         if self.state != State::Running {
             return;
         }
-        let settle = self.next_send_deadline().unwrap_or(now).max(now);
+        let deadline = settle_by.max(now) + self.config.request_timeout;
         self.state = State::ShuttingDown {
-            deadline: settle + self.config.request_timeout,
+            deadline,
+            roles_settled: false,
             unregistered: false,
         };
+        self.timers.set(ENGINE_SHUTDOWN, Some(deadline));
+        self.timers.set(ENGINE_HEARTBEAT, None);
+        self.timers.set(ENGINE_ROUTE_REFRESH, None);
         self.progress_shutdown(now);
     }
 
-    // ----- internals ------------------------------------------------------------
+    /// The cached route of `topic`, if known.
+    pub fn route(&self, topic: &str) -> Option<&RouteTable> {
+        self.routes.table(topic)
+    }
 
-    pub(crate) fn alloc_opaque(&mut self) -> i32 {
-        loop {
-            self.next_opaque = self.next_opaque.wrapping_add(1);
-            if !self.inflight.contains_key(&self.next_opaque) {
-                return self.next_opaque;
-            }
+    /// The cached route of `topic` as the name server sent it.
+    pub fn route_data(&self, topic: &str) -> Option<&TopicRouteData> {
+        self.routes.data(topic)
+    }
+
+    /// The group data every heartbeat carries, one entry per role that set one.
+    pub fn groups(&self) -> impl Iterator<Item = &GroupData> + '_ {
+        self.groups.iter().flatten()
+    }
+
+    // ----- what roles reach through their Context ------------------------------
+
+    fn is_querying_route(&self, topic: &str) -> bool {
+        self.routes.is_querying(topic)
+    }
+
+    fn current_name_server(&self) -> Option<&str> {
+        self.namesrv.current()
+    }
+
+    fn set_group_data(&mut self, role: RoleId, data: GroupData) {
+        match self.groups.get_mut(role.index()) {
+            Some(slot) => *slot = Some(data),
+            None => debug_assert!(false, "group data for an unregistered role"),
         }
     }
 
-    pub(crate) fn track(
-        &mut self,
-        opaque: i32,
-        conn: ConnId,
-        deadline: Instant,
-        now: Instant,
-        purpose: Purpose,
-    ) {
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.inflight.insert(opaque);
+    fn use_broker(&mut self, addr: &str, now: Instant) {
+        if self.state == State::Running && !self.brokers.contains(addr) {
+            self.brokers.insert(String::from(addr));
+            self.heartbeat(addr, now);
         }
-        self.deadlines.insert((deadline, opaque));
-        self.inflight.insert(
-            opaque,
-            InFlight {
-                conn,
-                deadline,
-                started: now,
-                purpose,
-            },
-        );
     }
 
-    /// Encodes a typed request onto `conn`; returns the opaque (the caller
-    /// tracks it unless oneway).
-    pub(crate) fn write_request<H: CommandHeader>(
+    #[allow(clippy::too_many_arguments)]
+    fn write_role_request<F: FieldSource + ?Sized>(
         &mut self,
-        conn: ConnId,
-        code: i32,
-        header: &H,
-        body: &[u8],
-        oneway: bool,
-    ) -> i32 {
-        self.write_fields(conn, code, &HeaderFields(header), body, oneway)
-    }
-
-    /// Encodes a request whose fields come from any [`FieldSource`];
-    /// returns the opaque.
-    pub(crate) fn write_fields<F: FieldSource + ?Sized>(
-        &mut self,
-        conn: ConnId,
+        role: RoleId,
+        addr: &str,
         code: i32,
         fields: &F,
         body: &[u8],
-        oneway: bool,
-    ) -> i32 {
+        delivery: Delivery,
+        now: Instant,
+    ) -> Option<RequestKey> {
+        let conn = self.conns.get_or_open(addr);
         let opaque = self.alloc_opaque();
+        let oneway = delivery == Delivery::Oneway;
         encode_onto(
             &self.config,
             &mut self.conns,
@@ -419,11 +468,64 @@ impl Engine {
             body,
             oneway,
         );
-        opaque
+        let Delivery::Answer { token, deadline } = delivery else {
+            return None;
+        };
+        self.track(opaque, conn, deadline, Owner::Role { role, token });
+        let _ = now;
+        Some(RequestKey(opaque))
+    }
+
+    fn write_role_command(
+        &mut self,
+        role: RoleId,
+        addr: &str,
+        command: RemotingCommand,
+        delivery: Delivery,
+        _now: Instant,
+    ) -> Result<Option<RequestKey>, RequestError> {
+        let conn = self.conns.get_or_open(addr);
+        let opaque = self.alloc_opaque();
+        let oneway = delivery == Delivery::Oneway || command.is_oneway();
+        let meta = CommandMeta {
+            code: command.code,
+            language: self.config.language,
+            version: self.config.version,
+            opaque,
+            flag: if oneway { ONEWAY_FLAG } else { 0 },
+            remark: command.remark.as_deref(),
+        };
+        let fields = WithoutAuth(&command.ext_fields);
+        encode_signed(
+            &self.config,
+            &mut self.conns,
+            conn,
+            &meta,
+            &fields,
+            &command.body,
+        )
+        .map_err(|reason| RequestError::Unencodable { reason })?;
+        let Delivery::Answer { token, deadline } = delivery else {
+            return Ok(None);
+        };
+        if oneway {
+            // Flagged oneway by the caller: no answer will come.
+            self.notices.push_back(Notice::Response {
+                role,
+                token,
+                outcome: Ok(RemotingCommand::response(
+                    crate::protocol::response_code::SUCCESS,
+                    opaque,
+                )),
+            });
+            return Ok(None);
+        }
+        self.track(opaque, conn, deadline, Owner::Role { role, token });
+        Ok(Some(RequestKey(opaque)))
     }
 
     /// Stops tracking request `opaque`; a late response is ignored.
-    pub(crate) fn forget_request(&mut self, opaque: i32) {
+    fn forget_request(&mut self, opaque: i32) {
         if let Some(req) = self.inflight.remove(&opaque) {
             self.deadlines.remove(&(req.deadline, opaque));
             if let Some(c) = self.conns.get_mut(req.conn) {
@@ -432,9 +534,69 @@ impl Engine {
         }
     }
 
-    fn sign_command(&self, command: &mut RemotingCommand) {
-        if let Some(creds) = &self.config.credentials {
-            crate::acl::sign_ext_fields(&mut command.ext_fields, &command.body, creds);
+    // ----- internals ------------------------------------------------------------
+
+    fn alloc_opaque(&mut self) -> i32 {
+        loop {
+            self.next_opaque = self.next_opaque.wrapping_add(1);
+            if !self.inflight.contains_key(&self.next_opaque) {
+                return self.next_opaque;
+            }
+        }
+    }
+
+    fn track(&mut self, opaque: i32, conn: ConnId, deadline: Instant, owner: Owner) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.inflight.insert(opaque);
+        }
+        self.deadlines.insert((deadline, opaque));
+        self.inflight.insert(
+            opaque,
+            InFlight {
+                conn,
+                deadline,
+                owner,
+            },
+        );
+    }
+
+    /// Writes an engine request (route query, heartbeat, unregistration)
+    /// with a typed header and tracks it.
+    fn write_engine_request<H: CommandHeader>(
+        &mut self,
+        addr: &str,
+        code: i32,
+        header: &H,
+        body: &[u8],
+        owner: Owner,
+        now: Instant,
+    ) {
+        let conn = self.conns.get_or_open(addr);
+        let opaque = self.alloc_opaque();
+        encode_onto(
+            &self.config,
+            &mut self.conns,
+            conn,
+            opaque,
+            code,
+            &HeaderFields(header),
+            body,
+            false,
+        );
+        let deadline = now + self.config.request_timeout;
+        self.track(opaque, conn, deadline, owner);
+    }
+
+    /// Answers a broker-initiated request received on `conn`.
+    fn respond(&mut self, conn: ConnId, mut response: RemotingCommand) {
+        response.flag |= RESPONSE_FLAG;
+        response.language = self.config.language;
+        response.version = self.config.version;
+        let ser = self.config.serialize_type;
+        if let Some(out) = self.conns.out(conn) {
+            // Only a header over 16 MiB fails to encode; such a response
+            // is dropped and the broker times out, as with any lost answer.
+            let _ = response.encode(ser, out);
         }
     }
 
@@ -460,7 +622,8 @@ impl Engine {
 
     fn handle_command(&mut self, conn: ConnId, cmd: RemotingCommand, now: Instant) {
         if !cmd.is_response() {
-            self.handle_broker_request(conn, cmd);
+            self.notices
+                .push_back(Notice::BrokerRequest(BrokerRequest::new(conn, cmd)));
             return;
         }
         let Some(req) = self.inflight.remove(&cmd.opaque) else {
@@ -470,54 +633,61 @@ impl Engine {
         if let Some(c) = self.conns.get_mut(req.conn) {
             c.inflight.remove(&cmd.opaque);
         }
-        match req.purpose {
-            Purpose::Route {
-                topic,
-                via_default,
-                attempt,
-            } => self.on_route_response(conn, topic, via_default, attempt, cmd, now),
-            Purpose::Send { id, broker } => {
-                self.on_send_response(id, &broker, req.started, cmd, now)
+        match req.owner {
+            Owner::Route { topic, attempt } => {
+                self.on_route_response(conn, topic, attempt, cmd, now)
             }
-            Purpose::Housekeeping => {}
-            Purpose::User { id } => self.events.push_back(Event::RequestDone {
-                id,
-                result: Ok(cmd),
+            Owner::Housekeeping => {}
+            Owner::Role { role, token } => self.notices.push_back(Notice::Response {
+                role,
+                token,
+                outcome: Ok(cmd),
             }),
         }
-    }
-
-    fn handle_broker_request(&mut self, conn: ConnId, cmd: RemotingCommand) {
-        if cmd.is_oneway() {
-            self.events
-                .push_back(Event::BrokerRequest { conn, command: cmd });
-            return;
-        }
-        // No role of this engine serves broker requests that expect an
-        // answer yet: say so, as the Java client does for unknown codes.
-        let mut resp =
-            RemotingCommand::response(response_code::REQUEST_CODE_NOT_SUPPORTED, cmd.opaque);
-        resp.remark = Some(alloc::format!("request code {} not supported", cmd.code));
-        self.respond(conn, resp);
-        self.events
-            .push_back(Event::BrokerRequest { conn, command: cmd });
     }
 
     fn fail_request(&mut self, req: InFlight, err: RequestError, now: Instant) {
-        match req.purpose {
-            Purpose::Route {
-                topic,
-                via_default,
-                attempt,
-            } => self.on_route_failure(topic, via_default, attempt, err, now),
-            Purpose::Send { id, broker } => {
-                self.on_send_failure(id, &broker, req.started, err, now)
-            }
-            Purpose::Housekeeping => {}
-            Purpose::User { id } => self.events.push_back(Event::RequestDone {
-                id,
-                result: Err(err),
+        match req.owner {
+            Owner::Route { topic, attempt } => self.on_route_failure(topic, attempt, err, now),
+            Owner::Housekeeping => {}
+            Owner::Role { role, token } => self.notices.push_back(Notice::Response {
+                role,
+                token,
+                outcome: Err(err),
             }),
+        }
+    }
+
+    /// Offers a broker request to each role in turn; answers it
+    /// REQUEST_CODE_NOT_SUPPORTED when none takes it.
+    fn offer_broker_request(
+        &mut self,
+        roles: &mut dyn Roles,
+        request: BrokerRequest,
+        now: Instant,
+    ) {
+        let mut request = request;
+        for index in 0..self.groups.len() {
+            let role = RoleId(index as u32);
+            let Some(r) = roles.role_mut(role) else {
+                continue;
+            };
+            match r.on_broker_request(&mut self.context(role, now), request) {
+                Ok(_answered) => return,
+                Err(back) => request = back,
+            }
+        }
+        request.reject_unsupported(self);
+    }
+
+    /// Closes every connection whose peer stopped reading.
+    fn close_overflowed(&mut self, now: Instant) {
+        while let Some(id) = self.conns.pop_overflowed() {
+            let max = self.conns.max_backlog();
+            let reason = alloc::format!("peer is not reading: over {max} bytes queued");
+            if let Some(c) = self.conns.close(id) {
+                self.fail_connection(c, &reason, now);
+            }
         }
     }
 
@@ -531,47 +701,76 @@ impl Engine {
         }
     }
 
-    /// Sends one heartbeat with every role's data to `addr`.
-    pub(crate) fn heartbeat(&mut self, addr: &str, now: Instant) {
-        let mut data = crate::protocol::body::HeartbeatData {
+    /// The heartbeat body: this client's id and every role's group data.
+    pub fn heartbeat_data(&self) -> HeartbeatData {
+        let mut data = HeartbeatData {
             client_id: self.config.client_id.clone(),
             ..Default::default()
         };
-        if let Some(p) = &self.producer {
-            data.producer_data_set
-                .push(crate::protocol::body::ProducerData {
-                    group_name: p.config.group.clone(),
-                });
+        for group in self.groups() {
+            match group {
+                GroupData::Producer(p) => data.producer_data_set.push(p.clone()),
+                GroupData::Consumer(c) => data.consumer_data_set.push(c.clone()),
+            }
         }
-        let body = data.to_json();
-        let conn = self.conns.get_or_open(addr);
-        let opaque = self.write_request(conn, request_code::HEART_BEAT, &NoHeader, &body, false);
-        let deadline = now + self.config.request_timeout;
-        self.track(opaque, conn, deadline, now, Purpose::Housekeeping);
+        data
     }
 
-    /// Starts heartbeating every master address of `table` not yet known.
-    pub(crate) fn adopt_brokers(&mut self, addrs: Vec<String>, now: Instant) {
+    /// Sends one heartbeat with every role's data to `addr`.
+    fn heartbeat(&mut self, addr: &str, now: Instant) {
+        let body = self.heartbeat_data().to_json();
+        self.write_engine_request(
+            addr,
+            request_code::HEART_BEAT,
+            &NoHeader,
+            &body,
+            Owner::Housekeeping,
+            now,
+        );
+    }
+
+    /// Starts heartbeating every address of `addrs` not yet known.
+    fn adopt_brokers(&mut self, addrs: Vec<String>, now: Instant) {
         for addr in addrs {
-            if self.brokers.insert(addr.clone()) {
-                self.heartbeat(&addr, now);
+            self.use_broker(&addr, now);
+        }
+    }
+
+    fn check_roles_settled(&mut self, roles: &mut dyn Roles, now: Instant) {
+        let State::ShuttingDown {
+            roles_settled: false,
+            ..
+        } = self.state
+        else {
+            return;
+        };
+        let settled = (0..self.groups.len()).all(|i| {
+            roles
+                .role_mut(RoleId(i as u32))
+                .is_none_or(|r| r.is_settled())
+        });
+        if settled {
+            if let State::ShuttingDown { roles_settled, .. } = &mut self.state {
+                *roles_settled = true;
             }
+            self.progress_shutdown(now);
         }
     }
 
     fn progress_shutdown(&mut self, now: Instant) {
         let State::ShuttingDown {
             deadline,
+            roles_settled,
             unregistered,
         } = self.state
         else {
             return;
         };
-        let sends_settled = self.producer.as_ref().is_none_or(|p| p.sends.is_empty());
-        if !unregistered && (sends_settled || now >= deadline) {
+        if !unregistered && (roles_settled || now >= deadline) {
             self.unregister_all(now);
             self.state = State::ShuttingDown {
                 deadline,
+                roles_settled,
                 unregistered: true,
             };
         }
@@ -585,33 +784,48 @@ impl Engine {
                     self.fail_connection(c, "client shut down", now);
                 }
             }
-            self.abort_all_sends();
+            self.timers.set(ENGINE_SHUTDOWN, None);
             self.state = State::Closed;
-            self.events.push_back(Event::ShutdownComplete);
+            self.notices.push_back(Notice::Closed);
         }
     }
 
+    /// One UNREGISTER_CLIENT per group per connected broker, as Java does.
     fn unregister_all(&mut self, now: Instant) {
-        let Some(group) = self.producer.as_ref().map(|p| p.config.group.clone()) else {
-            return;
-        };
-        let header = crate::protocol::headers::UnregisterClientRequestHeader {
-            client_id: self.config.client_id.clone(),
-            producer_group: Some(group),
-            consumer_group: None,
-            ..Default::default()
-        };
-        let addrs: Vec<String> = self.brokers.iter().cloned().collect();
-        for addr in addrs {
-            // Only brokers we are still connected to: a dead broker has
-            // forgotten us already and must not delay shutdown.
-            let Some(conn) = self.conns.find(&addr) else {
-                continue;
-            };
-            let opaque =
-                self.write_request(conn, request_code::UNREGISTER_CLIENT, &header, &[], false);
-            let deadline = now + self.config.request_timeout;
-            self.track(opaque, conn, deadline, now, Purpose::Housekeeping);
+        let headers: Vec<UnregisterClientRequestHeader> = self
+            .groups()
+            .map(|g| {
+                let (producer_group, consumer_group) = match g {
+                    GroupData::Producer(p) => (Some(p.group_name.clone()), None),
+                    GroupData::Consumer(c) => (None, Some(c.group_name.clone())),
+                };
+                UnregisterClientRequestHeader {
+                    client_id: self.config.client_id.clone(),
+                    producer_group,
+                    consumer_group,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        // Only brokers we are still connected to: a dead broker has
+        // forgotten us already and must not delay shutdown.
+        let addrs: Vec<String> = self
+            .brokers
+            .iter()
+            .filter(|a| self.conns.find(a).is_some())
+            .cloned()
+            .collect();
+        for addr in &addrs {
+            for header in &headers {
+                self.write_engine_request(
+                    addr,
+                    request_code::UNREGISTER_CLIENT,
+                    header,
+                    &[],
+                    Owner::Housekeeping,
+                    now,
+                );
+            }
         }
     }
 }
@@ -628,10 +842,10 @@ impl CommandHeader for NoHeader {
 }
 
 /// Appends one request frame to `conn`'s output, signed when the client
-/// has credentials. A free function over disjoint borrows, so the send path
-/// can encode fields borrowed from the producer state without copying them.
+/// has credentials. A free function over disjoint borrows, so fields
+/// borrowed from a role's state are encoded without copying them.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_onto<F: FieldSource + ?Sized>(
+fn encode_onto<F: FieldSource + ?Sized>(
     config: &ClientConfig,
     conns: &mut connections::Connections,
     conn: ConnId,
@@ -649,28 +863,49 @@ pub(crate) fn encode_onto<F: FieldSource + ?Sized>(
         flag: if oneway { ONEWAY_FLAG } else { 0 },
         remark: None,
     };
+    // Encoding fails only for a header over 16 MiB, which no request the
+    // engine or a role builds from typed fields can reach; such a request
+    // would then time out.
+    let encoded = encode_signed(config, conns, conn, &meta, fields, body);
+    debug_assert!(encoded.is_ok(), "typed request unencodable: {encoded:?}");
+}
+
+/// The one signing and encoding path of every request: straight into the
+/// connection's buffer, with `AccessKey`/`Signature` appended when the
+/// client has credentials.
+fn encode_signed<F: FieldSource + ?Sized>(
+    config: &ClientConfig,
+    conns: &mut connections::Connections,
+    conn: ConnId,
+    meta: &CommandMeta<'_>,
+    fields: &F,
+    body: &[u8],
+) -> Result<(), String> {
     let ser = config.serialize_type;
     let Some(out) = conns.out(conn) else {
-        return;
+        return Err(String::from("no such connection"));
     };
-    // Encoding fails only for a header over 16 MiB, which no request the
-    // engine builds can reach; such a request would then time out.
-    match &config.credentials {
-        None => {
-            // The common path: straight into the connection's buffer.
-            let _ = encode_frame(out, ser, &meta, fields, body);
-        }
+    let result = match &config.credentials {
+        None => encode_frame(out, ser, meta, fields, body),
         Some(creds) => {
-            let mut signer = crate::acl::AclSigner::new();
-            fields.write_to(&mut signer);
-            let signature = signer.signature(body, creds);
-            let mut auth: Vec<(&str, &str)> = Vec::with_capacity(3);
-            auth.push((crate::acl::ACCESS_KEY, creds.access_key.as_str()));
-            if let Some(token) = &creds.security_token {
-                auth.push((crate::acl::SECURITY_TOKEN, token.as_str()));
+            let signature = crate::acl::sign_fields(fields, body, creds);
+            let auth = crate::acl::auth_fields(creds, &signature);
+            encode_frame(out, ser, meta, &Chained(fields, auth.as_slice()), body)
+        }
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// A command's ext fields without credentials it may carry already (they
+/// are replaced by fresh ones when the request is signed).
+struct WithoutAuth<'a>(&'a ExtFields);
+
+impl FieldSource for WithoutAuth<'_> {
+    fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        for (k, v) in self.0.iter() {
+            if !crate::acl::is_auth_key(k) {
+                sink.field(k, crate::protocol::FieldValue::Str(v));
             }
-            auth.push((crate::acl::SIGNATURE, signature.as_str()));
-            let _ = encode_frame(out, ser, &meta, &Chained(fields, auth.as_slice()), body);
         }
     }
 }

@@ -1,10 +1,13 @@
-//! The route cache and the name-server queries that fill it.
+//! The route cache, the name-server queries that fill it, and the roles
+//! watching each topic. The cache holds what the name server said; what a
+//! role makes of it (a producer's template route for a topic still to be
+//! created, a consumer's subscribe queues) is the role's business.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{ConnId, Engine, Purpose, RequestError};
+use super::{ConnId, Engine, Notice, Owner, RequestError, RoleId, RouteOutcome};
 use crate::protocol::headers::GetRouteInfoRequestHeader;
 use crate::protocol::{request_code, response_code, RemotingCommand};
 use crate::route::{RouteTable, TopicRouteData};
@@ -12,174 +15,161 @@ use crate::time::Instant;
 
 /// What the engine knows about one topic's route.
 #[derive(Debug, Default)]
-pub(crate) struct TopicEntry {
-    table: Option<RouteTable>,
+struct TopicEntry {
+    route: Option<(TopicRouteData, RouteTable)>,
     querying: bool,
+    watchers: BTreeSet<RoleId>,
 }
 
 /// Route tables by topic.
 #[derive(Debug, Default)]
-pub(crate) struct Routes {
+pub(super) struct Routes {
     topics: BTreeMap<String, TopicEntry>,
 }
 
 impl Routes {
-    pub(crate) fn table(&self, topic: &str) -> Option<&RouteTable> {
-        self.topics.get(topic)?.table.as_ref()
+    pub(super) fn table(&self, topic: &str) -> Option<&RouteTable> {
+        self.topics.get(topic)?.route.as_ref().map(|(_, t)| t)
     }
 
-    pub(crate) fn is_querying(&self, topic: &str) -> bool {
+    pub(super) fn data(&self, topic: &str) -> Option<&TopicRouteData> {
+        self.topics.get(topic)?.route.as_ref().map(|(d, _)| d)
+    }
+
+    pub(super) fn is_querying(&self, topic: &str) -> bool {
         self.topics.get(topic).is_some_and(|e| e.querying)
     }
 
-    fn set_querying(&mut self, topic: &str, querying: bool) {
-        self.topics.entry(topic.to_string()).or_default().querying = querying;
+    fn entry(&mut self, topic: &str) -> &mut TopicEntry {
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(topic.to_string(), TopicEntry::default());
+        }
+        // Inserted just above when missing.
+        self.topics.entry(topic.to_string()).or_default()
     }
 
     /// Master addresses of every cached route.
-    pub(crate) fn master_addrs(&self) -> alloc::collections::BTreeSet<String> {
+    pub(super) fn master_addrs(&self) -> BTreeSet<String> {
         self.topics
             .values()
-            .filter_map(|e| e.table.as_ref())
-            .flat_map(|t| {
-                t.broker_names()
-                    .filter_map(|b| t.master_addr(b).map(String::from))
-                    .collect::<Vec<_>>()
-            })
+            .filter_map(|e| e.route.as_ref())
+            .flat_map(|(_, t)| masters(t))
             .collect()
     }
 
-    fn topics_with_tables(&self) -> Vec<String> {
+    /// Topics to refresh: every watched or cached one not being queried.
+    fn refreshable(&self) -> Vec<String> {
         self.topics
             .iter()
-            .filter(|(_, e)| e.table.is_some() && !e.querying)
+            .filter(|(_, e)| (e.route.is_some() || !e.watchers.is_empty()) && !e.querying)
             .map(|(t, _)| t.clone())
             .collect()
     }
 }
 
-/// Outcome of a route query, for the waiting sends.
-#[derive(Debug)]
-pub(crate) enum RouteOutcome {
-    Ready,
-    Failed(String),
+/// The master address of every broker of `table`.
+fn masters(table: &RouteTable) -> Vec<String> {
+    table
+        .broker_names()
+        .filter_map(|b| table.master_addr(b).map(String::from))
+        .collect()
 }
 
 impl Engine {
-    /// Asks the current name server for the route of `topic` (or, with
-    /// `via_default`, of the auto-create template topic on its behalf).
-    pub(crate) fn query_route(
-        &mut self,
-        topic: &str,
-        via_default: bool,
-        attempt: usize,
-        now: Instant,
-    ) {
+    /// `role` watches `topic`; fetches it now unless cached or in flight.
+    pub(super) fn watch_route(&mut self, role: RoleId, topic: &str, now: Instant) {
+        let entry = self.routes.entry(topic);
+        entry.watchers.insert(role);
+        if entry.route.is_none() && !entry.querying {
+            self.query_route(topic, 0, now);
+        }
+    }
+
+    /// Fetches `topic` again unless a query is in flight.
+    pub(super) fn refresh_route(&mut self, topic: &str, now: Instant) {
+        if !self.routes.is_querying(topic) {
+            self.query_route(topic, 0, now);
+        }
+    }
+
+    /// Asks the `attempt`-th name server (counting from the current one)
+    /// for the route of `topic`.
+    fn query_route(&mut self, topic: &str, attempt: usize, now: Instant) {
         let Some(addr) = self.namesrv.current().map(String::from) else {
-            self.routes.set_querying(topic, false);
-            self.route_settled(
-                topic,
-                RouteOutcome::Failed("no name server configured".into()),
-                now,
-            );
+            self.routes.entry(topic).querying = false;
+            let reason = String::from("no name server configured");
+            self.route_settled(topic, RouteOutcome::Failed { reason });
             return;
         };
-        self.routes.set_querying(topic, true);
-        let asked = match (&self.producer, via_default) {
-            (Some(p), true) => p.config.create_topic_key.clone(),
-            _ => topic.to_string(),
-        };
+        self.routes.entry(topic).querying = true;
         let header = GetRouteInfoRequestHeader {
-            topic: asked,
+            topic: topic.to_string(),
             accept_standard_json_only: None,
             ..Default::default()
         };
-        let conn: ConnId = self.conns.get_or_open(&addr);
-        let opaque = self.write_request(
-            conn,
+        let owner = Owner::Route {
+            topic: topic.to_string(),
+            attempt,
+        };
+        self.write_engine_request(
+            &addr,
             request_code::GET_ROUTEINFO_BY_TOPIC,
             &header,
             &[],
-            false,
+            owner,
+            now,
         );
-        let deadline = now + self.config.request_timeout;
-        let purpose = Purpose::Route {
-            topic: topic.to_string(),
-            via_default,
-            attempt,
-        };
-        self.track(opaque, conn, deadline, now, purpose);
     }
 
-    pub(crate) fn on_route_response(
+    pub(super) fn on_route_response(
         &mut self,
         conn: ConnId,
         topic: String,
-        via_default: bool,
         attempt: usize,
         cmd: RemotingCommand,
         now: Instant,
     ) {
         match cmd.code {
             response_code::SUCCESS => match TopicRouteData::parse(&cmd.body) {
-                Ok(data) => {
-                    let table = if via_default {
-                        let queues = self
-                            .producer
-                            .as_ref()
-                            .map_or(4, |p| p.config.default_topic_queue_nums);
-                        RouteTable::from_default_topic(&topic, &data, queues)
-                    } else {
-                        RouteTable::new(&topic, &data)
-                    };
-                    if table.publish_queues().is_empty() && !via_default && self.producer.is_some()
-                    {
-                        // Known to the name server but not writable anywhere
-                        // (e.g. a topic being created): try the template.
-                        self.query_route(&topic, true, 0, now);
-                        return;
-                    }
-                    let masters: Vec<String> = table
-                        .broker_names()
-                        .filter_map(|b| table.master_addr(b).map(String::from))
-                        .collect();
-                    let entry = self.routes.topics.entry(topic.clone()).or_default();
-                    entry.table = Some(table);
-                    entry.querying = false;
-                    self.adopt_brokers(masters, now);
-                    self.route_settled(&topic, RouteOutcome::Ready, now);
-                }
+                Ok(data) => self.cache_route(&topic, data, now),
                 Err(e) => {
+                    self.routes.entry(&topic).querying = false;
                     let reason = alloc::format!("unreadable route from name server: {e}");
-                    self.routes.set_querying(&topic, false);
-                    self.route_settled(&topic, RouteOutcome::Failed(reason), now);
+                    self.route_settled(&topic, RouteOutcome::Failed { reason });
                 }
             },
-            response_code::TOPIC_NOT_EXIST if !via_default && self.producer.is_some() => {
-                self.query_route(&topic, true, 0, now);
-            }
             code => {
                 let remark = cmd.remark.unwrap_or_default();
-                let addr = self
-                    .conns
-                    .get(conn)
-                    .map(|c| c.addr.clone())
-                    .unwrap_or_default();
+                let addr = self.addr_of(conn);
                 let reason = alloc::format!("name server {addr} answered code {code}: {remark}");
                 if code == response_code::TOPIC_NOT_EXIST {
-                    self.routes.set_querying(&topic, false);
-                    self.route_settled(&topic, RouteOutcome::Failed(reason), now);
+                    self.routes.entry(&topic).querying = false;
+                    self.route_settled(&topic, RouteOutcome::NotExist { reason });
                 } else {
-                    self.retry_route_elsewhere(&addr, topic, via_default, attempt, reason, now);
+                    self.retry_route_elsewhere(&addr, topic, attempt, reason, now);
                 }
             }
         }
     }
 
-    pub(crate) fn on_route_failure(
+    fn cache_route(&mut self, topic: &str, data: TopicRouteData, now: Instant) {
+        let entry = self.routes.entry(topic);
+        entry.querying = false;
+        let changed = entry.route.as_ref().is_none_or(|(old, _)| *old != data);
+        if changed {
+            let table = RouteTable::new(topic, &data);
+            entry.route = Some((data, table));
+        }
+        if let Some((_, table)) = &entry.route {
+            let addrs = masters(table);
+            self.adopt_brokers(addrs, now);
+        }
+        self.route_settled(topic, RouteOutcome::Ready { changed });
+    }
+
+    pub(super) fn on_route_failure(
         &mut self,
         topic: String,
-        via_default: bool,
         attempt: usize,
         err: RequestError,
         now: Instant,
@@ -189,39 +179,45 @@ impl Engine {
             _ => String::new(),
         };
         let reason = err.to_string();
-        self.retry_route_elsewhere(&addr, topic, via_default, attempt, reason, now);
+        self.retry_route_elsewhere(&addr, topic, attempt, reason, now);
     }
 
     fn retry_route_elsewhere(
         &mut self,
         failed_addr: &str,
         topic: String,
-        via_default: bool,
         attempt: usize,
         reason: String,
         now: Instant,
     ) {
         self.namesrv.rotate_past(failed_addr);
         if attempt + 1 < self.namesrv.len() && self.is_running() {
-            self.query_route(&topic, via_default, attempt + 1, now);
+            self.query_route(&topic, attempt + 1, now);
         } else {
-            self.routes.set_querying(&topic, false);
-            self.route_settled(&topic, RouteOutcome::Failed(reason), now);
+            self.routes.entry(&topic).querying = false;
+            self.route_settled(&topic, RouteOutcome::Failed { reason });
         }
     }
 
-    /// Re-queries every known route (Java: every 30 s). A failed refresh
-    /// keeps the old table.
-    pub(crate) fn refresh_routes(&mut self, now: Instant) {
-        for topic in self.routes.topics_with_tables() {
-            self.query_route(&topic, false, 0, now);
+    /// Tells every watcher of `topic` how its query ended.
+    fn route_settled(&mut self, topic: &str, outcome: RouteOutcome) {
+        let Some(entry) = self.routes.topics.get(topic) else {
+            return;
+        };
+        for role in &entry.watchers {
+            self.notices.push_back(Notice::Route {
+                role: *role,
+                topic: topic.to_string(),
+                outcome: outcome.clone(),
+            });
         }
     }
 
-    /// Drops the cached route of `topic` and fetches it again.
-    pub(crate) fn invalidate_route(&mut self, topic: &str, now: Instant) {
-        if !self.routes.is_querying(topic) {
-            self.query_route(topic, false, 0, now);
+    /// Re-queries every watched or cached route (Java: every 30 s). A
+    /// failed refresh keeps the old table.
+    pub(super) fn refresh_routes(&mut self, now: Instant) {
+        for topic in self.routes.refreshable() {
+            self.query_route(&topic, 0, now);
         }
     }
 }

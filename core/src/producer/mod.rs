@@ -1,36 +1,137 @@
-//! Producer logic: validation, message preparation, queue selection, fault
-//! avoidance, retries. It runs inside the [`crate::engine::Engine`].
+//! The producer role: validation, message preparation, queue selection,
+//! fault avoidance, retries. A [`Producer`] is one producer group; many may
+//! share one [`crate::engine::Engine`], which it reaches only through its
+//! [`Context`].
 
 mod config;
 mod fault;
+mod outcome;
 mod prepare;
+mod routing;
 mod select;
 mod send;
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use crate::engine::MaybeSend;
 pub use config::ProducerConfig;
 pub use fault::FaultTracker;
+pub use outcome::{SendError, SendId, SendReceipt, SendResult, SendStatus};
 pub use prepare::{Payload, WallClock};
 pub use select::{hash_queue_index, QueueSelector, QueueTarget, RoundRobin};
 pub use send::SendRequest;
 
-use crate::engine::SendId;
+use crate::engine::{ClientConfig, Context, GroupData, RequestError, Role, RouteOutcome, Token};
 use crate::message::id::UniqueIdGenerator;
+use crate::protocol::body::ProducerData;
+use crate::protocol::RemotingCommand;
+use crate::route::RouteTable;
 use crate::time::Instant;
 
-/// The producer role's state inside the engine.
+/// One producer group: its sends in flight and what it knows of routes.
 #[derive(Debug)]
-pub(crate) struct ProducerState {
-    pub(crate) config: ProducerConfig,
-    pub(crate) sends: BTreeMap<SendId, send::PendingSend>,
-    /// Send deadlines, for expiry and `poll_timeout`.
-    pub(crate) deadlines: BTreeSet<(Instant, SendId)>,
+pub struct Producer {
+    config: ProducerConfig,
+    sends: BTreeMap<SendId, send::PendingSend>,
+    /// Send deadlines, for expiry and the role's deadline timer.
+    deadlines: BTreeSet<(Instant, SendId)>,
     /// Sends waiting for a topic's route.
-    pub(crate) waiting: BTreeMap<alloc::string::String, Vec<SendId>>,
-    pub(crate) round_robin: RoundRobin,
-    pub(crate) faults: FaultTracker,
-    pub(crate) ids: UniqueIdGenerator,
-    pub(crate) next_send_id: u64,
+    waiting: BTreeMap<String, Vec<SendId>>,
+    /// Topics the name server does not know yet, routed through the
+    /// auto-create template topic (Java's `createTopicKey`).
+    templated: BTreeMap<String, RouteTable>,
+    /// Topics waiting for the template topic's route.
+    awaiting_template: BTreeSet<String>,
+    round_robin: RoundRobin,
+    faults: FaultTracker,
+    ids: UniqueIdGenerator,
+    next_send_id: u64,
+    done: VecDeque<(SendId, Result<SendReceipt, SendError>)>,
+}
+
+impl Producer {
+    /// A producer group on a client configured by `client` (its address,
+    /// pid and seed make the unique ids).
+    pub fn new(config: ProducerConfig, client: &ClientConfig) -> Self {
+        let seed = client.seed;
+        Producer {
+            config,
+            sends: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+            templated: BTreeMap::new(),
+            awaiting_template: BTreeSet::new(),
+            round_robin: RoundRobin::new(seed),
+            faults: FaultTracker::default(),
+            ids: UniqueIdGenerator::new(client.client_ip, client.pid, seed as i32),
+            next_send_id: 0,
+            done: VecDeque::new(),
+        }
+    }
+
+    /// The producer configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// Announces the group: every heartbeat from now on carries it.
+    pub fn start(&mut self, ctx: &mut Context<'_>) {
+        let data = ProducerData {
+            group_name: self.config.group.clone(),
+        };
+        ctx.set_group_data(GroupData::Producer(data));
+    }
+
+    /// The next finished send, in completion order.
+    pub fn poll_done(&mut self) -> Option<(SendId, Result<SendReceipt, SendError>)> {
+        self.done.pop_front()
+    }
+
+    /// The earliest deadline of the sends in flight.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+
+    /// The latest deadline of the sends in flight.
+    pub fn latest_deadline(&self) -> Option<Instant> {
+        self.deadlines.last().map(|(t, _)| *t)
+    }
+
+    /// True when no send is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.sends.is_empty()
+    }
+}
+
+impl Role for Producer {
+    fn on_response(
+        &mut self,
+        ctx: &mut Context<'_>,
+        token: Token,
+        outcome: Result<RemotingCommand, RequestError>,
+    ) {
+        let id = SendId(token.0);
+        match outcome {
+            Ok(cmd) => self.on_send_response(ctx, id, cmd),
+            Err(err) => self.on_send_failure(ctx, id, err),
+        }
+    }
+
+    fn on_route(&mut self, ctx: &mut Context<'_>, topic: &str, outcome: &RouteOutcome) {
+        self.route_settled(ctx, topic, outcome);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _kind: crate::engine::TimerKind) {
+        self.expire_sends(ctx);
+    }
+
+    fn is_settled(&self) -> bool {
+        self.is_idle()
+    }
+
+    fn on_closed(&mut self, ctx: &mut Context<'_>) {
+        self.abort_all_sends(ctx);
+    }
 }

@@ -24,6 +24,36 @@ pub struct WallClock {
     pub month_start_ms: i64,
 }
 
+impl WallClock {
+    /// The wall clock at `unix_ms` (milliseconds since the Unix epoch),
+    /// with the unique-id month origin in UTC (brokers never parse the
+    /// id's time, so the time zone does not matter).
+    pub fn from_unix_ms(unix_ms: i64) -> Self {
+        WallClock {
+            now_ms: unix_ms,
+            month_start_ms: crate::message::id::month_start_unix_ms(unix_ms, 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod wall_clock_tests {
+    use super::WallClock;
+
+    #[test]
+    fn month_start_of_a_mid_month_instant_is_the_first_at_midnight() {
+        // 2026-11-27T04:08:54Z → 2026-11-01T00:00:00Z
+        let clock = WallClock::from_unix_ms(1_795_752_534_000);
+        assert_eq!(clock.month_start_ms, 1_793_491_200_000);
+    }
+
+    #[test]
+    fn month_start_of_the_first_millisecond_is_itself() {
+        let clock = WallClock::from_unix_ms(1_793_491_200_000);
+        assert_eq!(clock.month_start_ms, 1_793_491_200_000);
+    }
+}
+
 /// What a send carries.
 #[derive(Debug, Clone)]
 pub enum Payload {

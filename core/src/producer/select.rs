@@ -3,6 +3,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 
+use crate::engine::MaybeSend;
 use crate::message::{tag_hash_code, Message};
 use crate::route::MessageQueue;
 use crate::time::Instant;
@@ -11,12 +12,12 @@ use super::fault::FaultTracker;
 
 /// A user-supplied queue choice over the topic's writable queues, like the
 /// Java client's `MessageQueueSelector`.
-pub trait QueueSelector: Send {
+pub trait QueueSelector: MaybeSend {
     /// Returns an index into `queues` (taken modulo its length).
     fn select(&mut self, queues: &[MessageQueue], message: &Message) -> usize;
 }
 
-impl<F: FnMut(&[MessageQueue], &Message) -> usize + Send> QueueSelector for F {
+impl<F: FnMut(&[MessageQueue], &Message) -> usize + MaybeSend> QueueSelector for F {
     fn select(&mut self, queues: &[MessageQueue], message: &Message) -> usize {
         self(queues, message)
     }

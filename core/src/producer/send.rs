@@ -1,19 +1,13 @@
-//! The life of one send inside the engine: waiting for a route, choosing a
-//! queue, attempts and retries, completion.
+//! The life of one send: choosing a queue, attempts and retries, completion.
 
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::prepare::{prepare, Payload, Prepared, WallClock};
+use super::routing::usable;
 use super::select::{hash_queue_index, QueueTarget};
-use super::{ProducerConfig, ProducerState, RoundRobin};
-use crate::engine::encode_onto;
-use crate::engine::routes::RouteOutcome;
-use crate::engine::{
-    Engine, Event, Purpose, RequestError, SendError, SendId, SendReceipt, SendResult, SendStatus,
-};
-use crate::message::id::UniqueIdGenerator;
+use super::{Producer, SendError, SendId, SendReceipt, SendResult, SendStatus};
+use crate::engine::{Context, Delivery, RequestError, RequestKey, TimerKind, Token};
 use crate::protocol::headers::SendMessageResponseHeader;
 use crate::protocol::{request_code, response_code, RemotingCommand};
 use crate::protocol::{FieldSink, FieldSource, FieldValue};
@@ -61,7 +55,7 @@ const RETRY_CODES: [i32; 8] = [
 ];
 
 #[derive(Debug)]
-pub(crate) struct PendingSend {
+pub(super) struct PendingSend {
     prepared: Prepared,
     target: QueueTarget,
     oneway: bool,
@@ -70,73 +64,37 @@ pub(crate) struct PendingSend {
     max_attempts: u32,
     /// The broker of the last failed attempt, avoided by the next one.
     last_failed: Option<String>,
-    /// The broker and queue of the attempt in flight.
+    /// The queue of the attempt in flight.
     current: Option<MessageQueue>,
-    /// The opaque of the attempt in flight.
-    opaque: Option<i32>,
+    /// The attempt in flight and when it started.
+    attempt: Option<(RequestKey, Instant)>,
 }
 
-impl Engine {
-    /// Gives this engine the producer role.
-    pub fn with_producer(mut self, config: ProducerConfig) -> Self {
-        let seed = self.config.seed;
-        let ids = UniqueIdGenerator::new(self.config.client_ip, self.config.pid, seed as i32);
-        self.producer = Some(ProducerState {
-            config,
-            sends: Default::default(),
-            deadlines: Default::default(),
-            waiting: Default::default(),
-            round_robin: RoundRobin::new(seed),
-            faults: Default::default(),
-            ids,
-            next_send_id: 0,
-        });
-        self
-    }
-
-    /// The producer configuration, if this engine is a producer.
-    pub fn producer_config(&self) -> Option<&ProducerConfig> {
-        self.producer.as_ref().map(|p| &p.config)
-    }
-
-    /// Starts a send; its outcome arrives as [`Event::SendDone`]. Invalid
-    /// messages fail at once, before any I/O.
-    pub fn send(&mut self, request: SendRequest, now: Instant) -> SendId {
-        let running = self.is_running();
-        let Some(p) = self.producer.as_mut() else {
-            let id = SendId(u64::MAX);
-            self.events.push_back(Event::SendDone {
-                id,
-                result: Err(SendError::NotRunning),
-            });
-            return id;
-        };
-        p.next_send_id += 1;
-        let id = SendId(p.next_send_id);
-        if !running {
-            self.events.push_back(Event::SendDone {
-                id,
-                result: Err(SendError::NotRunning),
-            });
+impl Producer {
+    /// Starts a send; its outcome comes out of [`Producer::poll_done`].
+    /// Invalid messages fail at once, before any I/O.
+    pub fn send(&mut self, ctx: &mut Context<'_>, request: SendRequest) -> SendId {
+        self.next_send_id += 1;
+        let id = SendId(self.next_send_id);
+        if !ctx.is_running() {
+            self.done.push_back((id, Err(SendError::NotRunning)));
             return id;
         }
-        let prepared = match prepare(request.payload, &p.config, &mut p.ids, request.clock) {
+        let prepared = match prepare(request.payload, &self.config, &mut self.ids, request.clock) {
             Ok(prepared) => prepared,
             Err(e) => {
-                self.events.push_back(Event::SendDone {
-                    id,
-                    result: Err(SendError::Invalid(e)),
-                });
+                self.done.push_back((id, Err(SendError::Invalid(e))));
                 return id;
             }
         };
         let max_attempts = match (&request.target, request.oneway) {
-            (QueueTarget::Any, false) => 1 + p.config.retries,
+            (QueueTarget::Any, false) => 1 + self.config.retries,
             _ => 1,
         };
-        let deadline = now + request.timeout.unwrap_or(p.config.send_timeout);
+        let now = ctx.now();
+        let deadline = now + request.timeout.unwrap_or(self.config.send_timeout);
         let topic = prepared.topic.clone();
-        p.sends.insert(
+        self.sends.insert(
             id,
             PendingSend {
                 prepared,
@@ -147,64 +105,34 @@ impl Engine {
                 max_attempts,
                 last_failed: None,
                 current: None,
-                opaque: None,
+                attempt: None,
             },
         );
-        p.deadlines.insert((deadline, id));
-        if self.routes.table(&topic).is_some() {
-            self.attempt_send(id, now);
+        self.deadlines.insert((deadline, id));
+        self.arm_deadline(ctx);
+        if usable(ctx, &self.templated, &topic).is_some() {
+            self.attempt_send(ctx, id);
         } else {
-            if let Some(p) = self.producer.as_mut() {
-                p.waiting.entry(topic.clone()).or_default().push(id);
-            }
-            self.ensure_route(&topic, now);
+            self.wait_for_route(ctx, id, &topic);
         }
         id
     }
 
-    /// A route query for `topic` finished: wake the sends waiting for it.
-    pub(crate) fn route_settled(&mut self, topic: &str, outcome: RouteOutcome, now: Instant) {
-        let Some(waiting) = self.producer.as_mut().and_then(|p| p.waiting.remove(topic)) else {
-            return;
-        };
-        let have_table = self.routes.table(topic).is_some();
-        for id in waiting {
-            match (&outcome, have_table) {
-                (_, true) => self.attempt_send(id, now),
-                (RouteOutcome::Failed(reason), false) => self.finish_send(
-                    id,
-                    Err(SendError::NoRoute {
-                        topic: topic.to_string(),
-                        reason: reason.clone(),
-                    }),
-                ),
-                (RouteOutcome::Ready, false) => self.finish_send(
-                    id,
-                    Err(SendError::NoRoute {
-                        topic: topic.to_string(),
-                        reason: "empty route".to_string(),
-                    }),
-                ),
-            }
-        }
-    }
-
     /// Chooses a queue and writes one attempt of send `id`.
-    fn attempt_send(&mut self, id: SendId, now: Instant) {
-        let Some(p) = self.producer.as_mut() else {
+    pub(super) fn attempt_send(&mut self, ctx: &mut Context<'_>, id: SendId) {
+        let Some(send) = self.sends.get_mut(&id) else {
             return;
         };
-        let Some(send) = p.sends.get_mut(&id) else {
+        let Some(table) = usable(ctx, &self.templated, &send.prepared.topic) else {
+            debug_assert!(false, "attempt without a route");
             return;
         };
-        let Some(table) = self.routes.table(&send.prepared.topic) else {
-            return;
-        };
+        let now = ctx.now();
         let queues = table.publish_queues();
         let chosen: Option<MessageQueue> = match &mut send.target {
             QueueTarget::Any => {
-                let faults = p.config.fault_avoidance.then_some((&p.faults, now));
-                p.round_robin
+                let faults = self.config.fault_avoidance.then_some((&self.faults, now));
+                self.round_robin
                     .pick(queues, send.last_failed.as_deref(), faults)
                     .cloned()
             }
@@ -219,86 +147,69 @@ impl Engine {
                 _ => None,
             },
         };
-        let Some(queue) = chosen else {
+        let addr = chosen
+            .as_ref()
+            .and_then(|q| table.master_addr(&q.broker_name).map(String::from));
+        let (Some(queue), Some(addr)) = (chosen, addr) else {
             let topic = send.prepared.topic.clone();
-            self.finish_send(
-                id,
-                Err(SendError::NoRoute {
-                    topic,
-                    reason: "no writable queue".into(),
-                }),
-            );
-            return;
-        };
-        let Some(addr) = table.master_addr(&queue.broker_name).map(String::from) else {
-            let topic = send.prepared.topic.clone();
-            let reason = alloc::format!("broker {} has no master address", queue.broker_name);
-            self.finish_send(id, Err(SendError::NoRoute { topic, reason }));
+            let reason = if queues.is_empty() {
+                String::from("no writable queue")
+            } else {
+                String::from("the chosen broker has no master address")
+            };
+            self.finish_send(ctx, id, Err(SendError::NoRoute { topic, reason }));
             return;
         };
         send.attempts += 1;
+        ctx.use_broker(&addr);
         let code = if send.prepared.batch {
             request_code::SEND_BATCH_MESSAGE
         } else {
             request_code::SEND_MESSAGE_V2
         };
-        let oneway = send.oneway;
-        let deadline = send.deadline;
-        let conn = self.conns.get_or_open(&addr);
-        if !self.brokers.contains(&addr) {
-            self.adopt_brokers(alloc::vec![addr.clone()], now);
-        }
-        let opaque = self.alloc_opaque();
-        let Some(p) = self.producer.as_mut() else {
-            return;
-        };
-        let Some(send) = p.sends.get_mut(&id) else {
-            return;
-        };
-        send.current = Some(queue.clone());
-        let msg_id = if oneway {
-            send.prepared.msg_id.clone()
+        let delivery = if send.oneway {
+            Delivery::Oneway
         } else {
-            String::new()
+            Delivery::Answer {
+                token: Token(id.0),
+                deadline: send.deadline,
+            }
         };
-        let header = SendFields {
-            group: &p.config.group,
-            default_topic: &p.config.create_topic_key,
-            default_topic_queue_nums: p.config.default_topic_queue_nums,
+        let fields = SendFields {
+            group: &self.config.group,
+            default_topic: &self.config.create_topic_key,
+            default_topic_queue_nums: self.config.default_topic_queue_nums,
             prepared: &send.prepared,
             queue: &queue,
         };
-        let body = &send.prepared.body;
-        encode_onto(
-            &self.config,
-            &mut self.conns,
-            conn,
-            opaque,
-            code,
-            &header,
-            body,
-            oneway,
-        );
-        if oneway {
-            self.finish_send(id, Ok(SendReceipt::Written { msg_id, queue }));
-            return;
+        let key = ctx.request(&addr, code, &fields, &send.prepared.body, delivery);
+        match key {
+            Some(key) => {
+                send.attempt = Some((key, now));
+                send.current = Some(queue);
+            }
+            None => {
+                let msg_id = send.prepared.msg_id.clone();
+                self.finish_send(ctx, id, Ok(SendReceipt::Written { msg_id, queue }));
+            }
         }
-        if let Some(send) = self.producer.as_mut().and_then(|p| p.sends.get_mut(&id)) {
-            send.opaque = Some(opaque);
-        }
-        let broker = queue.broker_name;
-        self.track(opaque, conn, deadline, now, Purpose::Send { id, broker });
     }
 
-    pub(crate) fn on_send_response(
+    pub(super) fn on_send_response(
         &mut self,
+        ctx: &mut Context<'_>,
         id: SendId,
-        broker: &str,
-        started: Instant,
         cmd: RemotingCommand,
-        now: Instant,
     ) {
-        let latency = now.saturating_duration_since(started).as_millis() as u64;
+        let Some(send) = self.sends.get_mut(&id) else {
+            return;
+        };
+        let started = send.attempt.take().map_or(ctx.now(), |(_, t)| t);
+        let broker = send
+            .current
+            .as_ref()
+            .map_or_else(|| String::from("-"), |q| q.broker_name.clone());
+        let latency = ctx.now().saturating_duration_since(started).as_millis() as u64;
         let status = match cmd.code {
             response_code::SUCCESS => Some(SendStatus::Ok),
             response_code::FLUSH_DISK_TIMEOUT => Some(SendStatus::FlushDiskTimeout),
@@ -306,170 +217,156 @@ impl Engine {
             response_code::SLAVE_NOT_AVAILABLE => Some(SendStatus::SlaveNotAvailable),
             _ => None,
         };
-        let Some(p) = self.producer.as_mut() else {
-            return;
-        };
-        p.faults.record(broker, latency, status.is_none(), now);
-        let Some(send) = p.sends.get_mut(&id) else {
-            return;
-        };
-        send.opaque = None;
+        self.faults
+            .record(&broker, latency, status.is_none(), ctx.now());
         if let Some(status) = status {
-            let queue = send.current.clone().unwrap_or_else(|| MessageQueue {
-                topic: send.prepared.topic.clone(),
-                broker_name: broker.to_string(),
-                queue_id: -1,
-            });
-            let result = match cmd.header::<SendMessageResponseHeader>() {
-                Ok(h) => Ok(SendReceipt::Acknowledged(SendResult {
-                    status,
-                    msg_id: send.prepared.msg_id.clone(),
-                    offset_msg_id: h.msg_id,
-                    queue: MessageQueue {
-                        queue_id: h.queue_id,
-                        ..queue
-                    },
-                    queue_offset: h.queue_offset,
-                    transaction_id: h.transaction_id,
-                    region_id: cmd.ext_fields.get("MSG_REGION").map(String::from),
-                })),
-                Err(e) => Err(SendError::Broker {
-                    broker: broker.to_string(),
-                    code: cmd.code,
-                    remark: alloc::format!("stored, but the response header is unreadable: {e}"),
-                }),
-            };
-            self.finish_send(id, result);
+            let result = acknowledgement(send, status, &broker, &cmd);
+            self.finish_send(ctx, id, result);
             return;
         }
         let err = SendError::Broker {
-            broker: broker.to_string(),
+            broker: broker.clone(),
             code: cmd.code,
             remark: cmd.remark.unwrap_or_default(),
         };
         if RETRY_CODES.contains(&cmd.code) {
             if cmd.code == response_code::TOPIC_NOT_EXIST {
                 let topic = send.prepared.topic.clone();
-                self.invalidate_route(&topic, now);
+                ctx.refresh_route(&topic);
             }
-            self.retry_or_fail(id, broker, err, now);
+            self.retry_or_fail(ctx, id, &broker, err);
         } else {
-            self.finish_send(id, Err(err));
+            self.finish_send(ctx, id, Err(err));
         }
     }
 
-    pub(crate) fn on_send_failure(
-        &mut self,
-        id: SendId,
-        broker: &str,
-        started: Instant,
-        err: RequestError,
-        now: Instant,
-    ) {
-        let latency = now.saturating_duration_since(started).as_millis() as u64;
-        if let Some(p) = self.producer.as_mut() {
-            p.faults.record(broker, latency, true, now);
-            if let Some(send) = p.sends.get_mut(&id) {
-                send.opaque = None;
-            }
-        }
+    pub(super) fn on_send_failure(&mut self, ctx: &mut Context<'_>, id: SendId, err: RequestError) {
+        let Some(send) = self.sends.get_mut(&id) else {
+            return;
+        };
+        let started = send.attempt.take().map_or(ctx.now(), |(_, t)| t);
+        let broker = send
+            .current
+            .as_ref()
+            .map_or_else(|| String::from("-"), |q| q.broker_name.clone());
+        let latency = ctx.now().saturating_duration_since(started).as_millis() as u64;
+        self.faults.record(&broker, latency, true, ctx.now());
         let err = match err {
             RequestError::Timeout { .. } => SendError::Timeout {
-                broker: broker.to_string(),
+                broker: broker.clone(),
             },
-            RequestError::Connection { addr, reason } => SendError::Connection { addr, reason },
-            RequestError::ShutDown
-            | RequestError::NoNameServer
-            | RequestError::Unencodable { .. } => SendError::NotRunning,
+            RequestError::Connection { addr, reason } => {
+                let topic = send.prepared.topic.clone();
+                ctx.refresh_route(&topic);
+                SendError::Connection { addr, reason }
+            }
+            RequestError::Unencodable { reason } => SendError::Unencodable { reason },
+            RequestError::ShutDown | RequestError::NoNameServer => SendError::NotRunning,
         };
-        if matches!(err, SendError::Connection { .. }) {
-            let topic = self
-                .producer
-                .as_ref()
-                .and_then(|p| p.sends.get(&id))
-                .map(|s| s.prepared.topic.clone());
-            if let Some(topic) = topic {
-                self.invalidate_route(&topic, now);
-            }
-        }
-        self.retry_or_fail(id, broker, err, now);
+        self.retry_or_fail(ctx, id, &broker, err);
     }
 
-    fn retry_or_fail(&mut self, id: SendId, broker: &str, err: SendError, now: Instant) {
-        let retry = self
-            .producer
-            .as_mut()
-            .and_then(|p| p.sends.get_mut(&id))
-            .map(|s| {
-                s.last_failed = Some(broker.to_string());
-                s.attempts < s.max_attempts && now < s.deadline
-            })
-            .unwrap_or(false);
-        if retry && self.is_running() {
-            self.attempt_send(id, now);
+    fn retry_or_fail(&mut self, ctx: &mut Context<'_>, id: SendId, broker: &str, err: SendError) {
+        let now = ctx.now();
+        let retry = self.sends.get_mut(&id).is_some_and(|s| {
+            s.last_failed = Some(broker.to_string());
+            s.attempts < s.max_attempts && now < s.deadline
+        });
+        if retry && ctx.is_running() {
+            self.attempt_send(ctx, id);
         } else {
-            self.finish_send(id, Err(err));
+            self.finish_send(ctx, id, Err(err));
         }
     }
 
-    fn finish_send(&mut self, id: SendId, result: Result<SendReceipt, SendError>) {
-        if let Some(p) = self.producer.as_mut() {
-            if let Some(send) = p.sends.remove(&id) {
-                p.deadlines.remove(&(send.deadline, id));
-            }
+    pub(super) fn finish_send(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: SendId,
+        result: Result<SendReceipt, SendError>,
+    ) {
+        if let Some(send) = self.sends.remove(&id) {
+            self.deadlines.remove(&(send.deadline, id));
+            self.arm_deadline(ctx);
         }
-        self.events.push_back(Event::SendDone { id, result });
+        self.done.push_back((id, result));
+    }
+
+    /// Arms the role's deadline timer at the earliest send deadline.
+    fn arm_deadline(&self, ctx: &mut Context<'_>) {
+        let next = self.next_deadline();
+        if ctx.timer(TimerKind::OperationDeadline) != next {
+            ctx.set_timer(TimerKind::OperationDeadline, next);
+        }
     }
 
     /// Fails every send whose deadline passed.
-    pub(crate) fn expire_sends(&mut self, now: Instant) {
-        loop {
-            let Some(p) = self.producer.as_mut() else {
-                return;
-            };
-            let Some(&(deadline, id)) = p.deadlines.first() else {
-                return;
-            };
+    pub(super) fn expire_sends(&mut self, ctx: &mut Context<'_>) {
+        let now = ctx.now();
+        while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
-                return;
+                break;
             }
-            p.deadlines.pop_first();
-            let Some(send) = p.sends.remove(&id) else {
+            self.deadlines.pop_first();
+            let Some(send) = self.sends.remove(&id) else {
                 continue;
             };
-            for ids in p.waiting.values_mut() {
+            for ids in self.waiting.values_mut() {
                 ids.retain(|w| *w != id);
             }
             let broker = send
                 .current
                 .as_ref()
                 .map_or_else(|| String::from("-"), |q| q.broker_name.clone());
-            if let Some(opaque) = send.opaque {
-                self.forget_request(opaque);
+            if let Some((key, _)) = send.attempt {
+                ctx.cancel(key);
             }
-            self.events.push_back(Event::SendDone {
-                id,
-                result: Err(SendError::Timeout { broker }),
-            });
+            self.done
+                .push_back((id, Err(SendError::Timeout { broker })));
         }
-    }
-
-    pub(crate) fn next_send_deadline(&self) -> Option<Instant> {
-        self.producer
-            .as_ref()
-            .and_then(|p| p.deadlines.first().map(|(t, _)| *t))
+        self.arm_deadline(ctx);
     }
 
     /// Fails every pending send (the client is closing).
-    pub(crate) fn abort_all_sends(&mut self) {
-        let Some(p) = self.producer.as_mut() else {
-            return;
-        };
-        let ids: Vec<SendId> = p.sends.keys().copied().collect();
-        p.waiting.clear();
-        for id in ids {
-            self.finish_send(id, Err(SendError::NotRunning));
+    pub(super) fn abort_all_sends(&mut self, ctx: &mut Context<'_>) {
+        self.waiting.clear();
+        self.awaiting_template.clear();
+        while let Some((&id, _)) = self.sends.first_key_value() {
+            self.finish_send(ctx, id, Err(SendError::NotRunning));
         }
+    }
+}
+
+/// The result of an attempt the broker stored.
+fn acknowledgement(
+    send: &PendingSend,
+    status: SendStatus,
+    broker: &str,
+    cmd: &RemotingCommand,
+) -> Result<SendReceipt, SendError> {
+    let queue = send.current.clone().unwrap_or_else(|| MessageQueue {
+        topic: send.prepared.topic.clone(),
+        broker_name: broker.to_string(),
+        queue_id: -1,
+    });
+    match cmd.header::<SendMessageResponseHeader>() {
+        Ok(h) => Ok(SendReceipt::Acknowledged(SendResult {
+            status,
+            msg_id: send.prepared.msg_id.clone(),
+            offset_msg_id: h.msg_id,
+            queue: MessageQueue {
+                queue_id: h.queue_id,
+                ..queue
+            },
+            queue_offset: h.queue_offset,
+            transaction_id: h.transaction_id,
+            region_id: cmd.ext_fields.get("MSG_REGION").map(String::from),
+        })),
+        Err(e) => Err(SendError::Broker {
+            broker: broker.to_string(),
+            code: cmd.code,
+            remark: alloc::format!("stored, but the response header is unreadable: {e}"),
+        }),
     }
 }
 

@@ -1,20 +1,13 @@
-//! What the engine reports to its host.
+//! What a send reports: its id, its acknowledgement, or why it failed.
 
 use alloc::string::String;
 
-use crate::protocol::RemotingCommand;
+use crate::message::ValidationError;
 use crate::route::MessageQueue;
 
-use super::connections::ConnId;
-use super::error::{RequestError, SendError};
-
-/// Identifies a send started with [`super::Engine::send`].
+/// Identifies a send started with [`super::Producer::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SendId(pub u64);
-
-/// Identifies a raw request started with [`super::Engine::request`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
 
 /// How the broker stored an acknowledged message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,31 +57,52 @@ pub enum SendReceipt {
     },
 }
 
-/// Something the host must act on or deliver to the user.
-#[derive(Debug)]
-pub enum Event {
-    /// A send finished, successfully or not.
-    SendDone {
-        /// Which send.
-        id: SendId,
-        /// Its outcome.
-        result: Result<SendReceipt, SendError>,
+/// Why a send failed. Nothing was stored unless the variant says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The message broke a rule; nothing was sent.
+    #[error("invalid message: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The name servers know no route for the topic (and none to create it).
+    #[error("no route for topic {topic}: {reason}")]
+    NoRoute {
+        /// The topic.
+        topic: String,
+        /// What the name server said.
+        reason: String,
     },
-    /// A raw request finished.
-    RequestDone {
-        /// Which request.
-        id: RequestId,
-        /// The response, or why there is none.
-        result: Result<RemotingCommand, RequestError>,
+    /// No acknowledgement before the send deadline. The message may or may
+    /// not have been stored.
+    #[error("send timed out (last broker: {broker})")]
+    Timeout {
+        /// The broker of the last attempt, or `-` if none was reached.
+        broker: String,
     },
-    /// A broker sent a request the engine does not handle itself; answer it
-    /// with [`super::Engine::respond`] unless it is oneway.
-    BrokerRequest {
-        /// The connection it came on.
-        conn: ConnId,
-        /// The request.
-        command: RemotingCommand,
+    /// The broker refused the message.
+    #[error("broker {broker} answered code {code}: {remark}")]
+    Broker {
+        /// The broker.
+        broker: String,
+        /// Response code (see `response_code`).
+        code: i32,
+        /// The broker's remark.
+        remark: String,
     },
-    /// `shutdown` finished: every connection is closed.
-    ShutdownComplete,
+    /// The connection failed before an acknowledgement arrived.
+    #[error("connection to {addr} failed: {reason}")]
+    Connection {
+        /// The broker address.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The request could not be encoded (a header over 16 MiB).
+    #[error("send cannot be encoded: {reason}")]
+    Unencodable {
+        /// Why.
+        reason: String,
+    },
+    /// The client is shutting down or shut down.
+    #[error("producer is not running")]
+    NotRunning,
 }

@@ -1,0 +1,95 @@
+//! The one error type every host hands its users (the tokio host
+//! re-exports it as `rmq::Error`), and the mapping into it from the
+//! engine's and the roles' own errors.
+
+use alloc::string::String;
+
+use crate::engine::RequestError;
+use crate::message::ValidationError;
+use crate::producer::SendError;
+
+/// Everything an rmq call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The message (or batch) broke a rule; nothing was sent.
+    #[error("invalid message: {0}")]
+    InvalidMessage(ValidationError),
+    /// The name servers know no route for the topic.
+    #[error("no route for topic {topic}: {reason}")]
+    NoRoute {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// No answer before the deadline; the message may or may not be stored.
+    #[error("timed out waiting for broker {broker}")]
+    Timeout {
+        /// The broker of the last attempt (`-` if none was reached).
+        broker: String,
+    },
+    /// The broker refused the request.
+    #[error("broker {broker} answered code {code}: {remark}")]
+    Broker {
+        /// The broker name or address.
+        broker: String,
+        /// The response code.
+        code: i32,
+        /// The broker's remark.
+        remark: String,
+    },
+    /// A connection could not be opened or broke.
+    #[error("connection to {addr} failed: {reason}")]
+    Connection {
+        /// The peer.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The client was used before `start()`.
+    #[error("client not started: call start() first")]
+    NotStarted,
+    /// The client was shut down.
+    #[error("client is shut down")]
+    ShutDown,
+    /// The settings are unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A response could not be understood, or a request not encoded.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Invalid(v) => Error::InvalidMessage(v),
+            SendError::NoRoute { topic, reason } => Error::NoRoute { topic, reason },
+            SendError::Timeout { broker } => Error::Timeout { broker },
+            SendError::Broker {
+                broker,
+                code,
+                remark,
+            } => Error::Broker {
+                broker,
+                code,
+                remark,
+            },
+            SendError::Connection { addr, reason } => Error::Connection { addr, reason },
+            SendError::Unencodable { reason } => Error::Protocol(reason),
+            SendError::NotRunning => Error::ShutDown,
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Timeout { addr } => Error::Timeout { broker: addr },
+            RequestError::Connection { addr, reason } => Error::Connection { addr, reason },
+            RequestError::ShutDown => Error::ShutDown,
+            RequestError::NoNameServer => Error::Config("no name server address".into()),
+            RequestError::Unencodable { reason } => Error::Protocol(reason),
+        }
+    }
+}
