@@ -689,3 +689,42 @@ fn a_broker_that_left_the_route_is_no_longer_heartbeated() {
     );
     assert!(beats(&net, BROKER_B) >= 1);
 }
+
+#[test]
+fn a_retry_after_the_route_turned_read_only_fails_with_no_route() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let read_only = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&read_only);
+    let mut net = Net::standard(Box::new(move |_, cmd| match cmd.code {
+        request_code::GET_ROUTEINFO_BY_TOPIC if cmd.ext_fields.get("topic") == Some("TBW102") => {
+            Some(RemotingCommand::response(
+                response_code::TOPIC_NOT_EXIST,
+                cmd.opaque,
+            ))
+        }
+        request_code::GET_ROUTEINFO_BY_TOPIC => {
+            let perm = if flag.get() { 4 } else { 6 };
+            let body = String::from_utf8(route_body(&[("broker-a", BROKER_A)], 1))
+                .unwrap()
+                .replace("\"perm\":6", &format!("\"perm\":{perm}"));
+            Some(route_ok(cmd, body.into_bytes()))
+        }
+        request_code::SEND_MESSAGE_V2 => None,
+        _ => Some(RemotingCommand::response(0, cmd.opaque)),
+    }));
+    let mut req = SendRequest::new(Message::new("orders", "x"), clock());
+    req.timeout = Some(Duration::from_secs(60));
+    let id = net.send_req(req);
+    read_only.set(true);
+    net.advance(Duration::from_secs(31)); // the refresh finds the topic read-only
+    let conns = net.conns();
+    let (&conn, _) = conns.iter().find(|(_, (a, _))| a == BROKER_A).unwrap();
+    let now = net.now;
+    net.client().handle_closed(conn, "reset by peer", now);
+    net.settle();
+    assert!(matches!(
+        net.outcome(id),
+        Some(Err(SendError::NoRoute { .. }))
+    ));
+}

@@ -40,6 +40,10 @@ use rmq_core::time::Instant;
 /// silence.
 pub type Script = Box<dyn FnMut(&str, &RemotingCommand) -> Option<RemotingCommand>>;
 
+/// Bound on settle rounds and timer firings per call: a livelock becomes a
+/// panic naming itself instead of a hung test.
+const MAX_ROUNDS: usize = 100_000;
+
 /// Identifies a client added with [`Network::add_client`].
 pub type NodeId = usize;
 
@@ -202,7 +206,7 @@ impl Network {
     /// Moves bytes between every client and the peers until nothing more
     /// happens at this instant.
     pub fn settle(&mut self) {
-        loop {
+        for _ in 0..MAX_ROUNDS {
             let mut progressed = false;
             for node in 0..self.nodes.len() {
                 progressed |= self.step(node);
@@ -211,6 +215,7 @@ impl Network {
                 return;
             }
         }
+        panic!("the network did not settle in {MAX_ROUNDS} rounds: a livelock");
     }
 
     /// Carries out one client's transmits; true if there were any.
@@ -270,7 +275,7 @@ impl Network {
     /// settling after each.
     pub fn advance(&mut self, by: Duration) {
         let target = self.now + by;
-        loop {
+        for _ in 0..MAX_ROUNDS {
             let next = self
                 .nodes
                 .iter()
@@ -281,11 +286,14 @@ impl Network {
                     self.now = t.max(self.now);
                     self.fire_timers();
                 }
-                _ => break,
+                _ => {
+                    self.now = target;
+                    self.fire_timers();
+                    return;
+                }
             }
         }
-        self.now = target;
-        self.fire_timers();
+        panic!("timers kept firing at or before {target:?}: a livelock");
     }
 
     fn fire_timers(&mut self) {

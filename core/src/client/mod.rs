@@ -292,10 +292,10 @@ impl<C: Caller> Client<C> {
             .slots
             .iter()
             .filter_map(|s| match s {
-                Slot::Producer(p) => p.latest_deadline(),
+                Slot::Producer(p) => p.next_deadline(),
                 _ => None,
             })
-            .max()
+            .min()
             .unwrap_or(now);
         self.engine.shutdown(settle_by, now);
         self.settle(now);

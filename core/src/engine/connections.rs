@@ -61,8 +61,9 @@ pub(crate) struct Connections {
     control: VecDeque<Transmit>,
     /// Connections with bytes waiting in `out`.
     dirty: BTreeSet<ConnId>,
-    /// Blocked connections whose backlog passed `max_backlog`.
-    overflowed: BTreeSet<ConnId>,
+    /// Set when bytes were queued on a blocked connection since the last
+    /// [`Connections::pop_overflowed`] scan.
+    any_blocked: bool,
     max_frame_len: usize,
     max_backlog: usize,
 }
@@ -119,9 +120,7 @@ impl Connections {
     pub(crate) fn out(&mut self, id: ConnId) -> Option<&mut BytesMut> {
         let conn = self.by_id.get_mut(&id)?;
         if conn.blocked {
-            if conn.out.len() > self.max_backlog {
-                self.overflowed.insert(id);
-            }
+            self.any_blocked = true;
         } else if conn.connected {
             self.dirty.insert(id);
         }
@@ -141,9 +140,7 @@ impl Connections {
         conn.out = out;
         conn.blocked = true;
         self.dirty.remove(&id);
-        if conn.out.len() > self.max_backlog {
-            self.overflowed.insert(id);
-        }
+        self.any_blocked = true;
     }
 
     /// The host's socket takes bytes again.
@@ -158,7 +155,19 @@ impl Connections {
 
     /// A connection whose backlog passed the limit, to be closed.
     pub(crate) fn pop_overflowed(&mut self) -> Option<ConnId> {
-        self.overflowed.pop_first()
+        if !self.any_blocked {
+            return None;
+        }
+        let max = self.max_backlog;
+        let over = self
+            .by_id
+            .iter()
+            .find(|(_, c)| c.blocked && c.out.len() > max)
+            .map(|(id, _)| *id);
+        if over.is_none() {
+            self.any_blocked = false;
+        }
+        over
     }
 
     /// The backlog limit, for error messages.
@@ -184,7 +193,6 @@ impl Connections {
         let conn = self.by_id.remove(&id)?;
         self.by_addr.remove(&conn.addr);
         self.dirty.remove(&id);
-        self.overflowed.remove(&id);
         Some(conn)
     }
 

@@ -342,44 +342,56 @@ impl Engine {
     /// left (a role's reaction may queue more). Roles `roles` does not hold
     /// miss their notices.
     pub fn dispatch(&mut self, roles: &mut dyn Roles, now: Instant) {
-        self.close_overflowed(now);
-        while let Some(notice) = self.notices.pop_front() {
-            match notice {
-                Notice::Response {
-                    role,
-                    token,
-                    outcome,
-                } => {
-                    if let Some(r) = roles.role_mut(role) {
-                        r.on_response(&mut self.context(role, now), token, outcome);
-                    }
+        loop {
+            self.close_overflowed(now);
+            let Some(notice) = self.notices.pop_front() else {
+                // Quiet: maybe the roles settled, which may end a shutdown
+                // and queue the close for them.
+                self.check_roles_settled(roles, now);
+                if self.notices.is_empty() {
+                    return;
                 }
-                Notice::Route {
-                    role,
-                    topic,
-                    outcome,
-                } => {
-                    if let Some(r) = roles.role_mut(role) {
-                        r.on_route(&mut self.context(role, now), &topic, &outcome);
-                    }
+                continue;
+            };
+            self.deliver(roles, notice, now);
+        }
+    }
+
+    fn deliver(&mut self, roles: &mut dyn Roles, notice: Notice, now: Instant) {
+        match notice {
+            Notice::Response {
+                role,
+                token,
+                outcome,
+            } => {
+                if let Some(r) = roles.role_mut(role) {
+                    r.on_response(&mut self.context(role, now), token, outcome);
                 }
-                Notice::Timer { role, kind } => {
-                    if let Some(r) = roles.role_mut(role) {
-                        r.on_timer(&mut self.context(role, now), kind);
-                    }
+            }
+            Notice::Route {
+                role,
+                topic,
+                outcome,
+            } => {
+                if let Some(r) = roles.role_mut(role) {
+                    r.on_route(&mut self.context(role, now), &topic, &outcome);
                 }
-                Notice::BrokerRequest(request) => self.offer_broker_request(roles, request, now),
-                Notice::Closed => {
-                    for index in 0..self.groups.len() {
-                        let role = RoleId(index as u32);
-                        if let Some(r) = roles.role_mut(role) {
-                            r.on_closed(&mut self.context(role, now));
-                        }
+            }
+            Notice::Timer { role, kind } => {
+                if let Some(r) = roles.role_mut(role) {
+                    r.on_timer(&mut self.context(role, now), kind);
+                }
+            }
+            Notice::BrokerRequest(request) => self.offer_broker_request(roles, request, now),
+            Notice::Closed => {
+                for index in 0..self.groups.len() {
+                    let role = RoleId(index as u32);
+                    if let Some(r) = roles.role_mut(role) {
+                        r.on_closed(&mut self.context(role, now));
                     }
                 }
             }
         }
-        self.check_roles_settled(roles, now);
     }
 
     // ----- commands -----------------------------------------------------------
@@ -438,7 +450,7 @@ impl Engine {
     }
 
     fn use_broker(&mut self, addr: &str, now: Instant) {
-        if self.state == State::Running && !self.brokers.contains(addr) {
+        if self.state != State::Closed && !self.brokers.contains(addr) {
             self.brokers.insert(String::from(addr));
             self.heartbeat(addr, now);
         }
@@ -455,6 +467,10 @@ impl Engine {
         delivery: Delivery,
         now: Instant,
     ) -> Option<RequestKey> {
+        if self.state == State::Closed {
+            self.refuse(role, delivery);
+            return None;
+        }
         let conn = self.conns.get_or_open(addr);
         let opaque = self.alloc_opaque();
         let oneway = delivery == Delivery::Oneway;
@@ -484,15 +500,19 @@ impl Engine {
         delivery: Delivery,
         _now: Instant,
     ) -> Result<Option<RequestKey>, RequestError> {
+        if self.state == State::Closed {
+            return Err(RequestError::ShutDown);
+        }
         let conn = self.conns.get_or_open(addr);
         let opaque = self.alloc_opaque();
         let oneway = delivery == Delivery::Oneway || command.is_oneway();
+        let flag = command.flag & !RESPONSE_FLAG;
         let meta = CommandMeta {
             code: command.code,
             language: self.config.language,
             version: self.config.version,
             opaque,
-            flag: if oneway { ONEWAY_FLAG } else { 0 },
+            flag: if oneway { flag | ONEWAY_FLAG } else { flag },
             remark: command.remark.as_deref(),
         };
         let fields = WithoutAuth(&command.ext_fields);
@@ -522,6 +542,17 @@ impl Engine {
         }
         self.track(opaque, conn, deadline, Owner::Role { role, token });
         Ok(Some(RequestKey(opaque)))
+    }
+
+    /// Fails a request made after the close, through the usual path.
+    fn refuse(&mut self, role: RoleId, delivery: Delivery) {
+        if let Delivery::Answer { token, .. } = delivery {
+            self.notices.push_back(Notice::Response {
+                role,
+                token,
+                outcome: Err(RequestError::ShutDown),
+            });
+        }
     }
 
     /// Stops tracking request `opaque`; a late response is ignored.

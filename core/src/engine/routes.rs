@@ -95,6 +95,11 @@ impl Engine {
     /// Asks the `attempt`-th name server (counting from the current one)
     /// for the route of `topic`.
     fn query_route(&mut self, topic: &str, attempt: usize, now: Instant) {
+        if self.is_closed() {
+            let reason = String::from("client shut down");
+            self.route_settled(topic, RouteOutcome::Failed { reason });
+            return;
+        }
         let Some(addr) = self.namesrv.current().map(String::from) else {
             self.routes.entry(topic).querying = false;
             let reason = String::from("no name server configured");
@@ -143,7 +148,10 @@ impl Engine {
                 let addr = self.addr_of(conn);
                 let reason = alloc::format!("name server {addr} answered code {code}: {remark}");
                 if code == response_code::TOPIC_NOT_EXIST {
-                    self.routes.entry(&topic).querying = false;
+                    // The topic is gone (or never was): so is its route.
+                    let entry = self.routes.entry(&topic);
+                    entry.querying = false;
+                    entry.route = None;
                     self.route_settled(&topic, RouteOutcome::NotExist { reason });
                 } else {
                     self.retry_route_elsewhere(&addr, topic, attempt, reason, now);

@@ -94,11 +94,6 @@ impl Producer {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
-    /// The latest deadline of the sends in flight.
-    pub fn latest_deadline(&self) -> Option<Instant> {
-        self.deadlines.last().map(|(t, _)| *t)
-    }
-
     /// True when no send is in flight.
     pub fn is_idle(&self) -> bool {
         self.sends.is_empty()

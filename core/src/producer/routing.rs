@@ -43,6 +43,9 @@ impl Producer {
     ) {
         if topic == self.config.create_topic_key {
             self.template_settled(ctx, outcome);
+            if !self.waiting.contains_key(topic) {
+                return; // nobody sends to the template itself
+            }
         }
         match outcome {
             RouteOutcome::Ready { .. } => {
@@ -57,7 +60,9 @@ impl Producer {
                 }
             }
             RouteOutcome::NotExist { .. } => {
-                if self.waiting.contains_key(topic) {
+                // Not (or no longer) known to the name server: send by the
+                // template, as Java does for a topic still to be created.
+                if self.waiting.contains_key(topic) || !self.templated.contains_key(topic) {
                     self.use_template(ctx, topic);
                 }
             }

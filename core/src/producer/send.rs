@@ -124,7 +124,11 @@ impl Producer {
             return;
         };
         let Some(table) = usable(ctx, &self.templated, &send.prepared.topic) else {
-            debug_assert!(false, "attempt without a route");
+            // The route lost its writable queues since the last attempt
+            // (a refresh made the topic read-only): wait for a usable one,
+            // or the send's deadline.
+            let topic = send.prepared.topic.clone();
+            self.wait_for_route(ctx, id, &topic);
             return;
         };
         let now = ctx.now();
@@ -147,16 +151,15 @@ impl Producer {
                 _ => None,
             },
         };
-        let addr = chosen
-            .as_ref()
-            .and_then(|q| table.master_addr(&q.broker_name).map(String::from));
-        let (Some(queue), Some(addr)) = (chosen, addr) else {
+        let Some(queue) = chosen else {
             let topic = send.prepared.topic.clone();
-            let reason = if queues.is_empty() {
-                String::from("no writable queue")
-            } else {
-                String::from("the chosen broker has no master address")
-            };
+            let reason = String::from("no writable queue");
+            self.finish_send(ctx, id, Err(SendError::NoRoute { topic, reason }));
+            return;
+        };
+        let Some(addr) = table.master_addr(&queue.broker_name).map(String::from) else {
+            let topic = send.prepared.topic.clone();
+            let reason = alloc::format!("broker {} has no master address", queue.broker_name);
             self.finish_send(ctx, id, Err(SendError::NoRoute { topic, reason }));
             return;
         };
