@@ -9,7 +9,7 @@ use rmq_core::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::clock::MonotonicClock;
-use crate::driver::{Driver, Reply};
+use crate::driver::{DeliverySink, Driver, Reply};
 use crate::Error;
 
 /// How long `shutdown()` waits for the core's bounded shutdown.
@@ -19,7 +19,7 @@ type MakeClient = Box<dyn FnOnce(Instant) -> Client<Reply> + Send>;
 
 enum Slot {
     /// Built, not started: the client is made at start.
-    Idle(MakeClient),
+    Idle(MakeClient, Option<DeliverySink>),
     Running(Arc<Driver>),
     Stopped,
 }
@@ -54,7 +54,7 @@ impl Drop for Inner {
 
 impl ClientHandle {
     pub(crate) fn new(make: impl FnOnce(Instant) -> Client<Reply> + Send + 'static) -> Self {
-        let slot = Mutex::new(Slot::Idle(Box::new(make)));
+        let slot = Mutex::new(Slot::Idle(Box::new(make), None));
         ClientHandle {
             inner: Arc::new(Inner { slot }),
         }
@@ -64,9 +64,9 @@ impl ClientHandle {
     pub(crate) fn start(&self) -> Result<(), Error> {
         let mut slot = self.inner.slot.lock().map_err(|_| Error::ShutDown)?;
         match std::mem::replace(&mut *slot, Slot::Stopped) {
-            Slot::Idle(make) => {
+            Slot::Idle(make, sink) => {
                 let clock = MonotonicClock::new();
-                let driver = Driver::start(make(clock.now()), clock, HostPolicy::default());
+                let driver = Driver::start(make(clock.now()), sink, clock, HostPolicy::default());
                 *slot = Slot::Running(driver);
                 Ok(())
             }
@@ -78,17 +78,41 @@ impl ClientHandle {
         }
     }
 
+    /// Sends consumers' deliveries to `sink` (before `start`).
+    pub(crate) fn set_delivery_sink(&self, sink: DeliverySink) -> Result<(), Error> {
+        match &mut *self.inner.slot.lock().map_err(|_| Error::ShutDown)? {
+            Slot::Idle(_, slot) => {
+                *slot = Some(sink);
+                Ok(())
+            }
+            _ => Err(Error::Config("the client already started".into())),
+        }
+    }
+
+    fn driver(&self) -> Result<Arc<Driver>, Error> {
+        match &*self.inner.slot.lock().map_err(|_| Error::ShutDown)? {
+            Slot::Running(d) => Ok(Arc::clone(d)),
+            Slot::Idle(..) => Err(Error::NotStarted),
+            Slot::Stopped => Err(Error::ShutDown),
+        }
+    }
+
     /// Runs `command` on the running client and waits for its caller's outcome.
     pub(crate) async fn call(
         &self,
         command: impl FnOnce(&mut Client<Reply>, Instant, Reply),
     ) -> Result<Outcome, Error> {
-        let driver = match &*self.inner.slot.lock().map_err(|_| Error::ShutDown)? {
-            Slot::Running(d) => Arc::clone(d),
-            Slot::Idle(_) => return Err(Error::NotStarted),
-            Slot::Stopped => return Err(Error::ShutDown),
-        };
-        driver.call(command).await.map_err(|_| Error::ShutDown)
+        let rx = self.driver()?.call(command);
+        rx.await.map_err(|_| Error::ShutDown)
+    }
+
+    /// Runs `command` on the running client (no caller waits).
+    pub(crate) fn run(
+        &self,
+        command: impl FnOnce(&mut Client<Reply>, Instant),
+    ) -> Result<(), Error> {
+        self.driver()?.run(command);
+        Ok(())
     }
 
     /// Unregisters, closes every connection, and stops the driver.

@@ -12,14 +12,15 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, Bytes, BytesMut};
-use rmq_core::client::{Caller, Client, HostPolicy, Outcome};
+use rmq_core::client::{Caller, Client, ConsumerId, HostPolicy, Outcome};
+use rmq_core::consumer::Delivery;
 use rmq_core::engine::{ConnId, Transmit};
 use rmq_core::time::Instant;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -40,9 +41,13 @@ struct Link {
     reader: JoinHandle<()>,
 }
 
+/// Where a consumer's deliveries go: the task that runs its handlers.
+pub(crate) type DeliverySink = mpsc::UnboundedSender<(ConsumerId, Delivery)>;
+
 /// Everything behind the mutex.
 struct State {
     client: Client<Reply>,
+    deliveries: Option<DeliverySink>,
     links: HashMap<ConnId, Link>,
     /// The deadline the timer task sleeps towards.
     armed: Option<Instant>,
@@ -62,12 +67,14 @@ impl Driver {
     /// Takes over `client` and starts its timer task on the current runtime.
     pub(crate) fn start(
         client: Client<Reply>,
+        deliveries: Option<DeliverySink>,
         clock: MonotonicClock,
         policy: HostPolicy,
     ) -> Arc<Self> {
         let span = tracing::debug_span!("rmq.client", client_id = %client.config().client_id);
         let state = State {
             client,
+            deliveries,
             links: HashMap::new(),
             armed: None,
         };
@@ -105,8 +112,21 @@ impl Driver {
         rx
     }
 
-    /// Carries out the client's transmits, then re-arms the timer.
+    /// Runs one command on the client, then drains.
+    pub(crate) fn run(self: &Arc<Self>, command: impl FnOnce(&mut Client<Reply>, Instant)) {
+        let mut st = self.lock();
+        command(&mut st.client, self.clock.now());
+        self.drain(&mut st);
+    }
+
+    /// Carries out the client's transmits, hands deliveries to the handler
+    /// task, then re-arms the timer.
     fn drain(self: &Arc<Self>, st: &mut State) {
+        while let Some(d) = st.client.poll_delivery() {
+            if let Some(sink) = &st.deliveries {
+                let _ = sink.send(d);
+            }
+        }
         while let Some(t) = st.client.poll_transmit() {
             match t {
                 Transmit::Connect { conn, addr } => {

@@ -2,22 +2,25 @@
 //!
 //! This crate is the tokio host over [`rmq_core`], the sans-IO protocol
 //! engine: it owns sockets, timers and tasks, and decides nothing the core
-//! can. Start with [`Producer::builder`].
+//! can. Start with [`Producer::builder`] or [`PushConsumer::builder`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod admin;
 mod client;
 mod clock;
+mod consumer;
 mod driver;
 mod error;
 mod producer;
 
 pub use admin::{Admin, PullResult, PullStatus};
+pub use consumer::{ConsumeFrom, MessageModel, PushConsumer, PushConsumerBuilder, Selector};
 pub use error::Error;
 pub use producer::{Producer, ProducerBuilder};
 pub use rmq_core;
 pub use rmq_core::acl::AclCredentials;
+pub use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};
 pub use rmq_core::message::{Message, MessageExt};
 pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;

@@ -45,10 +45,10 @@ const DEMO_STEPS: &[DemoStep] = &[
         example: "producer",
     },
     DemoStep {
-        title: "read them back from the broker",
+        title: "consume them with the seed's consumer (group test)",
         package: "rmq",
         package_dir: "host-native",
-        example: "readback",
+        example: "consumer",
     },
 ];
 
@@ -432,7 +432,8 @@ fn cmd_demo() -> Result<ExitCode, String> {
         let mut run = cargo();
         run.args(["run", "-q", "-p", step.package, "--example", step.example])
             .env("NAMESRV_ADDR", &addr)
-            .env("RMQ_NAMESRV_ADDR", &addr);
+            .env("RMQ_NAMESRV_ADDR", &addr)
+            .env("RMQ_DEMO_EXPECT", "3");
         match run_child(run) {
             Ok(s) if s.success() => {}
             Ok(s) => {

@@ -46,6 +46,7 @@ pub use setup::{identify, name_servers_or_env, parse_name_servers, HostFacts, Ho
 
 use alloc::boxed::Box;
 
+use crate::consumer::{ConsumeResult, ConsumerConfig, Delivery, DeliveryId, PushConsumer};
 use crate::engine::{
     ClientConfig, ConnId, Context, Engine, MaybeSend, RequestError, Role, RoleId, Roles, Transmit,
 };
@@ -84,6 +85,10 @@ pub trait Caller {
     fn complete(self, outcome: Outcome);
 }
 
+/// A push-consumer group registered with [`Client::add_consumer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsumerId(RoleId);
+
 /// A producer group registered with [`Client::add_producer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProducerId(RoleId);
@@ -106,6 +111,7 @@ impl<T: Role + MaybeSend> CustomRole for T {
 enum Slot {
     Raw(RawRequests),
     Producer(Box<Producer>),
+    Consumer(Box<PushConsumer>),
     Custom(Box<dyn CustomRole>),
 }
 
@@ -114,6 +120,7 @@ impl core::fmt::Debug for Slot {
         match self {
             Slot::Raw(r) => r.fmt(f),
             Slot::Producer(p) => p.fmt(f),
+            Slot::Consumer(c) => c.fmt(f),
             Slot::Custom(_) => f.write_str("Custom(..)"),
         }
     }
@@ -129,6 +136,7 @@ impl Roles for RoleTable {
         match self.slots.get_mut(id.index())? {
             Slot::Raw(r) => Some(r),
             Slot::Producer(p) => Some(p.as_mut()),
+            Slot::Consumer(c) => Some(c.as_mut()),
             Slot::Custom(c) => Some(c.as_role()),
         }
     }
@@ -185,6 +193,65 @@ impl<C: Caller> Client<C> {
         debug_assert_eq!(role.index(), self.roles.slots.len());
         self.roles.slots.push(Slot::Producer(Box::new(producer)));
         ProducerId(role)
+    }
+
+    /// Adds a push-consumer group subscribed to `subscriptions` (topic,
+    /// expression, SQL92 or tags) and starts it: it joins the group with
+    /// the next heartbeat, rebalances and pulls. `version` orders
+    /// subscription changes (Java: the wall-clock time, in ms).
+    pub fn add_consumer(
+        &mut self,
+        config: ConsumerConfig,
+        subscriptions: &[(&str, &str, bool)],
+        version: i64,
+        now: Instant,
+    ) -> ConsumerId {
+        let role = self.engine.register_role();
+        let mut consumer = PushConsumer::new(config, &self.engine.config().client_id);
+        for (topic, expression, sql) in subscriptions {
+            consumer.subscribe(topic, expression, *sql, version);
+        }
+        consumer.start(&mut self.engine.context(role, now), version);
+        debug_assert_eq!(role.index(), self.roles.slots.len());
+        self.roles.slots.push(Slot::Consumer(Box::new(consumer)));
+        self.settle(now);
+        ConsumerId(role)
+    }
+
+    /// The consumer registered as `id`.
+    pub fn consumer(&self, id: ConsumerId) -> Option<&PushConsumer> {
+        match self.roles.slots.get(id.0.index())? {
+            Slot::Consumer(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The next batch of messages for a consumer's handler. Drain it after
+    /// every input, with the transmits.
+    pub fn poll_delivery(&mut self) -> Option<(ConsumerId, Delivery)> {
+        for (index, slot) in self.roles.slots.iter_mut().enumerate() {
+            if let Slot::Consumer(c) = slot {
+                if let Some(d) = c.poll_delivery() {
+                    return Some((ConsumerId(RoleId::from_index(index)), d));
+                }
+            }
+        }
+        None
+    }
+
+    /// A consumer's handler finished delivery `id`.
+    pub fn consumed(
+        &mut self,
+        consumer: ConsumerId,
+        id: DeliveryId,
+        result: ConsumeResult,
+        now: Instant,
+    ) {
+        let role = consumer.0;
+        if let Some(Slot::Consumer(c)) = self.roles.slots.get_mut(role.index()) {
+            c.consumed(&mut self.engine.context(role, now), id, result);
+        }
+        self.settle(now);
     }
 
     /// Every producer group of this client, in registration order.
@@ -287,6 +354,14 @@ impl<C: Caller> Client<C> {
             return;
         }
         self.shutdown_callers.push(caller);
+        if self.engine.is_running() {
+            for (index, slot) in self.roles.slots.iter_mut().enumerate() {
+                if let Slot::Consumer(c) = slot {
+                    let role = RoleId::from_index(index);
+                    c.stop(&mut self.engine.context(role, now));
+                }
+            }
+        }
         let settle_by = self
             .roles
             .slots
@@ -377,7 +452,7 @@ impl<C: Caller> Client<C> {
                         }
                     }
                 }
-                Slot::Custom(_) => {}
+                Slot::Consumer(_) | Slot::Custom(_) => {}
             }
         }
         if self.engine.is_closed() {

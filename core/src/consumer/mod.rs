@@ -1,11 +1,21 @@
-//! Consumer roles: rebalance, allocation, …
+//! Consumer roles: rebalance, allocation, process queues, pulling, offsets.
 //!
-//! For now only [`allocate`]: the Java client's queue-allocation strategies
-//! (`AllocateMessageQueueStrategy` implementations), giving the same queues
-//! to the same client for the same inputs, and [`rebalance_allocation`], the
-//! sorting step of Java's `RebalanceImpl` in front of them.
+//! - [`PushConsumer`]: the push-consumer role (rebalance, long-poll pulls,
+//!   deliveries, acknowledgements, send-back, offsets, broker requests);
+//! - [`allocate`]: the Java client's queue-allocation strategies, giving
+//!   the same queues to the same client for the same inputs, and
+//!   [`rebalance_allocation`], the sorting step of Java's `RebalanceImpl`
+//!   in front of them;
+//! - [`ProcessQueue`]: what an owned queue has in flight.
 
 pub mod allocate;
+mod config;
+mod process_queue;
+mod push;
+
+pub use config::{ConsumeFrom, ConsumerConfig, MessageModel};
+pub use process_queue::ProcessQueue;
+pub use push::{retry_topic, ConsumeResult, Delivery, DeliveryId, PushConsumer};
 
 pub use allocate::{
     rebalance_allocation, AllocateError, AllocateStrategy, MachineRoomResolver,

@@ -57,6 +57,28 @@ pub struct MessageExt {
 }
 
 impl MessageExt {
+    /// A stored-message view of `message` with every store field zero (for
+    /// tests and simulated brokers).
+    pub fn from_message(message: crate::message::Message) -> Self {
+        let zero = core::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        MessageExt {
+            message,
+            queue_id: 0,
+            store_size: 0,
+            queue_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            born_host: zero,
+            store_timestamp: 0,
+            store_host: zero,
+            commit_log_offset: 0,
+            body_crc: 0,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            msg_id: String::new(),
+        }
+    }
+
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.message.topic

@@ -1,0 +1,1071 @@
+//! The push consumer role: rebalance, long-poll pulls, process queues,
+//! deliveries to the host, acknowledgements, send-back, offset commits, and
+//! the broker requests a consumer answers.
+//!
+//! The host takes [`Delivery`]s out with [`PushConsumer::poll_delivery`],
+//! runs the user's handler, and reports with [`PushConsumer::consumed`].
+//! Flow control bounds what is cached per queue, so memory is bounded
+//! whatever the backlog.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use super::config::{ConsumeFrom, ConsumerConfig, MessageModel};
+use super::process_queue::ProcessQueue;
+use super::rebalance_allocation;
+use crate::engine::{
+    Answered, BrokerRequest, Context, Delivery as Send, GroupData, RequestError, RequestKey, Role,
+    RouteOutcome, TimerKind, Token,
+};
+use crate::message::{decode_messages, MessageExt};
+use crate::protocol::body::{
+    ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody, ExpressionType, ResetOffsetBody,
+    SubscriptionData,
+};
+use crate::protocol::headers::{
+    ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
+    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, NotifyConsumerIdsChangedRequestHeader,
+    PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
+    QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader, SearchOffsetRequestHeader,
+    SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
+};
+use crate::protocol::{request_code, response_code, CommandHeader, FieldSink, FieldSource};
+use crate::protocol::RemotingCommand;
+use crate::route::MessageQueue;
+use crate::time::Instant;
+
+/// PullSysFlag bits (Java `PullSysFlag`).
+const FLAG_COMMIT_OFFSET: i32 = 1;
+const FLAG_SUSPEND: i32 = 2;
+const FLAG_SUBSCRIPTION: i32 = 4;
+
+/// The retry topic of a consumer group.
+pub fn retry_topic(group: &str) -> String {
+    alloc::format!("%RETRY%{group}")
+}
+
+/// What the handler made of a delivery (Java `ConsumeConcurrentlyStatus`
+/// with the context's ack index and delay level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeResult {
+    /// Every message was consumed.
+    Success,
+    /// Consume the messages after the first `acked` again later, with
+    /// `delay_level` (0: the broker picks 3 + reconsume times; negative:
+    /// straight to the DLQ).
+    RetryLater {
+        /// Messages at the front of the batch that did succeed.
+        acked: usize,
+        /// Delay level of the next try.
+        delay_level: i32,
+    },
+}
+
+impl ConsumeResult {
+    /// The whole batch failed: retry it with the broker's delay.
+    pub const RETRY: ConsumeResult = ConsumeResult::RetryLater {
+        acked: 0,
+        delay_level: 0,
+    };
+}
+
+/// Identifies a delivery handed to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeliveryId(pub u64);
+
+/// Messages for the user's handler.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Report the handler's result under this id.
+    pub id: DeliveryId,
+    /// The queue they came from (for the retry topic, its queue).
+    pub queue: MessageQueue,
+    /// The messages, in queue order; a retried message carries its
+    /// original topic.
+    pub messages: Vec<MessageExt>,
+}
+
+/// One subscription: what the broker filters by, and the client-side tag check.
+#[derive(Debug, Clone)]
+struct Subscription {
+    data: SubscriptionData,
+}
+
+impl Subscription {
+    fn accepts(&self, message: &MessageExt) -> bool {
+        self.data.expression_type != ExpressionType::Tag || self.data.accepts_tag(message.tags())
+    }
+}
+
+/// An owned queue.
+#[derive(Debug)]
+struct OwnedQueue {
+    pq: ProcessQueue,
+    /// Where the next pull starts; `None` while the start is being looked up.
+    next_offset: Option<i64>,
+    /// A pull is in flight (its key, to cancel it at shutdown).
+    pulling: Option<Option<RequestKey>>,
+    /// Pull again at this instant (backoff).
+    pull_at: Option<Instant>,
+    /// Last offset sent to the broker.
+    persisted: Option<i64>,
+    last_pull: Instant,
+}
+
+/// What a request of this role was for.
+#[derive(Debug, Clone)]
+enum Op {
+    ConsumerList { topic: String },
+    QueryOffset { mq: MessageQueue },
+    MaxOffset { mq: MessageQueue },
+    SearchOffset { mq: MessageQueue },
+    Pull { mq: MessageQueue, offset: i64 },
+    SendBack { mq: MessageQueue, offset: i64 },
+    PersistOffset,
+}
+
+/// A delivery the host has not reported yet.
+#[derive(Debug)]
+struct Outstanding {
+    mq: MessageQueue,
+    offsets: Vec<i64>,
+}
+
+/// One push-consumer group.
+#[derive(Debug)]
+pub struct PushConsumer {
+    config: ConsumerConfig,
+    client_id: String,
+    subscriptions: BTreeMap<String, Subscription>,
+    queues: BTreeMap<MessageQueue, OwnedQueue>,
+    ops: BTreeMap<u64, Op>,
+    next_token: u64,
+    deliveries: VecDeque<Delivery>,
+    outstanding: BTreeMap<DeliveryId, Outstanding>,
+    next_delivery: u64,
+    /// Messages whose send-back failed: consumed again locally at the instant.
+    local_retries: Vec<(Instant, MessageQueue, i64)>,
+    started: bool,
+    /// Rebalance rounds that found this client missing or failed.
+    incomplete_topics: BTreeSet<String>,
+}
+
+impl PushConsumer {
+    /// A consumer group on a client with id `client_id`.
+    pub fn new(config: ConsumerConfig, client_id: &str) -> Self {
+        PushConsumer {
+            config,
+            client_id: client_id.to_string(),
+            subscriptions: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            next_token: 0,
+            deliveries: VecDeque::new(),
+            outstanding: BTreeMap::new(),
+            next_delivery: 0,
+            local_retries: Vec::new(),
+            started: false,
+            incomplete_topics: BTreeSet::new(),
+        }
+    }
+
+    /// The consumer configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Subscribes to `topic` with a tag expression (`*`, `TagA || TagB`)
+    /// or, with `sql`, an SQL92 expression. `version` orders subscription
+    /// changes (Java: the time it was made).
+    pub fn subscribe(&mut self, topic: &str, expression: &str, sql: bool, version: i64) {
+        let data = if sql {
+            SubscriptionData::sql92(topic, expression, version)
+        } else {
+            SubscriptionData::from_expression(topic, expression, version)
+        };
+        self.subscriptions
+            .insert(topic.to_string(), Subscription { data });
+    }
+
+    /// Starts: announces the group with its subscriptions (the retry topic
+    /// too, in clustering mode), watches every topic's route, and
+    /// rebalances now.
+    pub fn start(&mut self, ctx: &mut Context<'_>, version: i64) {
+        if self.config.model == MessageModel::Clustering {
+            let retry = retry_topic(&self.config.group);
+            self.subscribe(&retry, "*", false, version);
+        }
+        self.started = true;
+        ctx.set_group_data(GroupData::Consumer(self.consumer_data()));
+        let topics: Vec<String> = self.subscriptions.keys().cloned().collect();
+        for topic in &topics {
+            ctx.watch_route(topic);
+        }
+        let now = ctx.now();
+        ctx.set_timer(TimerKind::Rebalance, Some(now));
+        ctx.set_timer(
+            TimerKind::OffsetPersist,
+            Some(now + self.config.persist_interval),
+        );
+    }
+
+    fn consumer_data(&self) -> ConsumerData {
+        ConsumerData {
+            group_name: self.config.group.clone(),
+            consume_type: ConsumeType::ConsumePassively,
+            message_model: self.config.model,
+            consume_from_where: match self.config.consume_from {
+                ConsumeFrom::Last => ConsumeFromWhere::LastOffset,
+                ConsumeFrom::First => ConsumeFromWhere::FirstOffset,
+                ConsumeFrom::Timestamp(_) => ConsumeFromWhere::Timestamp,
+            },
+            subscription_data_set: self
+                .subscriptions
+                .values()
+                .map(|s| s.data.clone())
+                .collect(),
+            unit_mode: false,
+        }
+    }
+
+    /// The next batch for the user's handler.
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// The queues this consumer owns now.
+    pub fn owned_queues(&self) -> impl Iterator<Item = &MessageQueue> + '_ {
+        self.queues.keys()
+    }
+
+    /// The offset that would be committed for `mq` now.
+    pub fn committed_offset(&self, mq: &MessageQueue) -> Option<i64> {
+        self.queues.get(mq).and_then(|q| self.commit_point(q))
+    }
+
+    /// The handler finished delivery `id` with `result`.
+    pub fn consumed(&mut self, ctx: &mut Context<'_>, id: DeliveryId, result: ConsumeResult) {
+        let Some(done) = self.outstanding.remove(&id) else {
+            return;
+        };
+        let acked = match result {
+            ConsumeResult::Success => done.offsets.len(),
+            ConsumeResult::RetryLater { acked, .. } => acked.min(done.offsets.len()),
+        };
+        let delay_level = match result {
+            ConsumeResult::RetryLater { delay_level, .. } => delay_level,
+            ConsumeResult::Success => 0,
+        };
+        let Some(queue) = self.queues.get_mut(&done.mq) else {
+            return; // dropped by a rebalance meanwhile: its new owner redelivers
+        };
+        for &offset in &done.offsets[..acked] {
+            queue.pq.remove(offset);
+        }
+        let failed = &done.offsets[acked..];
+        if self.config.model == MessageModel::Broadcasting {
+            // Java logs and moves on: a broadcast message is not retried.
+            for &offset in failed {
+                queue.pq.remove(offset);
+            }
+        } else {
+            for &offset in failed {
+                self.send_back(ctx, &done.mq, offset, delay_level);
+            }
+        }
+        self.resume_if_paused(ctx, &done.mq);
+    }
+
+    /// Sends a failed message back to the broker for a later retry; it
+    /// stays in flight (its offset uncommitted) until the broker took it.
+    fn send_back(
+        &mut self,
+        ctx: &mut Context<'_>,
+        mq: &MessageQueue,
+        offset: i64,
+        delay_level: i32,
+    ) {
+        let Some(msg) = self.queues.get(mq).and_then(|q| q.pq.get(offset)) else {
+            return;
+        };
+        let Some(addr) = master(ctx, mq) else {
+            self.retry_locally(ctx, mq.clone(), offset);
+            return;
+        };
+        let header = ConsumerSendMsgBackRequestHeader {
+            offset: msg.commit_log_offset,
+            group: self.config.group.clone(),
+            delay_level,
+            origin_msg_id: Some(msg.id().to_string()),
+            origin_topic: Some(msg.topic().to_string()),
+            unit_mode: Some(false),
+            max_reconsume_times: Some(self.config.max_reconsume_times),
+            ..Default::default()
+        };
+        let op = Op::SendBack {
+            mq: mq.clone(),
+            offset,
+        };
+        self.request(
+            ctx,
+            &addr,
+            request_code::CONSUMER_SEND_MSG_BACK,
+            &header,
+            op,
+        );
+    }
+
+    fn retry_locally(&mut self, ctx: &mut Context<'_>, mq: MessageQueue, offset: i64) {
+        let at = ctx.now() + self.config.local_retry_delay;
+        self.local_retries.push((at, mq, offset));
+        self.arm_pull_timer(ctx);
+    }
+
+    fn request<H: CommandHeader>(
+        &mut self,
+        ctx: &mut Context<'_>,
+        addr: &str,
+        code: i32,
+        header: &H,
+        op: Op,
+    ) -> Option<RequestKey> {
+        self.next_token += 1;
+        let token = Token(self.next_token);
+        let deadline = match op {
+            Op::Pull { .. } => ctx.now() + self.config.pull_timeout,
+            _ => ctx.now() + ctx.config().request_timeout,
+        };
+        self.ops.insert(token.0, op);
+        let delivery = Send::Answer { token, deadline };
+        ctx.request(addr, code, &Fields(header), &[], delivery)
+    }
+
+    // ----- rebalance ------------------------------------------------------------
+
+    fn rebalance(&mut self, ctx: &mut Context<'_>) {
+        let now = ctx.now();
+        ctx.set_timer(
+            TimerKind::Rebalance,
+            Some(now + self.config.rebalance_interval),
+        );
+        let topics: Vec<String> = self.subscriptions.keys().cloned().collect();
+        for topic in topics {
+            self.rebalance_topic(ctx, &topic);
+        }
+        self.watchdog(ctx);
+    }
+
+    fn rebalance_topic(&mut self, ctx: &mut Context<'_>, topic: &str) {
+        let Some(table) = ctx.route(topic) else {
+            ctx.watch_route(topic);
+            return;
+        };
+        if self.config.model == MessageModel::Broadcasting {
+            let all: Vec<MessageQueue> = table.subscribe_queues().to_vec();
+            self.apply_allocation(ctx, topic, all);
+            return;
+        }
+        // Any broker of the topic knows the group's members.
+        let addr = table
+            .broker_names()
+            .find_map(|b| table.master_addr(b))
+            .map(String::from);
+        let Some(addr) = addr else {
+            return;
+        };
+        let header = GetConsumerListByGroupRequestHeader {
+            consumer_group: self.config.group.clone(),
+            ..Default::default()
+        };
+        let op = Op::ConsumerList {
+            topic: topic.to_string(),
+        };
+        ctx.use_broker(&addr);
+        self.request(
+            ctx,
+            &addr,
+            request_code::GET_CONSUMER_LIST_BY_GROUP,
+            &header,
+            op,
+        );
+    }
+
+    fn on_consumer_list(&mut self, ctx: &mut Context<'_>, topic: &str, resp: RemotingCommand) {
+        let cids = match (resp.code, ConsumerListBody::parse(&resp.body)) {
+            (response_code::SUCCESS, Ok(body)) => body.consumer_id_list,
+            _ => return self.rebalance_incomplete(ctx, topic),
+        };
+        let Some(table) = ctx.route(topic) else {
+            return;
+        };
+        let queues = table.subscribe_queues().to_vec();
+        match rebalance_allocation(
+            &self.config.allocation,
+            &self.config.group,
+            &self.client_id,
+            &queues,
+            &cids,
+        ) {
+            Ok(mine) => {
+                if !cids.contains(&self.client_id) {
+                    // The broker has not seen our heartbeat yet.
+                    self.rebalance_incomplete(ctx, topic);
+                }
+                self.apply_allocation(ctx, topic, mine);
+            }
+            // Java keeps the current assignment when allocation fails.
+            Err(_) => self.rebalance_incomplete(ctx, topic),
+        }
+    }
+
+    fn rebalance_incomplete(&mut self, ctx: &mut Context<'_>, topic: &str) {
+        self.incomplete_topics.insert(topic.to_string());
+        let soon = ctx.now() + self.config.rebalance_retry;
+        if ctx.timer(TimerKind::Rebalance).is_none_or(|t| t > soon) {
+            ctx.set_timer(TimerKind::Rebalance, Some(soon));
+        }
+    }
+
+    /// Drops queues of `topic` no longer owned (committing first) and adds
+    /// the new ones.
+    fn apply_allocation(&mut self, ctx: &mut Context<'_>, topic: &str, mine: Vec<MessageQueue>) {
+        self.incomplete_topics.remove(topic);
+        let keep: BTreeSet<&MessageQueue> = mine.iter().collect();
+        let gone: Vec<MessageQueue> = self
+            .queues
+            .keys()
+            .filter(|q| q.topic == topic && !keep.contains(q))
+            .cloned()
+            .collect();
+        for mq in gone {
+            self.drop_queue(ctx, &mq);
+        }
+        let now = ctx.now();
+        for mq in mine {
+            if self.queues.contains_key(&mq) {
+                continue;
+            }
+            self.queues.insert(
+                mq.clone(),
+                OwnedQueue {
+                    pq: ProcessQueue::default(),
+                    next_offset: None,
+                    pulling: None,
+                    pull_at: None,
+                    persisted: None,
+                    last_pull: now,
+                },
+            );
+            self.find_start(ctx, &mq);
+        }
+    }
+
+    fn drop_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        self.persist_one(ctx, mq);
+        self.queues.remove(mq);
+        // Deliveries in flight for it are forgotten; their acks are ignored.
+        self.outstanding.retain(|_, d| d.mq != *mq);
+    }
+
+    /// A queue with no pull for `pull_max_idle` is dropped and taken again
+    /// (Java's watchdog against a lost pull).
+    fn watchdog(&mut self, ctx: &mut Context<'_>) {
+        let now = ctx.now();
+        let idle: Vec<MessageQueue> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| {
+                now.saturating_duration_since(q.last_pull) >= self.config.pull_max_idle
+            })
+            .map(|(mq, _)| mq.clone())
+            .collect();
+        for mq in idle {
+            self.drop_queue(ctx, &mq);
+        }
+    }
+
+    // ----- start offsets --------------------------------------------------------
+
+    fn find_start(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        let Some(addr) = master(ctx, mq) else {
+            return;
+        };
+        let header = QueryConsumerOffsetRequestHeader {
+            consumer_group: self.config.group.clone(),
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            ..Default::default()
+        };
+        let op = Op::QueryOffset { mq: mq.clone() };
+        self.request(ctx, &addr, request_code::QUERY_CONSUMER_OFFSET, &header, op);
+    }
+
+    fn on_query_offset(&mut self, ctx: &mut Context<'_>, mq: MessageQueue, resp: RemotingCommand) {
+        match resp.code {
+            response_code::SUCCESS => match resp.header::<QueryConsumerOffsetResponseHeader>() {
+                Ok(h) if h.offset >= 0 => self.start_at(ctx, &mq, h.offset),
+                _ => self.default_start(ctx, mq),
+            },
+            response_code::QUERY_NOT_FOUND => self.default_start(ctx, mq),
+            // Any other error skips the queue this round.
+            _ => self.skip_queue(ctx, &mq),
+        }
+    }
+
+    fn default_start(&mut self, ctx: &mut Context<'_>, mq: MessageQueue) {
+        let is_retry = mq.topic.starts_with("%RETRY%");
+        let Some(addr) = master(ctx, &mq) else {
+            return self.skip_queue(ctx, &mq);
+        };
+        match (self.config.consume_from, is_retry) {
+            (ConsumeFrom::First, _) | (ConsumeFrom::Last, true) => self.start_at(ctx, &mq, 0),
+            (ConsumeFrom::Last, false) | (ConsumeFrom::Timestamp(_), true) => {
+                let header = GetMaxOffsetRequestHeader {
+                    topic: mq.topic.clone(),
+                    queue_id: mq.queue_id,
+                    ..Default::default()
+                };
+                let op = Op::MaxOffset { mq };
+                self.request(ctx, &addr, request_code::GET_MAX_OFFSET, &header, op);
+            }
+            (ConsumeFrom::Timestamp(ts), false) => {
+                let header = SearchOffsetRequestHeader {
+                    topic: mq.topic.clone(),
+                    queue_id: mq.queue_id,
+                    timestamp: ts,
+                    ..Default::default()
+                };
+                let op = Op::SearchOffset { mq };
+                self.request(
+                    ctx,
+                    &addr,
+                    request_code::SEARCH_OFFSET_BY_TIMESTAMP,
+                    &header,
+                    op,
+                );
+            }
+        }
+    }
+
+    fn skip_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        self.queues.remove(mq);
+        self.rebalance_incomplete(ctx, &mq.topic.clone());
+    }
+
+    fn start_at(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, offset: i64) {
+        let Some(q) = self.queues.get_mut(mq) else {
+            return;
+        };
+        q.next_offset = Some(offset);
+        self.pull(ctx, mq);
+    }
+
+    // ----- pulling ----------------------------------------------------------------
+
+    fn pull(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        if !self.started || !ctx.is_running() {
+            return;
+        }
+        let Some(q) = self.queues.get(mq) else {
+            return;
+        };
+        let Some(offset) = q.next_offset else {
+            return;
+        };
+        if q.pulling.is_some() {
+            return;
+        }
+        if self.flow_controlled(q) {
+            let at = ctx.now() + self.config.pull_backoff_on_flow_control;
+            return self.pull_later(ctx, mq, at);
+        }
+        let Some(addr) = master(ctx, mq) else {
+            let at = ctx.now() + self.config.pull_backoff_on_error;
+            return self.pull_later(ctx, mq, at);
+        };
+        let Some(sub) = self.subscriptions.get(&mq.topic) else {
+            return;
+        };
+        let commit = match self.config.model {
+            MessageModel::Clustering => self.commit_point(q).unwrap_or(0),
+            MessageModel::Broadcasting => 0,
+        };
+        let mut sys_flag = FLAG_SUSPEND | FLAG_SUBSCRIPTION;
+        if commit > 0 {
+            sys_flag |= FLAG_COMMIT_OFFSET;
+        }
+        let header = PullMessageRequestHeader {
+            consumer_group: self.config.group.clone(),
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            queue_offset: offset,
+            max_msg_nums: self.config.pull_batch_size,
+            sys_flag,
+            commit_offset: commit,
+            suspend_timeout_millis: self.config.pull_suspend.as_millis() as i64,
+            subscription: Some(sub.data.sub_string.clone()),
+            sub_version: sub.data.sub_version,
+            expression_type: Some(sub.data.expression_type.as_str().to_string()),
+            ..Default::default()
+        };
+        let op = Op::Pull {
+            mq: mq.clone(),
+            offset,
+        };
+        let key = self.request(ctx, &addr, request_code::PULL_MESSAGE, &header, op);
+        if let Some(q) = self.queues.get_mut(mq) {
+            q.pulling = Some(key);
+            q.pull_at = None;
+            q.last_pull = ctx.now();
+            if commit > 0 {
+                q.persisted = Some(commit);
+            }
+        }
+    }
+
+    fn flow_controlled(&self, q: &OwnedQueue) -> bool {
+        q.pq.len() > self.config.pull_threshold_for_queue
+            || q.pq.bytes() > self.config.pull_threshold_size_for_queue
+            || q.pq.span() > self.config.max_offset_span
+    }
+
+    fn pull_later(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, at: Instant) {
+        if let Some(q) = self.queues.get_mut(mq) {
+            q.pull_at = Some(at);
+        }
+        self.arm_pull_timer(ctx);
+    }
+
+    /// After an ack, a queue paused by flow control may pull again at once.
+    fn resume_if_paused(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        let paused = self.queues.get(mq).is_some_and(|q| {
+            q.pulling.is_none() && q.pull_at.is_some() && !self.flow_controlled(q)
+        });
+        if paused {
+            self.pull(ctx, mq);
+        }
+    }
+
+    fn arm_pull_timer(&self, ctx: &mut Context<'_>) {
+        let queues = self.queues.values().filter_map(|q| q.pull_at);
+        let retries = self.local_retries.iter().map(|(t, _, _)| *t);
+        let next = queues.chain(retries).min();
+        if ctx.timer(TimerKind::PullBackoff) != next {
+            ctx.set_timer(TimerKind::PullBackoff, next);
+        }
+    }
+
+    fn on_pull_timer(&mut self, ctx: &mut Context<'_>) {
+        let now = ctx.now();
+        let due: Vec<MessageQueue> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.pull_at.is_some_and(|t| t <= now))
+            .map(|(mq, _)| mq.clone())
+            .collect();
+        for mq in due {
+            if let Some(q) = self.queues.get_mut(&mq) {
+                q.pull_at = None;
+            }
+            self.pull(ctx, &mq);
+        }
+        let (ready, later): (Vec<_>, Vec<_>) = core::mem::take(&mut self.local_retries)
+            .into_iter()
+            .partition(|(t, _, _)| *t <= now);
+        self.local_retries = later;
+        for (_, mq, offset) in ready {
+            self.redeliver(&mq, offset);
+        }
+        self.arm_pull_timer(ctx);
+    }
+
+    fn on_pull(
+        &mut self,
+        ctx: &mut Context<'_>,
+        mq: MessageQueue,
+        offset: i64,
+        outcome: Result<RemotingCommand, RequestError>,
+    ) {
+        let Some(q) = self.queues.get_mut(&mq) else {
+            return;
+        };
+        q.pulling = None;
+        let resp = match outcome {
+            Ok(resp) => resp,
+            Err(_) => {
+                let at = ctx.now() + self.config.pull_backoff_on_error;
+                return self.pull_later(ctx, &mq, at);
+            }
+        };
+        let header = resp.header::<PullMessageResponseHeader>();
+        match (resp.code, header) {
+            (response_code::SUCCESS, Ok(h)) => {
+                let messages = decode_messages(&resp.body).unwrap_or_default();
+                q.next_offset = Some(h.next_begin_offset);
+                self.accept_messages(&mq, messages);
+                self.pull(ctx, &mq);
+            }
+            (response_code::PULL_NOT_FOUND | response_code::PULL_RETRY_IMMEDIATELY, Ok(h)) => {
+                q.next_offset = Some(h.next_begin_offset);
+                self.pull(ctx, &mq);
+            }
+            (response_code::PULL_OFFSET_MOVED, Ok(h)) => {
+                // Java: drop the queue, commit the broker's offset, and let
+                // the next rebalance take it again from there.
+                let _ = offset;
+                q.next_offset = Some(h.next_begin_offset);
+                self.persist_at(ctx, &mq, h.next_begin_offset);
+                self.queues.remove(&mq);
+                self.rebalance_incomplete(ctx, &mq.topic.clone());
+            }
+            (response_code::FLOW_CONTROL, _) => {
+                let at = ctx.now() + self.config.pull_backoff_on_broker_flow_control;
+                self.pull_later(ctx, &mq, at);
+            }
+            _ => {
+                let at = ctx.now() + self.config.pull_backoff_on_error;
+                self.pull_later(ctx, &mq, at);
+            }
+        }
+    }
+
+    /// Caches pulled messages (those the subscription accepts) and hands
+    /// them to the host in batches.
+    fn accept_messages(&mut self, mq: &MessageQueue, messages: Vec<MessageExt>) {
+        let Some(sub) = self.subscriptions.get(&mq.topic) else {
+            return;
+        };
+        let Some(q) = self.queues.get_mut(mq) else {
+            return;
+        };
+        let mut batch: Vec<MessageExt> = Vec::new();
+        for mut message in messages {
+            if !sub.accepts(&message) {
+                continue;
+            }
+            if let Some(original) = message.retry_topic().map(String::from) {
+                message.message.topic = original;
+            }
+            q.pq.put(message.clone());
+            batch.push(message);
+        }
+        let size = self.config.consume_batch_size.max(1);
+        while !batch.is_empty() {
+            let rest = batch.split_off(size.min(batch.len()));
+            let chunk = core::mem::replace(&mut batch, rest);
+            self.deliver(mq, chunk);
+        }
+    }
+
+    fn deliver(&mut self, mq: &MessageQueue, messages: Vec<MessageExt>) {
+        self.next_delivery += 1;
+        let id = DeliveryId(self.next_delivery);
+        let offsets = messages.iter().map(|m| m.queue_offset).collect();
+        self.outstanding.insert(
+            id,
+            Outstanding {
+                mq: mq.clone(),
+                offsets,
+            },
+        );
+        self.deliveries.push_back(Delivery {
+            id,
+            queue: mq.clone(),
+            messages,
+        });
+    }
+
+    /// Hands a message still in flight to the handler again.
+    fn redeliver(&mut self, mq: &MessageQueue, offset: i64) {
+        let Some(message) = self.queues.get(mq).and_then(|q| q.pq.get(offset)).cloned() else {
+            return;
+        };
+        self.deliver(mq, alloc::vec![message]);
+    }
+
+    // ----- offsets ------------------------------------------------------------------
+
+    fn commit_point(&self, q: &OwnedQueue) -> Option<i64> {
+        q.pq.committable().or(q.next_offset)
+    }
+
+    /// Sends every owned queue's offset that moved since it was last sent.
+    fn persist_all(&mut self, ctx: &mut Context<'_>) {
+        let queues: Vec<MessageQueue> = self.queues.keys().cloned().collect();
+        for mq in queues {
+            self.persist_one(ctx, &mq);
+        }
+    }
+
+    fn persist_one(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        if self.config.model == MessageModel::Broadcasting {
+            return;
+        }
+        let Some(q) = self.queues.get(mq) else {
+            return;
+        };
+        let Some(offset) = self.commit_point(q) else {
+            return;
+        };
+        if q.persisted == Some(offset) {
+            return;
+        }
+        self.persist_at(ctx, mq, offset);
+    }
+
+    fn persist_at(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, offset: i64) {
+        let Some(addr) = master(ctx, mq) else {
+            return;
+        };
+        let header = UpdateConsumerOffsetRequestHeader {
+            consumer_group: self.config.group.clone(),
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            commit_offset: offset,
+            ..Default::default()
+        };
+        self.request(
+            ctx,
+            &addr,
+            request_code::UPDATE_CONSUMER_OFFSET,
+            &header,
+            Op::PersistOffset,
+        );
+        if let Some(q) = self.queues.get_mut(mq) {
+            q.persisted = Some(offset);
+        }
+    }
+
+    /// Shutdown: stop pulling and commit every offset.
+    pub fn stop(&mut self, ctx: &mut Context<'_>) {
+        self.started = false;
+        // Long polls would hold the shutdown for their suspend time.
+        for q in self.queues.values_mut() {
+            if let Some(Some(key)) = q.pulling.take() {
+                ctx.cancel(key);
+            }
+        }
+        self.ops.retain(|_, op| !matches!(op, Op::Pull { .. }));
+        self.persist_all(ctx);
+        ctx.set_timer(TimerKind::Rebalance, None);
+        ctx.set_timer(TimerKind::OffsetPersist, None);
+        ctx.set_timer(TimerKind::PullBackoff, None);
+    }
+
+    fn reset_offsets(&mut self, ctx: &mut Context<'_>, table: BTreeMap<MessageQueue, i64>) {
+        for (mq, offset) in table {
+            if !self.queues.contains_key(&mq) {
+                continue;
+            }
+            // Java drops the process queue, writes the new offset and lets
+            // the next rebalance take the queue again from there.
+            self.persist_at(ctx, &mq, offset);
+            self.queues.remove(&mq);
+            self.outstanding.retain(|_, d| d.mq != mq);
+        }
+        ctx.set_timer(TimerKind::Rebalance, Some(ctx.now()));
+    }
+}
+
+/// The master address of `mq`'s broker.
+fn master(ctx: &Context<'_>, mq: &MessageQueue) -> Option<String> {
+    ctx.route(&mq.topic)?
+        .master_addr(&mq.broker_name)
+        .map(String::from)
+}
+
+impl Role for PushConsumer {
+    fn on_response(
+        &mut self,
+        ctx: &mut Context<'_>,
+        token: Token,
+        outcome: Result<RemotingCommand, RequestError>,
+    ) {
+        let Some(op) = self.ops.remove(&token.0) else {
+            return;
+        };
+        match op {
+            Op::Pull { mq, offset } => self.on_pull(ctx, mq, offset, outcome),
+            Op::ConsumerList { topic } => match outcome {
+                Ok(resp) => self.on_consumer_list(ctx, &topic, resp),
+                Err(_) => self.rebalance_incomplete(ctx, &topic),
+            },
+            Op::QueryOffset { mq } => match outcome {
+                Ok(resp) => self.on_query_offset(ctx, mq, resp),
+                Err(_) => self.skip_queue(ctx, &mq),
+            },
+            Op::MaxOffset { mq } => match outcome.ok().filter(|r| r.code == response_code::SUCCESS)
+            {
+                Some(resp) => match resp.header::<GetMaxOffsetResponseHeader>() {
+                    Ok(h) => self.start_at(ctx, &mq, h.offset),
+                    Err(_) => self.skip_queue(ctx, &mq),
+                },
+                None => self.skip_queue(ctx, &mq),
+            },
+            Op::SearchOffset { mq } => {
+                match outcome.ok().filter(|r| r.code == response_code::SUCCESS) {
+                    Some(resp) => match resp.header::<SearchOffsetResponseHeader>() {
+                        Ok(h) => self.start_at(ctx, &mq, h.offset),
+                        Err(_) => self.skip_queue(ctx, &mq),
+                    },
+                    None => self.skip_queue(ctx, &mq),
+                }
+            }
+            Op::SendBack { mq, offset } => {
+                let ok = outcome.is_ok_and(|r| r.code == response_code::SUCCESS);
+                if ok {
+                    if let Some(q) = self.queues.get_mut(&mq) {
+                        q.pq.remove(offset);
+                    }
+                    self.resume_if_paused(ctx, &mq);
+                } else {
+                    self.retry_locally(ctx, mq, offset);
+                }
+            }
+            Op::PersistOffset => {}
+        }
+    }
+
+    fn on_route(&mut self, ctx: &mut Context<'_>, topic: &str, outcome: &RouteOutcome) {
+        // Sooner than Java: rebalance a topic as soon as its route changes.
+        if self.started
+            && matches!(outcome, RouteOutcome::Ready { changed: true })
+            && self.subscriptions.contains_key(topic)
+        {
+            self.rebalance_topic(ctx, topic);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, kind: TimerKind) {
+        if !self.started {
+            return;
+        }
+        match kind {
+            TimerKind::Rebalance => self.rebalance(ctx),
+            TimerKind::OffsetPersist => {
+                let next = ctx.now() + self.config.persist_interval;
+                ctx.set_timer(TimerKind::OffsetPersist, Some(next));
+                self.persist_all(ctx);
+            }
+            TimerKind::PullBackoff => self.on_pull_timer(ctx),
+            _ => {}
+        }
+    }
+
+    fn on_broker_request(
+        &mut self,
+        ctx: &mut Context<'_>,
+        request: BrokerRequest,
+    ) -> Result<Answered, BrokerRequest> {
+        let cmd = request.command();
+        match request.code() {
+            request_code::NOTIFY_CONSUMER_IDS_CHANGED => {
+                let mine = cmd
+                    .header::<NotifyConsumerIdsChangedRequestHeader>()
+                    .is_ok_and(|h| h.consumer_group == self.config.group);
+                if !mine {
+                    return Err(request);
+                }
+                if self.started {
+                    ctx.set_timer(TimerKind::Rebalance, Some(ctx.now()));
+                }
+                Ok(request.accept_oneway(ctx))
+            }
+            request_code::RESET_CONSUMER_CLIENT_OFFSET => {
+                let mine = cmd
+                    .header::<ResetOffsetRequestHeader>()
+                    .is_ok_and(|h| h.group == self.config.group);
+                if !mine {
+                    return Err(request);
+                }
+                if let Ok(body) = ResetOffsetBody::parse(&cmd.body) {
+                    self.reset_offsets(ctx, body.offset_table);
+                }
+                Ok(request.accept_oneway(ctx))
+            }
+            request_code::GET_CONSUMER_RUNNING_INFO => {
+                let group = cmd.ext_fields.get("consumerGroup").unwrap_or_default();
+                if group != self.config.group {
+                    return Err(request);
+                }
+                let body = self.running_info();
+                let mut resp = RemotingCommand::response(response_code::SUCCESS, 0);
+                resp.body = body.into();
+                Ok(request.respond(ctx, resp))
+            }
+            _ => Err(request),
+        }
+    }
+
+    fn is_settled(&self) -> bool {
+        !self
+            .ops
+            .values()
+            .any(|op| matches!(op, Op::PersistOffset | Op::SendBack { .. }))
+    }
+}
+
+impl PushConsumer {
+    /// The GET_CONSUMER_RUNNING_INFO body: the properties Java's admin
+    /// tools read, the subscriptions and the owned queues with their
+    /// offsets (fastjson's object-keyed maps).
+    fn running_info(&self) -> Vec<u8> {
+        let mut out = String::from("{\"mqTable\":{");
+        for (i, (mq, q)) in self.queues.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let offset = self.commit_point(q).unwrap_or(-1);
+            out.push_str(&alloc::format!(
+                "{{\"brokerName\":\"{}\",\"queueId\":{},\"topic\":\"{}\"}}:{{\"cachedMsgCount\":{},\"commitOffset\":{offset}}}",
+                json_escape(&mq.broker_name),
+                mq.queue_id,
+                json_escape(&mq.topic),
+                q.pq.len(),
+            ));
+        }
+        out.push_str("},\"properties\":{");
+        let consume_type = "CONSUME_PASSIVELY";
+        out.push_str(&alloc::format!(
+            "\"PROP_CONSUME_TYPE\":\"{consume_type}\",\"PROP_CONSUMEORDERLY\":\"false\",\"PROP_CLIENT_VERSION\":\"rmq\",\"PROP_NAMESERVER_ADDR\":\"\",\"PROP_THREADPOOL_CORE_SIZE\":\"-1\""
+        ));
+        out.push_str("},\"subscriptionSet\":[");
+        for (i, s) in self.subscriptions.values().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&alloc::format!(
+                "{{\"expressionType\":\"{}\",\"subString\":\"{}\",\"subVersion\":{},\"topic\":\"{}\"}}",
+                s.data.expression_type.as_str(),
+                json_escape(&s.data.sub_string),
+                s.data.sub_version,
+                json_escape(&s.data.topic),
+            ));
+        }
+        out.push_str("]}");
+        out.into_bytes()
+    }
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&alloc::format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A typed header seen as fields.
+struct Fields<'a, H>(&'a H);
+
+impl<H: CommandHeader> FieldSource for Fields<'_, H> {
+    fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
+        self.0.write_fields(sink);
+    }
+}

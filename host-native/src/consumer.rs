@@ -1,0 +1,335 @@
+//! [`PushConsumer`]: consumes messages pushed to a handler, in a consumer
+//! group shared with Java and Go consumers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client};
+use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig, Delivery};
+use rmq_core::engine::ClientConfig;
+use rmq_core::message::MessageExt;
+use tokio::sync::{mpsc, Semaphore};
+
+pub use rmq_core::consumer::{ConsumeFrom, MessageModel};
+
+use crate::client::ClientHandle;
+use crate::clock::{host_facts, wall_clock};
+use crate::Error;
+
+/// Which messages of a topic a subscription takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    expression: String,
+    sql: bool,
+}
+
+impl Selector {
+    /// A tag expression: `*`, `TagA`, `TagA || TagB`.
+    pub fn tag(expression: impl Into<String>) -> Self {
+        Selector {
+            expression: expression.into(),
+            sql: false,
+        }
+    }
+
+    /// Every message.
+    pub fn all() -> Self {
+        Selector::tag("*")
+    }
+
+    /// An SQL92 expression over message properties (the broker must run
+    /// with `enablePropertyFilter=true`).
+    pub fn sql(expression: impl Into<String>) -> Self {
+        Selector {
+            expression: expression.into(),
+            sql: true,
+        }
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ConsumeResult> + Send>>;
+type Handler = Arc<dyn Fn(Vec<MessageExt>) -> BoxFuture + Send + Sync>;
+
+/// Builds a [`PushConsumer`].
+///
+/// ```no_run
+/// use rmq::{ConsumeResult, PushConsumer, Selector};
+/// # async fn demo() -> Result<(), rmq::Error> {
+/// let consumer = PushConsumer::builder()
+///     .name_server("127.0.0.1:9876")
+///     .group("test")
+///     .build()?;
+/// consumer.subscribe("test", Selector::tag("TagA || TagB"), |msgs| async move {
+///     for m in &msgs {
+///         println!("{} {:?}", m.id(), m.body());
+///     }
+///     ConsumeResult::Success
+/// })?;
+/// consumer.start().await?;
+/// consumer.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PushConsumerBuilder {
+    client: ClientConfig,
+    consumer: ConsumerConfig,
+    instance: Option<String>,
+    threads: usize,
+}
+
+impl Default for PushConsumerBuilder {
+    fn default() -> Self {
+        PushConsumerBuilder {
+            client: ClientConfig::default(),
+            consumer: ConsumerConfig::default(),
+            instance: None,
+            threads: 20,
+        }
+    }
+}
+
+impl PushConsumerBuilder {
+    /// Adds name servers (`host:port`, `;`-separated). Default: `NAMESRV_ADDR`.
+    pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
+        let addrs = parse_name_servers(addr.as_ref());
+        self.client.name_servers.extend(addrs);
+        self
+    }
+
+    /// The consumer group (Java `consumerGroup`).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.consumer.group = group.into();
+        self
+    }
+
+    /// Clustering (default) or broadcasting.
+    pub fn model(mut self, model: MessageModel) -> Self {
+        self.consumer.model = model;
+        self
+    }
+
+    /// Where a group with no committed offset starts (default: last).
+    pub fn consume_from(mut self, from: ConsumeFrom) -> Self {
+        self.consumer.consume_from = from;
+        self
+    }
+
+    /// The queue allocation strategy (default: averagely, as Java).
+    pub fn allocation(mut self, strategy: AllocateStrategy) -> Self {
+        self.consumer.allocation = strategy;
+        self
+    }
+
+    /// Handlers running at once (Java `consumeThreadMax`; default 20).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Messages per handler call (default 1).
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.consumer.consume_batch_size = size.max(1);
+        self
+    }
+
+    /// Deliveries before a failing message goes to the DLQ (default 16).
+    pub fn max_reconsume_times(mut self, times: i32) -> Self {
+        self.consumer.max_reconsume_times = times;
+        self
+    }
+
+    /// Every other knob (intervals, flow control), with Java's defaults.
+    pub fn config(mut self, edit: impl FnOnce(&mut ConsumerConfig)) -> Self {
+        edit(&mut self.consumer);
+        self
+    }
+
+    /// The instance name in the client id (default `pid#nanos`).
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.instance = Some(name.into());
+        self
+    }
+
+    /// Checks the settings and builds the consumer (not yet started).
+    pub fn build(mut self) -> Result<PushConsumer, Error> {
+        let env = std::env::var("NAMESRV_ADDR").ok();
+        self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
+        rmq_core::message::validate_group(&self.consumer.group)
+            .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
+        identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        Ok(PushConsumer {
+            inner: Arc::new(Inner {
+                setup: Mutex::new(Some((self.client, self.consumer))),
+                subscriptions: Mutex::new(Vec::new()),
+                handlers: Mutex::new(HashMap::new()),
+                handle: Mutex::new(None),
+                permits: Arc::new(Semaphore::new(self.threads)),
+                threads: self.threads,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    setup: Mutex<Option<(ClientConfig, ConsumerConfig)>>,
+    subscriptions: Mutex<Vec<(String, Selector)>>,
+    handlers: Mutex<HashMap<String, Handler>>,
+    handle: Mutex<Option<ClientHandle>>,
+    permits: Arc<Semaphore>,
+    threads: usize,
+}
+
+/// A push consumer. Cheap to clone; clones share one consumer.
+#[derive(Clone)]
+pub struct PushConsumer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PushConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConsumer").finish_non_exhaustive()
+    }
+}
+
+impl PushConsumer {
+    /// A builder with Java's defaults.
+    pub fn builder() -> PushConsumerBuilder {
+        PushConsumerBuilder::default()
+    }
+
+    /// Subscribes `handler` to `topic` (before `start`). The handler gets a
+    /// batch and says what became of it; an error or a panic in it counts
+    /// as [`ConsumeResult::RETRY`].
+    pub fn subscribe<F, Fut>(
+        &self,
+        topic: &str,
+        selector: Selector,
+        handler: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(Vec<MessageExt>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ConsumeResult> + Send + 'static,
+    {
+        rmq_core::message::validate_topic(topic)
+            .map_err(|e| Error::Config(format!("topic: {e}")))?;
+        if self
+            .inner
+            .setup
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .is_none()
+        {
+            return Err(Error::Config("subscribe before start()".into()));
+        }
+        let handler: Handler = Arc::new(move |msgs| Box::pin(handler(msgs)));
+        self.inner
+            .handlers
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .insert(topic.to_string(), handler);
+        self.inner
+            .subscriptions
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .push((topic.to_string(), selector));
+        Ok(())
+    }
+
+    /// Starts: joins the group, rebalances, pulls and calls the handlers.
+    pub async fn start(&self) -> Result<(), Error> {
+        let Some((client_config, consumer_config)) =
+            self.inner.setup.lock().map_err(|_| Error::ShutDown)?.take()
+        else {
+            return Ok(());
+        };
+        let subscriptions = self
+            .inner
+            .subscriptions
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .clone();
+        if subscriptions.is_empty() {
+            return Err(Error::Config(
+                "no subscription: call subscribe() first".into(),
+            ));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let version = wall_clock().now_ms;
+        let handle = ClientHandle::new(move |now| {
+            let mut client = Client::new(client_config, now);
+            let subs: Vec<(&str, &str, bool)> = subscriptions
+                .iter()
+                .map(|(t, s)| (t.as_str(), s.expression.as_str(), s.sql))
+                .collect();
+            client.add_consumer(consumer_config, &subs, version, now);
+            client
+        });
+        handle.set_delivery_sink(tx)?;
+        handle.start()?;
+        *self.inner.handle.lock().map_err(|_| Error::ShutDown)? = Some(handle.clone());
+        tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
+        Ok(())
+    }
+
+    /// Stops pulling, waits (bounded) for handlers in flight, commits
+    /// offsets, unregisters and closes every connection.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let handle = self
+            .inner
+            .handle
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .take();
+        let Some(handle) = handle else {
+            return Ok(());
+        };
+        let all = self.inner.threads as u32;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.inner.permits.acquire_many(all),
+        )
+        .await;
+        handle.shutdown().await
+    }
+}
+
+/// Runs each delivery's handler on its own task, at most `threads` at once,
+/// and reports the result to the core.
+async fn dispatch(
+    inner: Arc<Inner>,
+    handle: ClientHandle,
+    mut rx: mpsc::UnboundedReceiver<(rmq_core::client::ConsumerId, Delivery)>,
+) {
+    while let Some((consumer, delivery)) = rx.recv().await {
+        let Ok(permit) = Arc::clone(&inner.permits).acquire_owned().await else {
+            return;
+        };
+        let handler = {
+            let handlers = inner.handlers.lock().unwrap_or_else(|e| e.into_inner());
+            let topic = delivery
+                .messages
+                .first()
+                .map(|m| m.topic().to_string())
+                .unwrap_or_default();
+            handlers
+                .get(&topic)
+                .or_else(|| handlers.values().next())
+                .cloned()
+        };
+        let Some(handler) = handler else {
+            continue;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let id = delivery.id;
+            let result = tokio::spawn(handler(delivery.messages))
+                .await
+                .unwrap_or(ConsumeResult::RETRY);
+            drop(permit);
+            let _ = handle.run(move |client, now| client.consumed(consumer, id, result, now));
+        });
+    }
+}

@@ -1,0 +1,359 @@
+//! [`rmq::PushConsumer`] against real 5.x and 4.9.x brokers: the seed's
+//! pair, filters, group rebalancing, retries and the DLQ, committed offsets.
+
+mod producer_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use producer_support::{create_topic, producer, unique, wait_for_messages};
+use rmq::{
+    Admin, ConsumeFrom, ConsumeResult, Message, MessageExt, PushConsumer, PushConsumerBuilder,
+    Selector,
+};
+use rmq_tests::{env_cluster, BrokerVersion};
+
+fn ns(version: BrokerVersion) -> String {
+    env_cluster(version).unwrap()
+}
+
+/// What a consumer's handler saw: every message, in arrival order.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<MessageExt>>>);
+
+impl Seen {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn all(&self) -> Vec<MessageExt> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        let msgs = self.all();
+        msgs.iter()
+            .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived, or `limit` passed.
+    async fn wait_for(&self, n: usize, limit: Duration) -> usize {
+        let start = Instant::now();
+        while self.len() < n && start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.len()
+    }
+}
+
+/// A consumer builder with the test's short intervals.
+fn builder(namesrv: &str, group: &str) -> PushConsumerBuilder {
+    PushConsumer::builder()
+        .name_server(namesrv)
+        .group(group)
+        .consume_from(ConsumeFrom::First)
+        .config(|c| {
+            c.rebalance_interval = Duration::from_secs(2);
+            c.persist_interval = Duration::from_millis(500);
+            c.pull_suspend = Duration::from_secs(2);
+            c.pull_backoff_on_error = Duration::from_millis(500);
+        })
+}
+
+/// Starts a consumer of `topic` that records every message and succeeds.
+async fn recording(
+    b: PushConsumerBuilder,
+    topic: &str,
+    selector: Selector,
+) -> (PushConsumer, Seen) {
+    let consumer = b.build().unwrap();
+    let seen = Seen::default();
+    let log = seen.clone();
+    consumer
+        .subscribe(topic, selector, move |msgs| {
+            let log = log.clone();
+            async move {
+                log.0.lock().unwrap().extend(msgs);
+                ConsumeResult::Success
+            }
+        })
+        .unwrap();
+    consumer.start().await.unwrap();
+    (consumer, seen)
+}
+
+// ----- the seed's pair -------------------------------------------------------
+
+async fn the_seeds_three_tagged_messages_are_consumed_once_each(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_seed");
+    create_topic(&admin, &topic, 4).await;
+    let p = producer(namesrv, "push_seed").await;
+    for tag in ["TagA", "TagB", "TagC"] {
+        let msg = Message::new(topic.as_str(), "Hello RocketMQ").with_tags(tag);
+        p.send(msg).await.unwrap();
+    }
+    let (consumer, seen) = recording(
+        builder(namesrv, &unique("cg_seed")),
+        &topic,
+        Selector::all(),
+    )
+    .await;
+    assert_eq!(seen.wait_for(3, Duration::from_secs(30)).await, 3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = seen.all();
+    let tags: BTreeSet<&str> = msgs.iter().filter_map(|m| m.tags()).collect();
+    assert_eq!(tags, BTreeSet::from(["TagA", "TagB", "TagC"]));
+    assert_eq!(msgs.len(), 3, "each exactly once");
+    assert!(msgs
+        .iter()
+        .all(|m| m.topic() == topic && m.body().as_ref() == b"Hello RocketMQ"));
+    consumer.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_seeds_three_tagged_messages_are_consumed_once_each_on_5x() {
+    the_seeds_three_tagged_messages_are_consumed_once_each(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn the_seeds_three_tagged_messages_are_consumed_once_each_on_4x() {
+    the_seeds_three_tagged_messages_are_consumed_once_each(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- filters ---------------------------------------------------------------
+
+async fn a_tag_expression_delivers_only_its_tags(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_tags");
+    create_topic(&admin, &topic, 2).await;
+    let p = producer(namesrv, "push_tags").await;
+    for (i, tag) in ["TagA", "TagB", "TagC", "TagA", "TagD", "TagB"]
+        .iter()
+        .enumerate()
+    {
+        let msg = Message::new(topic.as_str(), format!("m{i}")).with_tags(*tag);
+        p.send(msg).await.unwrap();
+    }
+    let b = builder(namesrv, &unique("cg_tags"));
+    let (consumer, seen) = recording(b, &topic, Selector::tag("TagA || TagB")).await;
+    assert_eq!(seen.wait_for(4, Duration::from_secs(30)).await, 4);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut bodies = seen.bodies();
+    bodies.sort();
+    assert_eq!(bodies, ["m0", "m1", "m3", "m5"]);
+    consumer.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tag_expression_delivers_only_its_tags_on_5x() {
+    a_tag_expression_delivers_only_its_tags(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn a_tag_expression_delivers_only_its_tags_on_4x() {
+    a_tag_expression_delivers_only_its_tags(&ns(BrokerVersion::V4)).await;
+}
+
+async fn an_sql92_expression_filters_by_properties(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_sql");
+    create_topic(&admin, &topic, 2).await;
+    let p = producer(namesrv, "push_sql").await;
+    for i in 0..6 {
+        let msg = Message::new(topic.as_str(), format!("m{i}")).with_property("n", i.to_string());
+        p.send(msg).await.unwrap();
+    }
+    let b = builder(namesrv, &unique("cg_sql"));
+    let (consumer, seen) = recording(b, &topic, Selector::sql("n >= 3")).await;
+    assert_eq!(seen.wait_for(3, Duration::from_secs(30)).await, 3);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut bodies = seen.bodies();
+    bodies.sort();
+    assert_eq!(bodies, ["m3", "m4", "m5"]);
+    consumer.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_sql92_expression_filters_by_properties_on_5x() {
+    an_sql92_expression_filters_by_properties(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn an_sql92_expression_filters_by_properties_on_4x() {
+    an_sql92_expression_filters_by_properties(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- a group ---------------------------------------------------------------
+
+async fn two_consumers_of_one_group_split_the_queues_and_each_message_once(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_group");
+    create_topic(&admin, &topic, 8).await;
+    let group = unique("cg_group");
+    let (c1, seen1) = recording(
+        builder(namesrv, &group).instance_name("one"),
+        &topic,
+        Selector::all(),
+    )
+    .await;
+    let (c2, seen2) = recording(
+        builder(namesrv, &group).instance_name("two"),
+        &topic,
+        Selector::all(),
+    )
+    .await;
+    // Let both join and the rebalance settle before sending.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let p = producer(namesrv, "push_group").await;
+    for i in 0..200 {
+        p.send(Message::new(topic.as_str(), format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    while seen1.len() + seen2.len() < 200 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let queues = |s: &Seen| -> BTreeSet<i32> { s.all().iter().map(|m| m.queue_id).collect() };
+    let (q1, q2) = (queues(&seen1), queues(&seen2));
+    assert!(q1.is_disjoint(&q2), "a queue has one owner: {q1:?} {q2:?}");
+    assert_eq!(q1.len() + q2.len(), 8, "{q1:?} {q2:?}");
+    let mut bodies = seen1.bodies();
+    bodies.extend(seen2.bodies());
+    let counts: BTreeMap<String, usize> = bodies.iter().fold(BTreeMap::new(), |mut m, b| {
+        *m.entry(b.clone()).or_default() += 1;
+        m
+    });
+    assert_eq!(counts.len(), 200, "every message consumed");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "in steady state, each once"
+    );
+    c1.shutdown().await.unwrap();
+    c2.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_consumers_of_one_group_split_the_queues_and_each_message_once_on_5x() {
+    two_consumers_of_one_group_split_the_queues_and_each_message_once(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn two_consumers_of_one_group_split_the_queues_and_each_message_once_on_4x() {
+    two_consumers_of_one_group_split_the_queues_and_each_message_once(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- offsets -----------------------------------------------------------------
+
+async fn a_restarted_group_resumes_from_its_committed_offset(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_resume");
+    create_topic(&admin, &topic, 2).await;
+    let group = unique("cg_resume");
+    let p = producer(namesrv, "push_resume").await;
+    for i in 0..10 {
+        p.send(Message::new(topic.as_str(), format!("first{i}")))
+            .await
+            .unwrap();
+    }
+    let (c1, seen1) = recording(builder(namesrv, &group), &topic, Selector::all()).await;
+    assert_eq!(seen1.wait_for(10, Duration::from_secs(30)).await, 10);
+    c1.shutdown().await.unwrap(); // commits
+    for i in 0..10 {
+        p.send(Message::new(topic.as_str(), format!("second{i}")))
+            .await
+            .unwrap();
+    }
+    let b = builder(namesrv, &group).consume_from(ConsumeFrom::Last);
+    let (c2, seen2) = recording(b, &topic, Selector::all()).await;
+    assert_eq!(seen2.wait_for(10, Duration::from_secs(30)).await, 10);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bodies = seen2.bodies();
+    assert_eq!(bodies.len(), 10, "{bodies:?}");
+    assert!(bodies.iter().all(|b| b.starts_with("second")), "{bodies:?}");
+    c2.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restarted_group_resumes_from_its_committed_offset_on_5x() {
+    a_restarted_group_resumes_from_its_committed_offset(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn a_restarted_group_resumes_from_its_committed_offset_on_4x() {
+    a_restarted_group_resumes_from_its_committed_offset(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- retries -----------------------------------------------------------------
+
+async fn retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_retry");
+    create_topic(&admin, &topic, 1).await;
+    let group = unique("cg_retry");
+    let p = producer(namesrv, "push_retry").await;
+    p.send(Message::new(topic.as_str(), "fail me").with_tags("T"))
+        .await
+        .unwrap();
+    let consumer = builder(namesrv, &group)
+        .max_reconsume_times(2)
+        .build()
+        .unwrap();
+    let seen = Seen::default();
+    let log = seen.clone();
+    consumer
+        .subscribe(&topic, Selector::all(), move |msgs| {
+            let log = log.clone();
+            async move {
+                log.0.lock().unwrap().extend(msgs);
+                // Delay level 1 (1 s) keeps the test short.
+                ConsumeResult::RetryLater {
+                    acked: 0,
+                    delay_level: 1,
+                }
+            }
+        })
+        .unwrap();
+    consumer.start().await.unwrap();
+    // First delivery and two redeliveries; then the broker moves it to the DLQ.
+    assert_eq!(seen.wait_for(3, Duration::from_secs(40)).await, 3);
+    let msgs = seen.all();
+    let times: Vec<i32> = msgs.iter().map(|m| m.reconsume_times).collect();
+    assert_eq!(times, [0, 1, 2]);
+    assert!(
+        msgs.iter().all(|m| m.topic() == topic),
+        "retries carry the original topic"
+    );
+    assert!(msgs
+        .iter()
+        .all(|m| m.body().as_ref() == b"fail me" && m.tags() == Some("T")));
+    let dlq = format!("%DLQ%{group}");
+    let dead = wait_for_messages(&admin, &dlq, 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1, "the message reached {dlq}");
+    assert_eq!(dead[0].body().as_ref(), b"fail me");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(seen.len(), 3, "no delivery after the DLQ");
+    consumer.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq_on_5x() {
+    retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq(&ns(BrokerVersion::V5))
+        .await;
+}
+
+#[tokio::test]
+async fn retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq_on_4x() {
+    retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq(&ns(BrokerVersion::V4))
+        .await;
+}
