@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client};
-use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig, Delivery};
+use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
 use tokio::sync::{mpsc, Semaphore};
@@ -17,6 +18,7 @@ pub use rmq_core::consumer::{ConsumeFrom, MessageModel};
 
 use crate::client::ClientHandle;
 use crate::clock::{host_facts, wall_clock};
+use crate::driver::ConsumerEvent;
 use crate::Error;
 
 /// Which messages of a topic a subscription takes.
@@ -78,6 +80,7 @@ pub struct PushConsumerBuilder {
     consumer: ConsumerConfig,
     instance: Option<String>,
     threads: usize,
+    offset_store_dir: Option<PathBuf>,
 }
 
 impl Default for PushConsumerBuilder {
@@ -87,6 +90,7 @@ impl Default for PushConsumerBuilder {
             consumer: ConsumerConfig::default(),
             instance: None,
             threads: 20,
+            offset_store_dir: None,
         }
     }
 }
@@ -153,21 +157,45 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// Broadcasting: where offsets are kept, as `<dir>/<client id>/<group>/offsets.json`
+    /// (Java: `rocketmq.client.localOffsetStoreDir`, default `~/.rocketmq_offsets`).
+    pub fn offset_store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.offset_store_dir = Some(dir.into());
+        self
+    }
+
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<PushConsumer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
         self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
-        identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        // Java keeps the DEFAULT instance (a stable client id, so a stable
+        // offsets file) for broadcasting and makes it unique for clustering.
+        let broadcasting = self.consumer.model == MessageModel::Broadcasting;
+        let instance = self
+            .instance
+            .or_else(|| broadcasting.then(|| "DEFAULT".to_string()));
+        identify(&mut self.client, &host_facts(), instance.as_deref());
+        let offsets_file = broadcasting.then(|| {
+            let dir = self.offset_store_dir.unwrap_or_else(|| {
+                let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+                PathBuf::from(home).join(".rocketmq_offsets")
+            });
+            dir.join(&self.client.client_id)
+                .join(&self.consumer.group)
+                .join("offsets.json")
+        });
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 setup: Mutex::new(Some((self.client, self.consumer))),
                 subscriptions: Mutex::new(Vec::new()),
                 handlers: Mutex::new(HashMap::new()),
                 handle: Mutex::new(None),
+                dispatcher: Mutex::new(None),
                 permits: Arc::new(Semaphore::new(self.threads)),
                 threads: self.threads,
+                offsets_file,
             }),
         })
     }
@@ -178,8 +206,10 @@ struct Inner {
     subscriptions: Mutex<Vec<(String, Selector)>>,
     handlers: Mutex<HashMap<String, Handler>>,
     handle: Mutex<Option<ClientHandle>>,
+    dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     permits: Arc<Semaphore>,
     threads: usize,
+    offsets_file: Option<PathBuf>,
 }
 
 /// A push consumer. Cheap to clone; clones share one consumer.
@@ -258,19 +288,25 @@ impl PushConsumer {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let version = wall_clock().now_ms;
+        let stored = self
+            .inner
+            .offsets_file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok());
         let handle = ClientHandle::new(move |now| {
             let mut client = Client::new(client_config, now);
             let subs: Vec<(&str, &str, bool)> = subscriptions
                 .iter()
                 .map(|(t, s)| (t.as_str(), s.expression.as_str(), s.sql))
                 .collect();
-            client.add_consumer(consumer_config, &subs, version, now);
+            client.add_consumer(consumer_config, &subs, stored.as_deref(), version, now);
             client
         });
         handle.set_delivery_sink(tx)?;
         handle.start()?;
         *self.inner.handle.lock().map_err(|_| Error::ShutDown)? = Some(handle.clone());
-        tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
+        let task = tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
+        *self.inner.dispatcher.lock().map_err(|_| Error::ShutDown)? = Some(task);
         Ok(())
     }
 
@@ -297,13 +333,26 @@ impl PushConsumer {
 }
 
 /// Runs each delivery's handler on its own task, at most `threads` at once,
-/// and reports the result to the core.
+/// reports the result to the core, and stores broadcasting offsets.
 async fn dispatch(
     inner: Arc<Inner>,
     handle: ClientHandle,
-    mut rx: mpsc::UnboundedReceiver<(rmq_core::client::ConsumerId, Delivery)>,
+    mut rx: mpsc::UnboundedReceiver<ConsumerEvent>,
 ) {
-    while let Some((consumer, delivery)) = rx.recv().await {
+    while let Some(event) = rx.recv().await {
+        let (consumer, delivery) = match event {
+            ConsumerEvent::Deliver(c, d) => (c, d),
+            ConsumerEvent::StoreOffsets(bytes) => {
+                if let Some(file) = inner.offsets_file.clone() {
+                    let stored =
+                        tokio::task::spawn_blocking(move || store_atomically(&file, &bytes)).await;
+                    if let Ok(Err(e)) = stored {
+                        tracing::warn!(error = %e, "cannot store local offsets");
+                    }
+                }
+                continue;
+            }
+        };
         let Ok(permit) = Arc::clone(&inner.permits).acquire_owned().await else {
             return;
         };
@@ -332,4 +381,15 @@ async fn dispatch(
             let _ = handle.run(move |client, now| client.consumed(consumer, id, result, now));
         });
     }
+}
+
+/// Writes `bytes` to `file` through a temporary file and a rename, so a
+/// crash leaves the old offsets or the new ones, never half of either.
+fn store_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file)
 }

@@ -41,8 +41,17 @@ struct Link {
     reader: JoinHandle<()>,
 }
 
-/// Where a consumer's deliveries go: the task that runs its handlers.
-pub(crate) type DeliverySink = mpsc::UnboundedSender<(ConsumerId, Delivery)>;
+/// What the consumer task gets: deliveries for its handlers, and offset
+/// snapshots to store (broadcasting).
+pub(crate) enum ConsumerEvent {
+    /// Run the handler.
+    Deliver(ConsumerId, Delivery),
+    /// Store these bytes as the group's local offsets.
+    StoreOffsets(Vec<u8>),
+}
+
+/// Where consumer events go: the task that runs the handlers.
+pub(crate) type DeliverySink = mpsc::UnboundedSender<ConsumerEvent>;
 
 /// Everything behind the mutex.
 struct State {
@@ -122,9 +131,12 @@ impl Driver {
     /// Carries out the client's transmits, hands deliveries to the handler
     /// task, then re-arms the timer.
     fn drain(self: &Arc<Self>, st: &mut State) {
-        while let Some(d) = st.client.poll_delivery() {
-            if let Some(sink) = &st.deliveries {
-                let _ = sink.send(d);
+        if let Some(sink) = &st.deliveries {
+            while let Some((c, d)) = st.client.poll_delivery() {
+                let _ = sink.send(ConsumerEvent::Deliver(c, d));
+            }
+            while let Some((_, bytes)) = st.client.poll_offset_snapshot() {
+                let _ = sink.send(ConsumerEvent::StoreOffsets(bytes));
             }
         }
         while let Some(t) = st.client.poll_transmit() {

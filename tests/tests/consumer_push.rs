@@ -357,3 +357,65 @@ async fn retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq_on_
     retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq(&ns(BrokerVersion::V4))
         .await;
 }
+
+// ----- broadcasting --------------------------------------------------------------
+
+async fn broadcasting_consumers_each_get_every_message_and_resume_from_their_file(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_bcast");
+    create_topic(&admin, &topic, 4).await;
+    let group = unique("cg_bcast");
+    let dir = std::env::temp_dir().join(unique("rmq_offsets"));
+    let b = |instance: &str| {
+        builder(namesrv, &group)
+            .model(rmq::MessageModel::Broadcasting)
+            .instance_name(instance)
+            .offset_store_dir(&dir)
+    };
+    let (c1, seen1) = recording(b("b1"), &topic, Selector::all()).await;
+    let (c2, seen2) = recording(b("b2"), &topic, Selector::all()).await;
+    let p = producer(namesrv, "push_bcast").await;
+    for i in 0..20 {
+        p.send(Message::new(topic.as_str(), format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(seen1.wait_for(20, Duration::from_secs(30)).await, 20);
+    assert_eq!(seen2.wait_for(20, Duration::from_secs(30)).await, 20);
+    c1.shutdown().await.unwrap();
+    c2.shutdown().await.unwrap();
+    for i in 0..5 {
+        p.send(Message::new(topic.as_str(), format!("late{i}")))
+            .await
+            .unwrap();
+    }
+    // From the start unless the file says otherwise: it does.
+    let (c1, again) = recording(b("b1"), &topic, Selector::all()).await;
+    assert_eq!(again.wait_for(5, Duration::from_secs(30)).await, 5);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bodies = again.bodies();
+    assert!(
+        bodies.iter().all(|b| b.starts_with("late")),
+        "resumed from the file: {bodies:?}"
+    );
+    assert_eq!(bodies.len(), 5);
+    c1.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn broadcasting_consumers_each_get_every_message_and_resume_from_their_file_on_5x() {
+    broadcasting_consumers_each_get_every_message_and_resume_from_their_file(&ns(
+        BrokerVersion::V5,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn broadcasting_consumers_each_get_every_message_and_resume_from_their_file_on_4x() {
+    broadcasting_consumers_each_get_every_message_and_resume_from_their_file(&ns(
+        BrokerVersion::V4,
+    ))
+    .await;
+}

@@ -198,16 +198,22 @@ impl<C: Caller> Client<C> {
     /// Adds a push-consumer group subscribed to `subscriptions` (topic,
     /// expression, SQL92 or tags) and starts it: it joins the group with
     /// the next heartbeat, rebalances and pulls. `version` orders
-    /// subscription changes (Java: the wall-clock time, in ms).
+    /// subscription changes (Java: the wall-clock time, in ms). A
+    /// broadcasting consumer starts from `stored_offsets`, the bytes its
+    /// host kept from an earlier [`Client::poll_offset_snapshot`].
     pub fn add_consumer(
         &mut self,
         config: ConsumerConfig,
         subscriptions: &[(&str, &str, bool)],
+        stored_offsets: Option<&[u8]>,
         version: i64,
         now: Instant,
     ) -> ConsumerId {
         let role = self.engine.register_role();
         let mut consumer = PushConsumer::new(config, &self.engine.config().client_id);
+        if let Some(stored) = stored_offsets {
+            consumer.restore_offsets(stored);
+        }
         for (topic, expression, sql) in subscriptions {
             consumer.subscribe(topic, expression, *sql, version);
         }
@@ -233,6 +239,18 @@ impl<C: Caller> Client<C> {
             if let Slot::Consumer(c) = slot {
                 if let Some(d) = c.poll_delivery() {
                     return Some((ConsumerId(RoleId::from_index(index)), d));
+                }
+            }
+        }
+        None
+    }
+
+    /// Broadcasting: the next offset snapshot a consumer wants stored.
+    pub fn poll_offset_snapshot(&mut self) -> Option<(ConsumerId, Vec<u8>)> {
+        for (index, slot) in self.roles.slots.iter_mut().enumerate() {
+            if let Slot::Consumer(c) = slot {
+                if let Some(bytes) = c.poll_offset_snapshot() {
+                    return Some((ConsumerId(RoleId::from_index(index)), bytes));
                 }
             }
         }

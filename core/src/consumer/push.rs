@@ -30,8 +30,8 @@ use crate::protocol::headers::{
     QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader, SearchOffsetRequestHeader,
     SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
-use crate::protocol::{request_code, response_code, CommandHeader, FieldSink, FieldSource};
 use crate::protocol::RemotingCommand;
+use crate::protocol::{request_code, response_code, CommandHeader, FieldSink, FieldSource};
 use crate::route::MessageQueue;
 use crate::time::Instant;
 
@@ -149,6 +149,11 @@ pub struct PushConsumer {
     started: bool,
     /// Rebalance rounds that found this client missing or failed.
     incomplete_topics: BTreeSet<String>,
+    /// Broadcasting: offsets restored from the local store, and every
+    /// queue's offset since (Java's `LocalFileOffsetStore`).
+    local_offsets: BTreeMap<MessageQueue, i64>,
+    /// Broadcasting: snapshots of `local_offsets` for the host to store.
+    snapshots: VecDeque<Vec<u8>>,
 }
 
 impl PushConsumer {
@@ -167,6 +172,8 @@ impl PushConsumer {
             local_retries: Vec::new(),
             started: false,
             incomplete_topics: BTreeSet::new(),
+            local_offsets: BTreeMap::new(),
+            snapshots: VecDeque::new(),
         }
     }
 
@@ -226,6 +233,44 @@ impl PushConsumer {
                 .map(|s| s.data.clone())
                 .collect(),
             unit_mode: false,
+        }
+    }
+
+    /// Broadcasting: offsets the host read from this group's local store
+    /// (the bytes of a previous [`PushConsumer::poll_offset_snapshot`];
+    /// Java's `offsets.json` format). Call before `start`; unreadable
+    /// bytes restore nothing.
+    pub fn restore_offsets(&mut self, stored: &[u8]) -> bool {
+        match ResetOffsetBody::parse(stored) {
+            Ok(body) => {
+                self.local_offsets = body.offset_table;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Broadcasting: the next snapshot of every queue's offset for the
+    /// host to store (atomically: write a temporary file, then rename).
+    /// One comes every persist interval while offsets move, and at stop.
+    pub fn poll_offset_snapshot(&mut self) -> Option<Vec<u8>> {
+        self.snapshots.pop_front()
+    }
+
+    fn snapshot_local_offsets(&mut self) {
+        let owned: Vec<(MessageQueue, i64)> = self
+            .queues
+            .iter()
+            .filter_map(|(mq, q)| self.commit_point(q).map(|o| (mq.clone(), o)))
+            .collect();
+        let mut changed = false;
+        for (mq, offset) in owned {
+            if self.local_offsets.insert(mq, offset) != Some(offset) {
+                changed = true;
+            }
+        }
+        if changed || self.snapshots.is_empty() && !self.started {
+            self.snapshots.push_back(offsets_json(&self.local_offsets));
         }
     }
 
@@ -488,6 +533,12 @@ impl PushConsumer {
     // ----- start offsets --------------------------------------------------------
 
     fn find_start(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        if self.config.model == MessageModel::Broadcasting {
+            return match self.local_offsets.get(mq).copied() {
+                Some(offset) => self.start_at(ctx, mq, offset),
+                None => self.default_start(ctx, mq.clone()),
+            };
+        }
         let Some(addr) = master(ctx, mq) else {
             return;
         };
@@ -790,8 +841,13 @@ impl PushConsumer {
         q.pq.committable().or(q.next_offset)
     }
 
-    /// Sends every owned queue's offset that moved since it was last sent.
+    /// Sends every owned queue's offset that moved since it was last sent
+    /// (broadcasting: snapshots them for the local store).
     fn persist_all(&mut self, ctx: &mut Context<'_>) {
+        if self.config.model == MessageModel::Broadcasting {
+            self.snapshot_local_offsets();
+            return;
+        }
         let queues: Vec<MessageQueue> = self.queues.keys().cloned().collect();
         for mq in queues {
             self.persist_one(ctx, &mq);
@@ -800,6 +856,7 @@ impl PushConsumer {
 
     fn persist_one(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
         if self.config.model == MessageModel::Broadcasting {
+            self.snapshot_local_offsets();
             return;
         }
         let Some(q) = self.queues.get(mq) else {
@@ -1046,6 +1103,25 @@ impl PushConsumer {
         out.push_str("]}");
         out.into_bytes()
     }
+}
+
+/// Offsets in Java's `offsets.json` shape: fastjson's map keyed by
+/// MessageQueue objects, `{"offsetTable":{{"brokerName":…,"queueId":…,"topic":…}:42}}`.
+fn offsets_json(table: &BTreeMap<MessageQueue, i64>) -> Vec<u8> {
+    let mut out = String::from("{\"offsetTable\":{");
+    for (i, (mq, offset)) in table.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&alloc::format!(
+            "{{\"brokerName\":\"{}\",\"queueId\":{},\"topic\":\"{}\"}}:{offset}",
+            json_escape(&mq.broker_name),
+            mq.queue_id,
+            json_escape(&mq.topic),
+        ));
+    }
+    out.push_str("}}");
+    out.into_bytes()
 }
 
 fn json_escape(s: &str) -> String {
