@@ -151,6 +151,13 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// Client-wide knobs (route refresh and heartbeat intervals, request
+    /// timeout, serialization), with Java's defaults.
+    pub fn client_config(mut self, edit: impl FnOnce(&mut ClientConfig)) -> Self {
+        edit(&mut self.client);
+        self
+    }
+
     /// The instance name in the client id (default `pid#nanos`).
     pub fn instance_name(mut self, name: impl Into<String>) -> Self {
         self.instance = Some(name.into());

@@ -21,6 +21,7 @@ pub use producer::{Producer, ProducerBuilder};
 pub use rmq_core;
 pub use rmq_core::acl::AclCredentials;
 pub use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};
+pub use rmq_core::engine::ClientConfig;
 pub use rmq_core::message::{Message, MessageExt};
 pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;
