@@ -2,7 +2,13 @@
 //! `cargo xtask test` (RMQ_TEST_NAMESRV_V5). Never skipped: without the
 //! variable the tests fail and say how to run them.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a `consume` may take before its test fails.
+const CONSUME_LIMIT: Duration = Duration::from_secs(15);
 
 fn namesrv() -> String {
     std::env::var("RMQ_TEST_NAMESRV_V5").unwrap_or_else(|_| {
@@ -96,4 +102,488 @@ fn a_bad_property_is_rejected_before_sending() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("expected name=value"), "{}", text(&out));
+}
+
+/// Runs `rmq` and fails the test if it has not exited within `limit`.
+fn rmq_bounded(args: &[&str], namesrv: &str, limit: Duration) -> Output {
+    let mut child = spawn(args, namesrv);
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let status = wait_bounded(&mut child, limit);
+    let out = Output {
+        status: status.unwrap_or_else(|| {
+            let _ = child.kill();
+            child.wait().expect("the killed rmq is reaped")
+        }),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    assert!(
+        status.is_some(),
+        "rmq {args:?} still running after {limit:?}: {}",
+        text(&out)
+    );
+    out
+}
+
+fn spawn(args: &[&str], namesrv: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["--namesrv", namesrv])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the rmq binary runs")
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("rmq can be waited for") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `rmq send`s `body` and returns the msgId it printed.
+fn send(ns: &str, topic: &str, tag: &str, key: &str, body: &str) -> String {
+    let out = rmq(
+        &[
+            "send",
+            "--topic",
+            topic,
+            "--tag",
+            tag,
+            "--key",
+            key,
+            "--prop",
+            "color=red",
+            body,
+        ],
+        ns,
+    );
+    msg_id(&out)
+}
+
+/// `rmq send -` with `body` on standard input.
+fn send_stdin(ns: &str, topic: &str, tag: &str, body: &[u8]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["--namesrv", ns, "send", "--topic", topic, "--tag", tag, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the rmq binary runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(body)
+        .expect("rmq reads standard input");
+    msg_id(&child.wait_with_output().expect("rmq send finishes"))
+}
+
+fn msg_id(out: &Output) -> String {
+    assert!(out.status.success(), "{}", text(out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    printed
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("msgId="))
+        .unwrap_or_else(|| panic!("no msgId in {printed}"))
+        .to_string()
+}
+
+/// The value of `name=` in a plain `consume` line.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name}=");
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+}
+
+/// The body of a plain `consume` line (the rest of the line after `body=`).
+fn body(line: &str) -> &str {
+    let at = line
+        .find(" body=")
+        .unwrap_or_else(|| panic!("no body in {line}"));
+    &line[at + " body=".len()..]
+}
+
+fn lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `rmq offsets`: every queue row as (queue, committed, max, lag), and the
+/// total row as (committed, max, lag).
+#[allow(clippy::type_complexity)]
+fn offsets(
+    ns: &str,
+    group: &str,
+    topic: &str,
+) -> (Vec<(String, String, i64, String)>, (i64, i64, i64)) {
+    let out = rmq(&["offsets", "--group", group, "--topic", topic], ns);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut rows = printed.lines();
+    let header: Vec<&str> = rows.next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["BROKER", "QUEUE", "COMMITTED", "MAX", "LAG"],
+        "{printed}"
+    );
+    let (mut queues, mut total) = (Vec::new(), None);
+    for row in rows {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let num = |s: &str| -> i64 { s.parse().unwrap_or_else(|_| panic!("{s}: {printed}")) };
+        match cells.as_slice() {
+            ["TOTAL", c, m, l] => total = Some((num(c), num(m), num(l))),
+            [broker, q, c, m, l] => {
+                assert_eq!(*broker, "broker-a", "{printed}");
+                queues.push((q.to_string(), c.to_string(), num(m), l.to_string()));
+            }
+            _ => panic!("unexpected line {row:?} in {printed}"),
+        }
+    }
+    let total = total.unwrap_or_else(|| panic!("no TOTAL line in {printed}"));
+    assert!(!queues.is_empty(), "{printed}");
+    (queues, total)
+}
+
+/// Every queue that holds messages has them all committed.
+fn assert_fully_committed(ns: &str, group: &str, topic: &str, messages: i64) {
+    let (queues, total) = offsets(ns, group, topic);
+    for (queue, committed, max, lag) in &queues {
+        if *max > 0 {
+            assert_eq!(committed, &max.to_string(), "queue {queue}: {queues:?}");
+            assert_eq!(lag, "0", "queue {queue}: {queues:?}");
+        }
+    }
+    assert_eq!(total, (messages, messages, 0), "{queues:?}");
+}
+
+#[test]
+fn consume_count_prints_what_send_put_there_and_offsets_then_shows_no_lag() {
+    let ns = namesrv();
+    let topic = unique_topic("consume");
+    let group = format!("{topic}_g");
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let id = send(&ns, &topic, "TagA", &format!("k{i}"), &format!("hello {i}"));
+        sent.push((id, format!("k{i}"), format!("hello {i}")));
+    }
+
+    // Nothing committed yet: every queue shows `-`.
+    let (queues, total) = offsets(&ns, &group, &topic);
+    for (queue, committed, _, lag) in &queues {
+        assert_eq!((committed.as_str(), lag.as_str()), ("-", "-"), "{queue}");
+    }
+    assert_eq!(total, (0, 3, 0), "{queues:?}");
+
+    let out = rmq_bounded(
+        &[
+            "consume", "--group", &group, "--topic", &topic, "--from", "first", "--count", "3",
+        ],
+        &ns,
+        CONSUME_LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = lines(&out);
+    assert_eq!(printed.len(), 3, "{}", text(&out));
+    let mut got: Vec<(String, String, String)> = printed
+        .iter()
+        .map(|line| {
+            assert_eq!(field(line, "topic"), topic, "{line}");
+            let queue = field(line, "queue");
+            assert!(queue.starts_with("broker-a:"), "{line}");
+            field(line, "offset")
+                .parse::<i64>()
+                .expect("a numeric offset");
+            assert_eq!(field(line, "tags"), "TagA", "{line}");
+            (
+                field(line, "msgId").to_string(),
+                field(line, "keys").to_string(),
+                body(line).to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent);
+
+    assert_fully_committed(&ns, &group, &topic, 3);
+}
+
+#[test]
+fn consume_json_keeps_non_ascii_bodies_and_base64s_binary_ones() {
+    let ns = namesrv();
+    let topic = unique_topic("json");
+    let group = format!("{topic}_g");
+    let text_body = "h\u{e9}llo \"w\u{f6}rld\" \u{2713}\\\n\tend";
+    let text_id = send(&ns, &topic, "TagJ", "kj", text_body);
+    let binary_id = send_stdin(&ns, &topic, "TagB", &[0xff, 0xfe, 0x00, 0x41]);
+
+    let out = rmq_bounded(
+        &[
+            "consume", "--group", &group, "--topic", &topic, "--from", "first", "--count", "2",
+            "--json",
+        ],
+        &ns,
+        CONSUME_LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = lines(&out);
+    assert_eq!(printed.len(), 2, "{}", text(&out));
+    let text_line = printed
+        .iter()
+        .find(|l| l.contains(&format!("\"msgId\":\"{text_id}\"")))
+        .unwrap_or_else(|| panic!("no line for {text_id}: {printed:?}"));
+    let binary_line = printed
+        .iter()
+        .find(|l| l.contains(&format!("\"msgId\":\"{binary_id}\"")))
+        .unwrap_or_else(|| panic!("no line for {binary_id}: {printed:?}"));
+
+    let prefix =
+        format!("{{\"topic\":\"{topic}\",\"queue\":{{\"broker\":\"broker-a\",\"queueId\":");
+    assert!(text_line.starts_with(&prefix), "{text_line}");
+    for part in [
+        "\"tags\":\"TagJ\"",
+        "\"keys\":[\"kj\"]",
+        "\"color\":\"red\"",
+        "\"offset\":",
+    ] {
+        assert!(text_line.contains(part), "{part} in {text_line}");
+    }
+    assert!(
+        text_line.ends_with("\"body\":\"h\u{e9}llo \\\"w\u{f6}rld\\\" \u{2713}\\\\\\n\\tend\"}"),
+        "{text_line}"
+    );
+    assert!(!text_line.contains("bodyBase64"), "{text_line}");
+
+    assert!(binary_line.starts_with(&prefix), "{binary_line}");
+    assert!(
+        binary_line.contains("\"tags\":\"TagB\",\"keys\":[]"),
+        "{binary_line}"
+    );
+    assert!(
+        binary_line.ends_with("\"body\":\"//4AQQ==\",\"bodyBase64\":true}"),
+        "{binary_line}"
+    );
+}
+
+#[test]
+fn consume_filter_takes_only_the_matching_tag() {
+    let ns = namesrv();
+    let topic = unique_topic("filter");
+    let group = format!("{topic}_g");
+    // More messages to skip than to take: a filter that let everything
+    // through would rarely print exactly the two TagA bodies.
+    for (tag, body) in [
+        ("TagA", "a1"),
+        ("TagB", "b1"),
+        ("TagB", "b2"),
+        ("TagB", "b3"),
+        ("TagA", "a2"),
+    ] {
+        send(&ns, &topic, tag, "k", body);
+    }
+    let out = rmq_bounded(
+        &[
+            "consume", "--group", &group, "--topic", &topic, "--from", "first", "--filter", "TagA",
+            "--count", "2",
+        ],
+        &ns,
+        CONSUME_LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = lines(&out);
+    let mut bodies: Vec<&str> = printed.iter().map(|l| body(l)).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["a1", "a2"], "{}", text(&out));
+    assert!(
+        printed.iter().all(|l| field(l, "tags") == "TagA"),
+        "{printed:?}"
+    );
+}
+
+#[test]
+fn a_signal_stops_the_consumer_cleanly_and_commits_what_it_printed() {
+    let ns = namesrv();
+    let topic = unique_topic("signal");
+    let group = format!("{topic}_g");
+    send(&ns, &topic, "TagA", "k", "first");
+    send(&ns, &topic, "TagA", "k", "second");
+
+    // No --count: it runs until the signal. A time before the messages
+    // starts the new group at the queues' beginning.
+    let mut child = spawn(
+        &[
+            "consume",
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+            "--from",
+            "2020-01-01T00:00:00Z",
+        ],
+        &ns,
+    );
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Each line reaches the pipe as it is consumed, long before the exit.
+    let deadline = Instant::now() + CONSUME_LIMIT;
+    let mut bodies = Vec::new();
+    while bodies.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => bodies.push(body(&line).to_string()),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+                panic!("only {bodies:?} within {CONSUME_LIMIT:?}; stderr: {err}");
+            }
+        }
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["first", "second"]);
+
+    let pid = child.id().to_string();
+    let kill = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let status = wait_bounded(&mut child, CONSUME_LIMIT);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+    let status = status.unwrap_or_else(|| panic!("still running after SIGINT; stderr: {err}"));
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(rx.try_recv().is_err(), "nothing more was printed");
+
+    assert_fully_committed(&ns, &group, &topic, 2);
+}
+
+#[test]
+fn consume_and_offsets_reject_bad_arguments_clearly() {
+    // Usage errors: exit code 2, before any connection.
+    for (args, says) in [
+        (vec!["consume", "--topic", "t"], "--group"),
+        (vec!["consume", "--group", "g"], "--topic"),
+        (
+            vec![
+                "consume", "-g", "g", "-t", "t", "--filter", "A", "--sql", "a > 1",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["consume", "-g", "g", "-t", "t", "--from", "yesterday"],
+            "expected first, last, a Unix time in ms, or YYYY-MM-DDTHH:MM:SSZ",
+        ),
+        (
+            vec![
+                "consume",
+                "-g",
+                "g",
+                "-t",
+                "t",
+                "--from",
+                "2024-02-30T00:00:00Z",
+            ],
+            "no such date",
+        ),
+        (
+            vec![
+                "consume",
+                "-g",
+                "g",
+                "-t",
+                "t",
+                "--from",
+                "2024-01-01T00:00:00+02:00",
+            ],
+            "only UTC",
+        ),
+        (
+            vec!["consume", "-g", "g", "-t", "t", "--count", "0"],
+            "must be at least 1",
+        ),
+        (vec!["offsets", "--group", "g"], "--topic"),
+    ] {
+        let out = rmq(&args, "127.0.0.1:1");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
+
+    // Bad names: exit code 1, still before any connection.
+    for (args, says) in [
+        (
+            vec!["consume", "-g", "bad group", "-t", "t"],
+            "group `bad group`",
+        ),
+        (
+            vec!["consume", "-g", "g", "-t", "bad topic!"],
+            "topic `bad topic!`",
+        ),
+        (
+            vec!["offsets", "-g", "bad group", "-t", "t"],
+            "group `bad group`",
+        ),
+    ] {
+        let out = rmq_bounded(&args, "127.0.0.1:1", Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
+
+    // An unreachable name server, and a topic it does not know.
+    for args in [
+        vec!["consume", "-g", "g", "-t", "t"],
+        vec!["offsets", "-g", "g", "-t", "t"],
+    ] {
+        let out = rmq_bounded(&args, "127.0.0.1:1", Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("127.0.0.1:1"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let ns = namesrv();
+    let missing = unique_topic("missing");
+    for args in [
+        vec!["consume", "-g", "g", "-t", missing.as_str()],
+        vec!["offsets", "-g", "g", "-t", missing.as_str()],
+    ] {
+        let out = rmq_bounded(&args, &ns, Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no route for topic"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
 }
