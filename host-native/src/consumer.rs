@@ -275,6 +275,35 @@ impl PushConsumer {
         Ok(())
     }
 
+    /// Subscribes `handler` to `topic` for orderly consumption (before
+    /// `start`): each queue is locked on its broker and its messages reach
+    /// the handler one batch at a time, in queue order, so messages sent
+    /// with one sharding key are consumed in the order they were sent.
+    /// [`ConsumeResult::RETRY`] suspends the queue for a moment and retries
+    /// the same batch (Java's `SUSPEND_CURRENT_QUEUE_A_MOMENT`). A consumer
+    /// is orderly or concurrent for all its subscriptions, as in Java.
+    pub fn subscribe_orderly<F, Fut>(
+        &self,
+        topic: &str,
+        selector: Selector,
+        handler: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(Vec<MessageExt>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ConsumeResult> + Send + 'static,
+    {
+        if let Some((_, consumer)) = self
+            .inner
+            .setup
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .as_mut()
+        {
+            consumer.orderly = true;
+        }
+        self.subscribe(topic, selector, handler)
+    }
+
     /// Starts: joins the group, rebalances, pulls and calls the handlers.
     pub async fn start(&self) -> Result<(), Error> {
         let Some((client_config, consumer_config)) =

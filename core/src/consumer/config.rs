@@ -68,6 +68,20 @@ pub struct ConsumerConfig {
     /// A queue not pulled for this long is dropped and taken again. Java:
     /// `pullMaxIdleTime` = 120 s.
     pub pull_max_idle: Duration,
+    /// Orderly consumption: each queue locked on its broker, one batch at
+    /// a time in offset order (Java: a `MessageListenerOrderly`).
+    pub orderly: bool,
+    /// Orderly: lock renewal period. Java: `rebalanceLockInterval` = 20 s.
+    pub lock_renew_interval: Duration,
+    /// Orderly: a lock not renewed for this long counts as lost on the
+    /// client (the broker keeps it 60 s). Java: `REBALANCE_LOCK_MAX_LIVE_TIME` = 30 s.
+    pub lock_expiry: Duration,
+    /// Orderly: how long RetryLater suspends the queue before the batch is
+    /// tried again. Java: `suspendCurrentQueueTimeMillis` = 1 s.
+    pub suspend_delay: Duration,
+    /// Orderly: deliveries before a message goes to the DLQ; `None` (Java's
+    /// default for orderly) retries forever.
+    pub orderly_max_reconsume_times: Option<i32>,
 }
 
 impl Default for ConsumerConfig {
@@ -93,6 +107,11 @@ impl Default for ConsumerConfig {
             max_reconsume_times: 16,
             local_retry_delay: Duration::from_secs(5),
             pull_max_idle: Duration::from_secs(120),
+            orderly: false,
+            lock_renew_interval: Duration::from_secs(20),
+            lock_expiry: Duration::from_secs(30),
+            suspend_delay: Duration::from_secs(1),
+            orderly_max_reconsume_times: None,
         }
     }
 }

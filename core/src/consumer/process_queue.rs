@@ -33,6 +33,16 @@ impl ProcessQueue {
         Some(message)
     }
 
+    /// The first `n` messages in offset order (an orderly batch).
+    pub fn first(&self, n: usize) -> impl Iterator<Item = &MessageExt> + '_ {
+        self.messages.values().take(n)
+    }
+
+    /// The message at `offset`, to count a local redelivery.
+    pub fn get_mut(&mut self, offset: i64) -> Option<&mut MessageExt> {
+        self.messages.get_mut(&offset)
+    }
+
     /// The message at `offset`, if in flight.
     pub fn get(&self, offset: i64) -> Option<&MessageExt> {
         self.messages.get(&offset)

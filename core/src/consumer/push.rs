@@ -23,6 +23,7 @@ use crate::protocol::body::{
     ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody, ExpressionType, ResetOffsetBody,
     SubscriptionData,
 };
+use crate::protocol::body::{LockBatchRequestBody, LockBatchResponseBody};
 use crate::protocol::headers::{
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
     GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, NotifyConsumerIdsChangedRequestHeader,
@@ -111,6 +112,12 @@ struct OwnedQueue {
     /// Last offset sent to the broker.
     persisted: Option<i64>,
     last_pull: Instant,
+    /// Orderly: when the broker last confirmed our lock.
+    locked_at: Option<Instant>,
+    /// Orderly: a batch of this queue is with the handler (or being sent back).
+    busy: bool,
+    /// Orderly: suspended after RetryLater until then.
+    suspended_until: Option<Instant>,
 }
 
 /// What a request of this role was for.
@@ -123,6 +130,8 @@ enum Op {
     Pull { mq: MessageQueue, offset: i64 },
     SendBack { mq: MessageQueue, offset: i64 },
     PersistOffset,
+    Lock,
+    Unlock,
 }
 
 /// A delivery the host has not reported yet.
@@ -294,6 +303,9 @@ impl PushConsumer {
         let Some(done) = self.outstanding.remove(&id) else {
             return;
         };
+        if self.config.orderly {
+            return self.consumed_orderly(ctx, done, result);
+        }
         let acked = match result {
             ConsumeResult::Success => done.offsets.len(),
             ConsumeResult::RetryLater { acked, .. } => acked.min(done.offsets.len()),
@@ -375,6 +387,18 @@ impl PushConsumer {
         header: &H,
         op: Op,
     ) -> Option<RequestKey> {
+        self.request_with_body(ctx, addr, code, &Fields(header), &[], op)
+    }
+
+    fn request_with_body<F: FieldSource>(
+        &mut self,
+        ctx: &mut Context<'_>,
+        addr: &str,
+        code: i32,
+        fields: &F,
+        body: &[u8],
+        op: Op,
+    ) -> Option<RequestKey> {
         self.next_token += 1;
         let token = Token(self.next_token);
         let deadline = match op {
@@ -383,7 +407,7 @@ impl PushConsumer {
         };
         self.ops.insert(token.0, op);
         let delivery = Send::Answer { token, deadline };
-        ctx.request(addr, code, &Fields(header), &[], delivery)
+        ctx.request(addr, code, fields, body, delivery)
     }
 
     // ----- rebalance ------------------------------------------------------------
@@ -500,15 +524,111 @@ impl PushConsumer {
                     pull_at: None,
                     persisted: None,
                     last_pull: now,
+                    locked_at: None,
+                    busy: false,
+                    suspended_until: None,
                 },
             );
-            self.find_start(ctx, &mq);
+            if !self.locking() {
+                self.find_start(ctx, &mq);
+            }
         }
+        if self.locking() {
+            self.lock_all(ctx);
+        }
+    }
+
+    /// Orderly clustering consumers lock their queues on the broker.
+    fn locking(&self) -> bool {
+        self.config.orderly && self.config.model == MessageModel::Clustering
+    }
+
+    /// LOCK_BATCH_MQ for every owned queue, one request per broker: takes
+    /// new locks and renews held ones.
+    fn lock_all(&mut self, ctx: &mut Context<'_>) {
+        let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
+        for mq in self.queues.keys() {
+            if let Some(addr) = master(ctx, mq) {
+                by_broker.entry(addr).or_default().push(mq.clone());
+            }
+        }
+        for (addr, mqs) in by_broker {
+            let body = LockBatchRequestBody {
+                consumer_group: self.config.group.clone(),
+                client_id: self.client_id.clone(),
+                only_this_broker: false,
+                mq_set: mqs,
+            }
+            .to_json();
+            let op = Op::Lock;
+            self.request_with_body(
+                ctx,
+                &addr,
+                request_code::LOCK_BATCH_MQ,
+                &NoFields,
+                &body,
+                op,
+            );
+        }
+    }
+
+    fn on_locked(&mut self, ctx: &mut Context<'_>, resp: RemotingCommand) {
+        let Ok(body) = LockBatchResponseBody::parse(&resp.body) else {
+            return;
+        };
+        let now = ctx.now();
+        for mq in body.lock_ok_mq_set {
+            let Some(q) = self.queues.get_mut(&mq) else {
+                continue;
+            };
+            let first_lock = q.locked_at.is_none();
+            q.locked_at = Some(now);
+            if first_lock && q.next_offset.is_none() {
+                // Java re-reads the offset from the broker after a new lock.
+                self.find_start(ctx, &mq);
+            } else {
+                self.pull(ctx, &mq);
+                self.deliver_orderly(ctx, &mq);
+            }
+        }
+    }
+
+    fn holds_lock(&self, q: &OwnedQueue, now: Instant) -> bool {
+        !self.locking()
+            || q.locked_at
+                .is_some_and(|t| now.saturating_duration_since(t) < self.config.lock_expiry)
+    }
+
+    fn unlock(&mut self, ctx: &mut Context<'_>, mqs: Vec<MessageQueue>) {
+        let Some(addr) = mqs.first().and_then(|mq| master(ctx, mq)) else {
+            return;
+        };
+        let body = LockBatchRequestBody {
+            consumer_group: self.config.group.clone(),
+            client_id: self.client_id.clone(),
+            only_this_broker: false,
+            mq_set: mqs,
+        }
+        .to_json();
+        self.request_with_body(
+            ctx,
+            &addr,
+            request_code::UNLOCK_BATCH_MQ,
+            &NoFields,
+            &body,
+            Op::Unlock,
+        );
     }
 
     fn drop_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
         self.persist_one(ctx, mq);
-        self.queues.remove(mq);
+        let held = self
+            .queues
+            .remove(mq)
+            .is_some_and(|q| q.locked_at.is_some());
+        if held && self.locking() {
+            self.unlock(ctx, alloc::vec![mq.clone()]);
+        }
         // Deliveries in flight for it are forgotten; their acks are ignored.
         self.outstanding.retain(|_, d| d.mq != *mq);
     }
@@ -627,6 +747,9 @@ impl PushConsumer {
         if q.pulling.is_some() {
             return;
         }
+        if !self.holds_lock(q, ctx.now()) {
+            return; // pulled again once the lock is (re)taken
+        }
         if self.flow_controlled(q) {
             let at = ctx.now() + self.config.pull_backoff_on_flow_control;
             return self.pull_later(ctx, mq, at);
@@ -676,9 +799,10 @@ impl PushConsumer {
     }
 
     fn flow_controlled(&self, q: &OwnedQueue) -> bool {
+        // The span rule is for concurrent consumption only, as in Java.
         q.pq.len() > self.config.pull_threshold_for_queue
             || q.pq.bytes() > self.config.pull_threshold_size_for_queue
-            || q.pq.span() > self.config.max_offset_span
+            || (!self.config.orderly && q.pq.span() > self.config.max_offset_span)
     }
 
     fn pull_later(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, at: Instant) {
@@ -699,7 +823,10 @@ impl PushConsumer {
     }
 
     fn arm_pull_timer(&self, ctx: &mut Context<'_>) {
-        let queues = self.queues.values().filter_map(|q| q.pull_at);
+        let queues = self
+            .queues
+            .values()
+            .flat_map(|q| q.pull_at.into_iter().chain(q.suspended_until));
         let retries = self.local_retries.iter().map(|(t, _, _)| *t);
         let next = queues.chain(retries).min();
         if ctx.timer(TimerKind::PullBackoff) != next {
@@ -720,6 +847,18 @@ impl PushConsumer {
                 q.pull_at = None;
             }
             self.pull(ctx, &mq);
+        }
+        let resumed: Vec<MessageQueue> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.suspended_until.is_some_and(|t| t <= now))
+            .map(|(mq, _)| mq.clone())
+            .collect();
+        for mq in resumed {
+            if let Some(q) = self.queues.get_mut(&mq) {
+                q.suspended_until = None;
+            }
+            self.deliver_orderly(ctx, &mq);
         }
         let (ready, later): (Vec<_>, Vec<_>) = core::mem::take(&mut self.local_retries)
             .into_iter()
@@ -756,6 +895,7 @@ impl PushConsumer {
                 q.next_offset = Some(h.next_begin_offset);
                 self.accept_messages(&mq, messages);
                 self.pull(ctx, &mq);
+                self.deliver_orderly(ctx, &mq);
             }
             (response_code::PULL_NOT_FOUND | response_code::PULL_RETRY_IMMEDIATELY, Ok(h)) => {
                 q.next_offset = Some(h.next_begin_offset);
@@ -798,8 +938,12 @@ impl PushConsumer {
             if let Some(original) = message.retry_topic().map(String::from) {
                 message.message.topic = original;
             }
-            q.pq.put(message.clone());
-            batch.push(message);
+            if self.config.orderly {
+                q.pq.put(message);
+            } else {
+                q.pq.put(message.clone());
+                batch.push(message);
+            }
         }
         let size = self.config.consume_batch_size.max(1);
         while !batch.is_empty() {
@@ -825,6 +969,78 @@ impl PushConsumer {
             queue: mq.clone(),
             messages,
         });
+    }
+
+    /// Orderly: hands the next batch of `mq` to the handler, in offset
+    /// order, if the queue is locked, idle and not suspended.
+    fn deliver_orderly(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        if !self.config.orderly {
+            return;
+        }
+        let now = ctx.now();
+        let Some(q) = self.queues.get(mq) else {
+            return;
+        };
+        if q.busy || q.pq.is_empty() || !self.holds_lock(q, now) {
+            return;
+        }
+        if q.suspended_until.is_some_and(|t| t > now) {
+            return;
+        }
+        let size = self.config.consume_batch_size.max(1);
+        let batch: Vec<MessageExt> = q.pq.first(size).cloned().collect();
+        if let Some(q) = self.queues.get_mut(mq) {
+            q.busy = true;
+            q.suspended_until = None;
+        }
+        self.deliver(mq, batch);
+    }
+
+    /// Orderly: the handler finished a batch.
+    fn consumed_orderly(
+        &mut self,
+        ctx: &mut Context<'_>,
+        done: Outstanding,
+        result: ConsumeResult,
+    ) {
+        let mq = done.mq;
+        let Some(q) = self.queues.get_mut(&mq) else {
+            return;
+        };
+        match result {
+            ConsumeResult::Success => {
+                for offset in &done.offsets {
+                    q.pq.remove(*offset);
+                }
+                q.busy = false;
+            }
+            ConsumeResult::RetryLater { .. } => {
+                let max = self.config.orderly_max_reconsume_times;
+                let mut exhausted = Vec::new();
+                for offset in &done.offsets {
+                    if let Some(m) = q.pq.get_mut(*offset) {
+                        m.reconsume_times += 1;
+                        if max.is_some_and(|max| m.reconsume_times > max) {
+                            exhausted.push(*offset);
+                        }
+                    }
+                }
+                if exhausted.is_empty() {
+                    // SuspendCurrentQueueAMoment: the same batch, later.
+                    q.busy = false;
+                    q.suspended_until = Some(ctx.now() + self.config.suspend_delay);
+                    self.arm_pull_timer(ctx);
+                } else {
+                    // Past the limit: to the DLQ (the queue stays busy until
+                    // the broker took them, so order holds).
+                    for offset in exhausted {
+                        self.send_back(ctx, &mq, offset, -1);
+                    }
+                }
+            }
+        }
+        self.resume_if_paused(ctx, &mq);
+        self.deliver_orderly(ctx, &mq);
     }
 
     /// Hands a message still in flight to the handler again.
@@ -905,6 +1121,18 @@ impl PushConsumer {
         }
         self.ops.retain(|_, op| !matches!(op, Op::Pull { .. }));
         self.persist_all(ctx);
+        if self.locking() {
+            let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
+            for (mq, q) in &self.queues {
+                if let (Some(_), Some(addr)) = (q.locked_at, master(ctx, mq)) {
+                    by_broker.entry(addr).or_default().push(mq.clone());
+                }
+            }
+            for (_, mqs) in by_broker {
+                self.unlock(ctx, mqs);
+            }
+            ctx.set_timer(TimerKind::LockRenewal, None);
+        }
         ctx.set_timer(TimerKind::Rebalance, None);
         ctx.set_timer(TimerKind::OffsetPersist, None);
         ctx.set_timer(TimerKind::PullBackoff, None);
@@ -974,13 +1202,28 @@ impl Role for PushConsumer {
                 if ok {
                     if let Some(q) = self.queues.get_mut(&mq) {
                         q.pq.remove(offset);
+                        q.busy = false;
                     }
                     self.resume_if_paused(ctx, &mq);
+                    self.deliver_orderly(ctx, &mq);
+                } else if self.config.orderly {
+                    if let Some(q) = self.queues.get_mut(&mq) {
+                        q.busy = false;
+                        q.suspended_until = Some(ctx.now() + self.config.suspend_delay);
+                    }
+                    self.arm_pull_timer(ctx);
                 } else {
                     self.retry_locally(ctx, mq, offset);
                 }
             }
-            Op::PersistOffset => {}
+            Op::PersistOffset | Op::Unlock => {}
+            Op::Lock => {
+                if let Ok(resp) = outcome {
+                    if resp.code == response_code::SUCCESS {
+                        self.on_locked(ctx, resp);
+                    }
+                }
+            }
         }
     }
 
@@ -1006,6 +1249,11 @@ impl Role for PushConsumer {
                 self.persist_all(ctx);
             }
             TimerKind::PullBackoff => self.on_pull_timer(ctx),
+            TimerKind::LockRenewal => {
+                let next = ctx.now() + self.config.lock_renew_interval;
+                ctx.set_timer(TimerKind::LockRenewal, Some(next));
+                self.lock_all(ctx);
+            }
             _ => {}
         }
     }
@@ -1084,8 +1332,9 @@ impl PushConsumer {
         }
         out.push_str("},\"properties\":{");
         let consume_type = "CONSUME_PASSIVELY";
+        let orderly = self.config.orderly;
         out.push_str(&alloc::format!(
-            "\"PROP_CONSUME_TYPE\":\"{consume_type}\",\"PROP_CONSUMEORDERLY\":\"false\",\"PROP_CLIENT_VERSION\":\"rmq\",\"PROP_NAMESERVER_ADDR\":\"\",\"PROP_THREADPOOL_CORE_SIZE\":\"-1\""
+            "\"PROP_CONSUME_TYPE\":\"{consume_type}\",\"PROP_CONSUMEORDERLY\":\"{orderly}\",\"PROP_CLIENT_VERSION\":\"rmq\",\"PROP_NAMESERVER_ADDR\":\"\",\"PROP_THREADPOOL_CORE_SIZE\":\"-1\""
         ));
         out.push_str("},\"subscriptionSet\":[");
         for (i, s) in self.subscriptions.values().enumerate() {
@@ -1135,6 +1384,13 @@ fn json_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// No header fields (LOCK_BATCH_MQ, UNLOCK_BATCH_MQ).
+struct NoFields;
+
+impl FieldSource for NoFields {
+    fn write_to<S: FieldSink + ?Sized>(&self, _sink: &mut S) {}
 }
 
 /// A typed header seen as fields.
