@@ -508,3 +508,195 @@ async fn orderly_consumption_keeps_each_keys_order_across_a_rebalance_on_5x() {
 async fn orderly_consumption_keeps_each_keys_order_across_a_rebalance_on_4x() {
     orderly_consumption_keeps_each_keys_order_across_a_rebalance(&ns(BrokerVersion::V4)).await;
 }
+
+// ----- where to start, and backtracking --------------------------------------------
+
+async fn a_new_timestamp_group_on_a_young_queue_reads_from_the_start_as_java_does(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_ts");
+    create_topic(&admin, &topic, 2).await;
+    let p = producer(namesrv, "push_ts").await;
+    for i in 0..5 {
+        p.send(Message::new(topic.as_str(), format!("old{i}")))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cut = producer_support::now_ms();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..5 {
+        p.send(Message::new(topic.as_str(), format!("new{i}")))
+            .await
+            .unwrap();
+    }
+    // The broker answers a new group's QUERY_CONSUMER_OFFSET on a queue
+    // whose first message is still in memory with 0 and SUCCESS, not
+    // QUERY_NOT_FOUND, so the consume-from rule (and its timestamp search)
+    // never runs: Java's consumer reads from the start here too.
+    let b = builder(namesrv, &unique("cg_ts")).consume_from(ConsumeFrom::Timestamp(cut));
+    let (c, seen) = recording(b, &topic, Selector::all()).await;
+    assert_eq!(seen.wait_for(10, Duration::from_secs(30)).await, 10);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bodies = seen.bodies();
+    assert_eq!(bodies.len(), 10, "{bodies:?}");
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_new_timestamp_group_on_a_young_queue_reads_from_the_start_as_java_does_on_5x() {
+    a_new_timestamp_group_on_a_young_queue_reads_from_the_start_as_java_does(&ns(
+        BrokerVersion::V5,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_timestamp_group_on_a_young_queue_reads_from_the_start_as_java_does_on_4x() {
+    a_new_timestamp_group_on_a_young_queue_reads_from_the_start_as_java_does(&ns(
+        BrokerVersion::V4,
+    ))
+    .await;
+}
+
+/// Java `RequestCode.INVOKE_BROKER_TO_RESET_OFFSET`: the admin asks the
+/// broker to reset a group's offsets to a time; the broker tells every
+/// live consumer of the group (RESET_CONSUMER_CLIENT_OFFSET).
+const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
+
+async fn a_reset_offset_moves_a_running_consumer_back(namesrv: &str) {
+    use rmq::rmq_core::protocol::headers::ResetOffsetRequestHeader;
+    use rmq::rmq_core::protocol::{response_code, RemotingCommand};
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_reset");
+    let table = create_topic(&admin, &topic, 2).await;
+    let group = unique("cg_reset");
+    let before = producer_support::now_ms() - 1000;
+    let p = producer(namesrv, "push_reset").await;
+    for i in 0..10 {
+        p.send(Message::new(topic.as_str(), format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let (c, seen) = recording(builder(namesrv, &group), &topic, Selector::all()).await;
+    assert_eq!(seen.wait_for(10, Duration::from_secs(30)).await, 10);
+    tokio::time::sleep(Duration::from_secs(2)).await; // offsets committed
+
+    let broker = table.broker_names().next().unwrap().to_string();
+    let addr = table.master_addr(&broker).unwrap().to_string();
+    let header = ResetOffsetRequestHeader {
+        group: group.clone(),
+        topic: topic.clone(),
+        queue_id: Some(-1),
+        offset: None,
+        timestamp: before,
+        is_force: true,
+        ..Default::default()
+    };
+    let cmd = RemotingCommand::request(INVOKE_BROKER_TO_RESET_OFFSET, 0).with_header(&header);
+    let resp = admin
+        .request(Some(&addr), cmd, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response_code::SUCCESS, "{resp:?}");
+    assert_eq!(
+        seen.wait_for(20, Duration::from_secs(30)).await,
+        20,
+        "all ten again"
+    );
+    let mut again = seen.bodies()[10..].to_vec();
+    again.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(again, expected);
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reset_offset_moves_a_running_consumer_back_on_5x() {
+    a_reset_offset_moves_a_running_consumer_back(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn a_reset_offset_moves_a_running_consumer_back_on_4x() {
+    a_reset_offset_moves_a_running_consumer_back(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- members joining and leaving --------------------------------------------------
+
+async fn members_joining_and_leaving_lose_no_message(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_churn");
+    create_topic(&admin, &topic, 8).await;
+    let group = unique("cg_churn");
+    let (c1, s1) = recording(
+        builder(namesrv, &group).instance_name("m1"),
+        &topic,
+        Selector::all(),
+    )
+    .await;
+    let (c2, s2) = recording(
+        builder(namesrv, &group).instance_name("m2"),
+        &topic,
+        Selector::all(),
+    )
+    .await;
+    let p = producer(namesrv, "push_churn").await;
+    let total = 20_000;
+    let sender = {
+        let p = p.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            for i in 0..total {
+                batch.push(Message::new(topic.as_str(), format!("m{i}")));
+                if batch.len() == 50 {
+                    p.send_batch(std::mem::take(&mut batch)).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (c3, s3) = recording(
+        builder(namesrv, &group).instance_name("m3"),
+        &topic,
+        Selector::all(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c1.shutdown().await.unwrap(); // leaves mid-stream, committing what it did
+    sender.await.unwrap();
+    let start = Instant::now();
+    let distinct = || -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for s in [&s1, &s2, &s3] {
+            for b in s.bodies() {
+                *counts.entry(b).or_insert(0) += 1;
+            }
+        }
+        counts
+    };
+    while distinct().len() < total && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let counts = distinct();
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    println!("members joining and leaving: {} distinct of {total}, {duplicates} duplicates (around the rebalances)", counts.len());
+    assert_eq!(counts.len(), total, "no message lost");
+    assert!(s3.len() > 0, "the member that joined consumed");
+    c2.shutdown().await.unwrap();
+    c3.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn members_joining_and_leaving_lose_no_message_on_5x() {
+    members_joining_and_leaving_lose_no_message(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn members_joining_and_leaving_lose_no_message_on_4x() {
+    members_joining_and_leaving_lose_no_message(&ns(BrokerVersion::V4)).await;
+}
