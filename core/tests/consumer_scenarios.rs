@@ -1,0 +1,1033 @@
+//! Push-consumer scenarios: a scripted name server and broker inside the
+//! test (a small model of the broker's consumer side: members, offsets,
+//! stored messages, suspended pulls), driven in virtual time. Each test is
+//! one behaviour, named for it.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rmq_core::client::ConsumerId;
+use rmq_core::consumer::{ConsumeFrom, ConsumeResult, ConsumerConfig, Delivery};
+use rmq_core::engine::ClientConfig;
+use rmq_core::message::ext::MAGIC_V1;
+use rmq_core::protocol::headers::{
+    ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
+use rmq_core::protocol::{request_code, response_code, RemotingCommand};
+use rmq_core::route::MessageQueue;
+use rmq_sim::{Network, NodeId, Script};
+
+const NAMESRV: &str = "ns:9876";
+const BROKER: &str = "10.0.0.1:10911";
+const BROKER_NAME: &str = "broker-a";
+const GROUP: &str = "cg";
+const TOPIC: &str = "orders";
+const RETRY: &str = "%RETRY%cg";
+/// This client's id, and the other members' (sorted: `A` < `ME` < `C`).
+const A: &str = "10.0.0.9@a";
+const ME: &str = "10.0.0.9@b";
+const C: &str = "10.0.0.9@c";
+
+/// Queues of `TOPIC` (the retry topic has one, as brokers create it).
+const QUEUES: i32 = 8;
+
+// ----- the scripted broker -------------------------------------------------------
+
+/// A message stored in one queue.
+#[derive(Debug, Clone)]
+struct Stored {
+    offset: i64,
+    tag: String,
+    body: String,
+    /// Properties beyond the tag and the unique key.
+    extra: Vec<(String, String)>,
+}
+
+/// What the broker knows, shared between its script and the test.
+#[derive(Debug, Default)]
+struct Broker {
+    /// The group's members as GET_CONSUMER_LIST_BY_GROUP lists them.
+    members: Vec<String>,
+    /// Committed offsets by (topic, queue); a queue missing here is
+    /// QUERY_NOT_FOUND (a new group).
+    offsets: BTreeMap<(String, i32), i64>,
+    /// GET_MAX_OFFSET's answer for every queue.
+    max_offset: i64,
+    /// Stored messages by (topic, queue).
+    messages: BTreeMap<(String, i32), Vec<Stored>>,
+    /// Pulls below this offset of a queue are answered PULL_NOT_FOUND
+    /// pointing here (what the broker filtered out or lost).
+    skip_to: BTreeMap<(String, i32), i64>,
+    /// Pulls below this offset of a queue are answered PULL_OFFSET_MOVED
+    /// pointing here (the queue was truncated).
+    moved_to: BTreeMap<(String, i32), i64>,
+    /// Every pull is answered with this code (no header) while set.
+    fail_pulls: Option<i32>,
+    /// CONSUMER_SEND_MSG_BACK's answer (SUCCESS by default).
+    send_back_code: i32,
+    /// Pulls with nothing to return, suspended as a broker holds a long poll.
+    held: Vec<RemotingCommand>,
+}
+
+fn key(topic: &str, queue: i32) -> (String, i32) {
+    (topic.to_string(), queue)
+}
+
+/// Where the model stores a message in its commit log.
+fn commit_log_offset(queue: i32, offset: i64) -> i64 {
+    1_000_000 + i64::from(queue) * 10_000 + offset
+}
+
+/// The unique key of a stored message.
+fn uniq_key(topic: &str, queue: i32, offset: i64) -> String {
+    format!("{topic}-{queue}-{offset}")
+}
+
+impl Broker {
+    fn with_members(members: &[&str]) -> Broker {
+        Broker {
+            members: members.iter().map(|m| m.to_string()).collect(),
+            ..Broker::default()
+        }
+    }
+
+    /// Stores messages with `tags` at the end of a queue.
+    fn store(&mut self, topic: &str, queue: i32, tags: &[&str]) {
+        let stored = self.messages.entry(key(topic, queue)).or_default();
+        for tag in tags {
+            let offset = stored.last().map_or(0, |m| m.offset + 1);
+            stored.push(Stored {
+                offset,
+                tag: tag.to_string(),
+                body: format!("body-{offset}"),
+                extra: Vec::new(),
+            });
+        }
+    }
+
+    fn answer(&mut self, cmd: &RemotingCommand) -> Option<RemotingCommand> {
+        let f = &cmd.ext_fields;
+        let mut ok = RemotingCommand::response(response_code::SUCCESS, cmd.opaque);
+        match cmd.code {
+            request_code::GET_ROUTEINFO_BY_TOPIC => {
+                let queues = if f.get("topic") == Some(TOPIC) {
+                    QUEUES
+                } else {
+                    1
+                };
+                ok.body = route_body(queues).into();
+            }
+            request_code::GET_CONSUMER_LIST_BY_GROUP => {
+                let ids: Vec<String> = self.members.iter().map(|m| format!("\"{m}\"")).collect();
+                ok.body = format!("{{\"consumerIdList\":[{}]}}", ids.join(",")).into();
+            }
+            request_code::QUERY_CONSUMER_OFFSET => {
+                let queue = f.get("queueId").unwrap().parse().unwrap();
+                match self.offsets.get(&key(f.get("topic").unwrap(), queue)) {
+                    Some(offset) => ok.ext_fields.insert("offset", offset.to_string()),
+                    None => ok.code = response_code::QUERY_NOT_FOUND,
+                }
+            }
+            request_code::GET_MAX_OFFSET => {
+                ok.ext_fields.insert("offset", self.max_offset.to_string());
+            }
+            request_code::UPDATE_CONSUMER_OFFSET => {
+                let h: UpdateConsumerOffsetRequestHeader = cmd.header().unwrap();
+                self.offsets
+                    .insert(key(&h.topic, h.queue_id), h.commit_offset);
+            }
+            request_code::PULL_MESSAGE => {
+                // A pull with the commit flag commits the offset it carries.
+                let h: PullMessageRequestHeader = cmd.header().unwrap();
+                if h.sys_flag & 1 != 0 {
+                    self.offsets
+                        .insert(key(&h.topic, h.queue_id), h.commit_offset);
+                }
+                return self.pull(cmd);
+            }
+            request_code::CONSUMER_SEND_MSG_BACK => ok.code = self.send_back_code,
+            _ => {} // heartbeats, unregistrations
+        }
+        Some(ok)
+    }
+
+    /// Answers a pull, or holds it (`None`) while there is nothing to return.
+    fn pull(&mut self, cmd: &RemotingCommand) -> Option<RemotingCommand> {
+        let h: PullMessageRequestHeader = cmd.header().unwrap();
+        let queue = key(&h.topic, h.queue_id);
+        if let Some(code) = self.fail_pulls {
+            return Some(RemotingCommand::response(code, cmd.opaque));
+        }
+        if let Some(&next) = self.skip_to.get(&queue).filter(|&&n| h.queue_offset < n) {
+            return Some(pull_response(cmd, response_code::PULL_NOT_FOUND, next));
+        }
+        if let Some(&next) = self.moved_to.get(&queue).filter(|&&n| h.queue_offset < n) {
+            return Some(pull_response(cmd, response_code::PULL_OFFSET_MOVED, next));
+        }
+        let found: Vec<&Stored> = self
+            .messages
+            .get(&queue)
+            .into_iter()
+            .flatten()
+            .filter(|m| m.offset >= h.queue_offset)
+            .take(h.max_msg_nums as usize)
+            .collect();
+        let Some(last) = found.last() else {
+            self.held.push(cmd.clone());
+            return None;
+        };
+        let mut resp = pull_response(cmd, response_code::SUCCESS, last.offset + 1);
+        let mut body = Vec::new();
+        for m in found {
+            encode_stored(&mut body, &h.topic, h.queue_id, m);
+        }
+        resp.body = body.into();
+        Some(resp)
+    }
+
+    /// Takes the held pulls of a queue that now have something to return,
+    /// with their answers.
+    fn wake(&mut self, topic: &str, queue: i32) -> Vec<RemotingCommand> {
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(|c| {
+                c.ext_fields.get("topic") == Some(topic)
+                    && c.ext_fields.get("queueId") == Some(&*queue.to_string())
+            });
+        self.held = rest;
+        mine.iter().filter_map(|c| self.pull(c)).collect()
+    }
+}
+
+fn pull_response(cmd: &RemotingCommand, code: i32, next: i64) -> RemotingCommand {
+    let mut r = RemotingCommand::response(code, cmd.opaque);
+    r.ext_fields.insert("nextBeginOffset", next.to_string());
+    r.ext_fields.insert("minOffset", "0");
+    r.ext_fields.insert("maxOffset", next.to_string());
+    r.ext_fields.insert("suggestWhichBrokerId", "0");
+    r
+}
+
+fn route_body(queues: i32) -> Vec<u8> {
+    format!(
+        r#"{{"brokerDatas":[{{"brokerAddrs":{{0:"{BROKER}"}},"brokerName":"{BROKER_NAME}","cluster":"c"}}],"queueDatas":[{{"brokerName":"{BROKER_NAME}","perm":6,"readQueueNums":{queues},"topicSysFlag":0,"writeQueueNums":{queues}}}]}}"#
+    )
+    .into_bytes()
+}
+
+/// Appends one stored-message record (V1, IPv4 hosts, uncompressed), the
+/// layout `rmq_core::message::decode_messages` reads.
+fn encode_stored(out: &mut Vec<u8>, topic: &str, queue: i32, m: &Stored) {
+    let mut props = format!(
+        "TAGS\u{1}{}\u{2}UNIQ_KEY\u{1}{}\u{2}",
+        m.tag,
+        uniq_key(topic, queue, m.offset)
+    );
+    for (k, v) in &m.extra {
+        props.push_str(&format!("{k}\u{1}{v}\u{2}"));
+    }
+    let mut r = Vec::new();
+    r.extend_from_slice(&0i32.to_be_bytes()); // total size, patched below
+    r.extend_from_slice(&MAGIC_V1.to_be_bytes());
+    r.extend_from_slice(&0i32.to_be_bytes()); // body CRC (not checked)
+    r.extend_from_slice(&queue.to_be_bytes());
+    r.extend_from_slice(&0i32.to_be_bytes()); // flag
+    r.extend_from_slice(&m.offset.to_be_bytes());
+    r.extend_from_slice(&commit_log_offset(queue, m.offset).to_be_bytes());
+    r.extend_from_slice(&0i32.to_be_bytes()); // sys flag
+    r.extend_from_slice(&1_700_000_000_000i64.to_be_bytes()); // born
+    r.extend_from_slice(&[10, 0, 0, 7]);
+    r.extend_from_slice(&50_000i32.to_be_bytes());
+    r.extend_from_slice(&1_700_000_000_001i64.to_be_bytes()); // stored
+    r.extend_from_slice(&[10, 0, 0, 1]);
+    r.extend_from_slice(&10_911i32.to_be_bytes());
+    r.extend_from_slice(&0i32.to_be_bytes()); // reconsume times
+    r.extend_from_slice(&0i64.to_be_bytes()); // prepared transaction offset
+    r.extend_from_slice(&(m.body.len() as i32).to_be_bytes());
+    r.extend_from_slice(m.body.as_bytes());
+    r.push(topic.len() as u8);
+    r.extend_from_slice(topic.as_bytes());
+    r.extend_from_slice(&(props.len() as u16).to_be_bytes());
+    r.extend_from_slice(props.as_bytes());
+    let size = r.len() as i32;
+    r[..4].copy_from_slice(&size.to_be_bytes());
+    out.extend_from_slice(&r);
+}
+
+// ----- the client under test -------------------------------------------------------
+
+/// One client (`ME`) with one push-consumer group on a simulated network.
+struct Cluster {
+    net: Network,
+    node: NodeId,
+    broker: Rc<RefCell<Broker>>,
+    consumer: ConsumerId,
+}
+
+fn config() -> ConsumerConfig {
+    ConsumerConfig {
+        group: GROUP.into(),
+        ..Default::default()
+    }
+}
+
+fn mq(topic: &str, queue: i32) -> MessageQueue {
+    MessageQueue::new(topic, BROKER_NAME, queue)
+}
+
+impl Cluster {
+    /// Starts the group subscribed to every message of `TOPIC`, and lets
+    /// its first rebalance finish.
+    fn start(broker: Broker, config: ConsumerConfig) -> Cluster {
+        Cluster::start_subscribed(broker, config, "*")
+    }
+
+    fn start_subscribed(broker: Broker, config: ConsumerConfig, expression: &str) -> Cluster {
+        let broker = Rc::new(RefCell::new(broker));
+        let script: Script = {
+            let broker = Rc::clone(&broker);
+            Box::new(move |_addr, cmd| broker.borrow_mut().answer(cmd))
+        };
+        let mut net = Network::new(script);
+        let node = net.add_client(ClientConfig {
+            name_servers: vec![NAMESRV.into()],
+            client_id: ME.into(),
+            ..Default::default()
+        });
+        let now = net.now;
+        let consumer =
+            net.client(node)
+                .add_consumer(config, &[(TOPIC, expression, false)], None, 1, now);
+        net.settle();
+        let mut cluster = Cluster {
+            net,
+            node,
+            broker,
+            consumer,
+        };
+        cluster.advance(Duration::ZERO);
+        cluster
+    }
+
+    fn broker(&self) -> RefMut<'_, Broker> {
+        self.broker.borrow_mut()
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.net.advance(by);
+    }
+
+    /// Stores messages with `tags` in a queue and answers its held pulls.
+    fn publish(&mut self, topic: &str, queue: i32, tags: &[&str]) {
+        self.broker().store(topic, queue, tags);
+        self.wake(topic, queue);
+    }
+
+    /// The broker answers the held pulls of a queue it now has messages for.
+    fn wake(&mut self, topic: &str, queue: i32) {
+        let answers = self.broker().wake(topic, queue);
+        for answer in answers {
+            assert!(self.net.peer_sends(self.node, BROKER, &answer));
+        }
+    }
+
+    /// The broker tells the group its members changed; the consumer
+    /// rebalances at once.
+    fn members_change(&mut self, members: &[&str]) {
+        self.broker().members = members.iter().map(|m| m.to_string()).collect();
+        let mut notify =
+            RemotingCommand::request(request_code::NOTIFY_CONSUMER_IDS_CHANGED, 9000).into_oneway();
+        notify.ext_fields.insert("consumerGroup", GROUP);
+        assert!(self.net.peer_sends(self.node, BROKER, &notify));
+        self.advance(Duration::ZERO);
+    }
+
+    /// Every delivery waiting for the handler.
+    fn deliveries(&mut self) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        while let Some((id, d)) = self.net.client(self.node).poll_delivery() {
+            assert_eq!(id, self.consumer);
+            out.push(d);
+        }
+        out
+    }
+
+    fn ack(&mut self, delivery: &Delivery, result: ConsumeResult) {
+        let (consumer, now) = (self.consumer, self.net.now);
+        self.net
+            .client(self.node)
+            .consumed(consumer, delivery.id, result, now);
+        self.net.settle();
+    }
+
+    /// The queue ids of `topic` this consumer owns.
+    fn owned(&mut self, topic: &str) -> Vec<i32> {
+        let consumer = self.consumer;
+        let c = self.net.client(self.node).consumer(consumer).unwrap();
+        c.owned_queues()
+            .filter(|q| q.topic == topic)
+            .map(|q| q.queue_id)
+            .collect()
+    }
+
+    /// How many frames were written so far (for `since`).
+    fn mark(&self) -> usize {
+        self.net.seen.len()
+    }
+
+    /// Requests with `code` written since `mark`.
+    fn sent_since(&self, mark: usize, code: i32) -> Vec<RemotingCommand> {
+        self.net.seen[mark..]
+            .iter()
+            .filter(|(a, c)| a == BROKER && c.code == code && !c.is_response())
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    fn sent(&self, code: i32) -> Vec<RemotingCommand> {
+        self.sent_since(0, code)
+    }
+
+    /// Pulls of one queue since `mark`.
+    fn pulls_since(&self, mark: usize, topic: &str, queue: i32) -> Vec<PullMessageRequestHeader> {
+        self.sent_since(mark, request_code::PULL_MESSAGE)
+            .iter()
+            .map(|c| c.header::<PullMessageRequestHeader>().unwrap())
+            .filter(|h| h.topic == topic && h.queue_id == queue)
+            .collect()
+    }
+
+    fn pulls(&self, topic: &str, queue: i32) -> Vec<PullMessageRequestHeader> {
+        self.pulls_since(0, topic, queue)
+    }
+
+    /// The offsets UPDATE_CONSUMER_OFFSET sent for a queue of `TOPIC` since `mark`.
+    fn commits_since(&self, mark: usize, queue: i32) -> Vec<i64> {
+        self.sent_since(mark, request_code::UPDATE_CONSUMER_OFFSET)
+            .iter()
+            .map(|c| c.header::<UpdateConsumerOffsetRequestHeader>().unwrap())
+            .filter(|h| h.topic == TOPIC && h.queue_id == queue)
+            .map(|h| h.commit_offset)
+            .collect()
+    }
+
+    /// Responses this client wrote to broker requests, as (opaque, code).
+    fn responses(&self) -> Vec<(i32, i32)> {
+        self.net
+            .seen
+            .iter()
+            .filter(|(_, c)| c.is_response())
+            .map(|(_, c)| (c.opaque, c.code))
+            .collect()
+    }
+}
+
+fn offsets(deliveries: &[Delivery]) -> Vec<i64> {
+    deliveries
+        .iter()
+        .flat_map(|d| d.messages.iter().map(|m| m.queue_offset))
+        .collect()
+}
+
+/// A broker where the group is `members`, every queue committed at 0.
+fn committed_at_zero(members: &[&str]) -> Broker {
+    let mut b = Broker::with_members(members);
+    for q in 0..QUEUES {
+        b.offsets.insert(key(TOPIC, q), 0);
+    }
+    b.offsets.insert(key(RETRY, 0), 0);
+    b
+}
+
+const SEC: Duration = Duration::from_secs(1);
+
+// ----- start and heartbeat -----------------------------------------------------------
+
+#[test]
+fn the_heartbeat_carries_the_group_with_its_subscription_and_the_retry_subscription() {
+    let c = Cluster::start_subscribed(committed_at_zero(&[ME]), config(), "TagA || TagB");
+    let beats = c.sent(request_code::HEART_BEAT);
+    assert!(!beats.is_empty(), "the broker is heartbeated");
+    let body = String::from_utf8(beats[0].body.to_vec()).unwrap();
+    assert!(body.contains(r#""clientID":"10.0.0.9@b""#), "{body}");
+    assert!(body.contains(r#""groupName":"cg""#), "{body}");
+    assert!(
+        body.contains(r#""consumeType":"CONSUME_PASSIVELY""#),
+        "{body}"
+    );
+    assert!(body.contains(r#""messageModel":"CLUSTERING""#), "{body}");
+    assert!(body.contains(r#""topic":"orders""#), "{body}");
+    assert!(body.contains(r#""subString":"TagA || TagB""#), "{body}");
+    assert!(body.contains(r#""topic":"%RETRY%cg""#), "{body}");
+    assert!(body.contains(r#""subString":"*""#), "{body}");
+}
+
+#[test]
+fn the_group_is_announced_before_its_members_are_asked_for() {
+    let c = Cluster::start(committed_at_zero(&[ME]), config());
+    let position = |code| {
+        c.net
+            .seen
+            .iter()
+            .position(|(a, cmd)| a == BROKER && cmd.code == code)
+            .unwrap()
+    };
+    assert!(
+        position(request_code::HEART_BEAT) < position(request_code::GET_CONSUMER_LIST_BY_GROUP)
+    );
+}
+
+// ----- rebalance ---------------------------------------------------------------------
+
+#[test]
+fn rebalance_takes_the_java_average_share_of_eight_queues_with_two_members() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    // Sorted members [A, ME]: ME is second, so it gets the second half.
+    assert_eq!(c.owned(TOPIC), [4, 5, 6, 7]);
+    // One retry queue for two members: the first one takes it.
+    assert_eq!(c.owned(RETRY), [] as [i32; 0]);
+    for q in 0..QUEUES {
+        let expected = usize::from(q >= 4);
+        assert_eq!(c.pulls(TOPIC, q).len(), expected, "pulls of queue {q}");
+    }
+}
+
+#[test]
+fn a_member_joining_takes_queues_away_after_their_offsets_are_committed() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    c.publish(TOPIC, 6, &["t"]);
+    let delivered = c.deliveries();
+    c.ack(&delivered[0], ConsumeResult::Success);
+    let mark = c.mark();
+
+    c.members_change(&[A, ME, C]);
+
+    // [A, ME, C] over 8 queues: 3, 3, 2; ME holds 3..=5.
+    assert_eq!(c.owned(TOPIC), [3, 4, 5]);
+    assert_eq!(
+        c.commits_since(mark, 6),
+        [1],
+        "queue 6 committed past its message"
+    );
+    assert_eq!(c.commits_since(mark, 7), [0]);
+    assert!(c.pulls_since(mark, TOPIC, 6).is_empty());
+    assert!(c.pulls_since(mark, TOPIC, 7).is_empty());
+    assert_eq!(
+        c.pulls_since(mark, TOPIC, 3).len(),
+        1,
+        "the new queue is pulled"
+    );
+    assert_eq!(c.broker().offsets[&key(TOPIC, 6)], 1);
+}
+
+#[test]
+fn a_member_leaving_hands_its_queues_to_the_rest() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    let mark = c.mark();
+
+    c.members_change(&[ME]);
+
+    assert_eq!(c.owned(TOPIC), (0..QUEUES).collect::<Vec<_>>());
+    assert_eq!(c.owned(RETRY), [0]);
+    for q in 0..4 {
+        assert_eq!(c.pulls_since(mark, TOPIC, q).len(), 1, "queue {q} is taken");
+    }
+    for q in 4..QUEUES {
+        assert!(c.pulls_since(mark, TOPIC, q).is_empty(), "queue {q} kept");
+    }
+}
+
+#[test]
+fn a_membership_change_without_notice_is_found_by_the_periodic_rebalance() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    c.broker().members = vec![ME.to_string()];
+    c.advance(19 * SEC);
+    assert_eq!(c.owned(TOPIC), [4, 5, 6, 7]);
+    c.advance(SEC);
+    assert_eq!(c.owned(TOPIC), (0..QUEUES).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_notice_for_another_group_changes_nothing() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    c.broker().members = vec![ME.to_string()];
+    let mut notify =
+        RemotingCommand::request(request_code::NOTIFY_CONSUMER_IDS_CHANGED, 9001).into_oneway();
+    notify.ext_fields.insert("consumerGroup", "other");
+    assert!(c.net.peer_sends(c.node, BROKER, &notify));
+    c.advance(Duration::ZERO);
+    assert_eq!(c.owned(TOPIC), [4, 5, 6, 7]);
+    assert!(c.responses().is_empty(), "a oneway notice is not answered");
+}
+
+// ----- where consumption starts -------------------------------------------------------
+
+#[test]
+fn a_new_group_consuming_from_last_starts_at_the_max_offset() {
+    let mut b = Broker::with_members(&[ME]);
+    b.max_offset = 42;
+    let c = Cluster::start(b, config());
+    for q in 0..QUEUES {
+        let pulls = c.pulls(TOPIC, q);
+        assert_eq!(pulls.len(), 1);
+        assert_eq!(pulls[0].queue_offset, 42, "queue {q}");
+    }
+    let asked: Vec<String> = c
+        .sent(request_code::GET_MAX_OFFSET)
+        .iter()
+        .map(|r| r.ext_fields.get("topic").unwrap().to_string())
+        .collect();
+    assert_eq!(asked.len(), QUEUES as usize);
+    assert!(asked.iter().all(|t| t == TOPIC), "{asked:?}");
+    // A new group's retry queue is read from its start.
+    assert_eq!(c.pulls(RETRY, 0)[0].queue_offset, 0);
+}
+
+#[test]
+fn a_new_group_consuming_from_first_starts_at_zero() {
+    let mut b = Broker::with_members(&[ME]);
+    b.max_offset = 42;
+    let first = ConsumerConfig {
+        consume_from: ConsumeFrom::First,
+        ..config()
+    };
+    let c = Cluster::start(b, first);
+    assert!(c.sent(request_code::GET_MAX_OFFSET).is_empty());
+    for q in 0..QUEUES {
+        assert_eq!(c.pulls(TOPIC, q)[0].queue_offset, 0, "queue {q}");
+    }
+}
+
+#[test]
+fn a_committed_offset_is_where_pulling_resumes_whatever_consume_from_says() {
+    let mut b = committed_at_zero(&[ME]);
+    b.offsets.insert(key(TOPIC, 2), 17);
+    b.max_offset = 42;
+    let c = Cluster::start(b, config());
+    assert!(c.sent(request_code::GET_MAX_OFFSET).is_empty());
+    assert_eq!(c.pulls(TOPIC, 2)[0].queue_offset, 17);
+    assert_eq!(c.pulls(TOPIC, 3)[0].queue_offset, 0);
+}
+
+// ----- pulling ------------------------------------------------------------------------
+
+#[test]
+fn each_owned_queue_has_one_long_poll_pull_with_suspend_and_subscription_flags() {
+    let mut c = Cluster::start_subscribed(committed_at_zero(&[A, ME]), config(), "TagA");
+    c.advance(10 * SEC);
+    for q in [4, 5, 6, 7] {
+        let pulls = c.pulls(TOPIC, q);
+        assert_eq!(pulls.len(), 1, "one long poll held for queue {q}");
+        let p = &pulls[0];
+        assert_eq!(p.consumer_group, GROUP);
+        assert_eq!(p.sys_flag, 2 | 4, "suspend + subscription, no commit at 0");
+        assert_eq!(p.commit_offset, 0);
+        assert_eq!(p.suspend_timeout_millis, 15_000);
+        assert_eq!(p.max_msg_nums, 32);
+        assert_eq!(p.subscription.as_deref(), Some("TagA"));
+        assert_eq!(p.expression_type.as_deref(), Some("TAG"));
+        assert_eq!(p.sub_version, 1);
+    }
+}
+
+#[test]
+fn a_pull_carries_the_commit_flag_only_with_a_positive_commit_offset() {
+    let mut b = committed_at_zero(&[ME]);
+    b.offsets.insert(key(TOPIC, 1), 5);
+    let c = Cluster::start(b, config());
+    let zero = &c.pulls(TOPIC, 0)[0];
+    assert_eq!((zero.sys_flag, zero.commit_offset), (2 | 4, 0));
+    let five = &c.pulls(TOPIC, 1)[0];
+    assert_eq!((five.sys_flag, five.commit_offset), (1 | 2 | 4, 5));
+    assert_eq!(five.queue_offset, 5);
+}
+
+#[test]
+fn pulled_messages_are_delivered_in_queue_order_and_pulling_goes_on_after_them() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.publish(TOPIC, 0, &["a", "b", "c"]);
+    let delivered = c.deliveries();
+    assert_eq!(delivered.len(), 3, "one message per delivery by default");
+    assert_eq!(offsets(&delivered), [0, 1, 2]);
+    let first = &delivered[0];
+    assert_eq!(first.queue, mq(TOPIC, 0));
+    assert_eq!(first.messages[0].topic(), TOPIC);
+    assert_eq!(&first.messages[0].body()[..], b"body-0");
+    assert_eq!(first.messages[0].tags(), Some("a"));
+    let pulls = c.pulls(TOPIC, 0);
+    assert_eq!(pulls.len(), 2);
+    assert_eq!(pulls[1].queue_offset, 3);
+}
+
+#[test]
+fn the_batch_size_groups_messages_of_one_pull_into_deliveries() {
+    let batched = ConsumerConfig {
+        consume_batch_size: 2,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), batched);
+    c.publish(TOPIC, 0, &["a", "b", "c"]);
+    let sizes: Vec<usize> = c.deliveries().iter().map(|d| d.messages.len()).collect();
+    assert_eq!(sizes, [2, 1]);
+}
+
+#[test]
+fn a_message_from_the_retry_queue_is_delivered_with_its_original_topic() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.broker()
+        .messages
+        .entry(key(RETRY, 0))
+        .or_default()
+        .push(Stored {
+            offset: 0,
+            tag: "a".into(),
+            body: "retried".into(),
+            extra: vec![("RETRY_TOPIC".into(), TOPIC.into())],
+        });
+    c.wake(RETRY, 0);
+    let delivered = c.deliveries();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].queue, mq(RETRY, 0));
+    assert_eq!(delivered[0].messages[0].topic(), TOPIC);
+}
+
+#[test]
+fn messages_the_subscription_does_not_accept_are_not_delivered() {
+    let mut c = Cluster::start_subscribed(committed_at_zero(&[ME]), config(), "TagA");
+    c.publish(TOPIC, 0, &["TagA", "TagB", "TagA"]);
+    let delivered = c.deliveries();
+    assert_eq!(offsets(&delivered), [0, 2]);
+}
+
+#[test]
+fn pull_not_found_pulls_again_at_once_from_the_next_begin_offset() {
+    let mut b = committed_at_zero(&[ME]);
+    b.skip_to.insert(key(TOPIC, 0), 7);
+    let c = Cluster::start(b, config());
+    let from: Vec<i64> = c.pulls(TOPIC, 0).iter().map(|p| p.queue_offset).collect();
+    assert_eq!(from, [0, 7]);
+}
+
+#[test]
+fn an_offset_moved_answer_commits_the_brokers_offset_and_pulls_again_from_there() {
+    let mut b = committed_at_zero(&[ME]);
+    b.moved_to.insert(key(TOPIC, 0), 50);
+    let c = Cluster::start(b, config());
+    assert_eq!(c.commits_since(0, 0), [50]);
+    let from: Vec<i64> = c.pulls(TOPIC, 0).iter().map(|p| p.queue_offset).collect();
+    assert_eq!(
+        from,
+        [0, 50],
+        "the queue is taken again at the broker's offset"
+    );
+}
+
+#[test]
+fn a_failed_pull_is_retried_after_three_seconds_and_never_abandoned() {
+    let mut b = committed_at_zero(&[ME]);
+    b.fail_pulls = Some(response_code::SYSTEM_ERROR);
+    let mut c = Cluster::start(b, config());
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1);
+    c.advance(Duration::from_millis(2_999));
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1, "backing off");
+    c.advance(Duration::from_millis(1));
+    assert_eq!(c.pulls(TOPIC, 0).len(), 2, "retried at 3 s");
+    // Five minutes of failures: one try every 3 s, never given up.
+    c.advance(300 * SEC);
+    assert_eq!(c.pulls(TOPIC, 0).len(), 2 + 100);
+    // The broker recovers: messages flow again.
+    c.broker().fail_pulls = None;
+    c.broker().store(TOPIC, 0, &["a"]);
+    c.advance(3 * SEC);
+    assert_eq!(offsets(&c.deliveries()), [0]);
+}
+
+#[test]
+fn a_long_poll_that_is_never_answered_times_out_and_is_pulled_again() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    // The pull times out at 30 s, then backs off 3 s.
+    c.advance(30 * SEC);
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1);
+    c.advance(3 * SEC - Duration::from_millis(1));
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1, "backing off");
+    c.advance(Duration::from_millis(1));
+    assert_eq!(c.pulls(TOPIC, 0).len(), 2);
+    assert_eq!(c.pulls(TOPIC, 0)[1].queue_offset, 0);
+}
+
+#[test]
+fn broker_flow_control_backs_off_briefly() {
+    let mut b = committed_at_zero(&[ME]);
+    b.fail_pulls = Some(response_code::FLOW_CONTROL);
+    let mut c = Cluster::start(b, config());
+    c.advance(Duration::from_millis(19));
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1);
+    c.advance(Duration::from_millis(1));
+    assert_eq!(c.pulls(TOPIC, 0).len(), 2, "retried after 20 ms");
+}
+
+// ----- flow control -----------------------------------------------------------------
+
+#[test]
+fn pulls_pause_while_the_queue_caches_more_than_its_threshold_and_resume_on_acks() {
+    let small = ConsumerConfig {
+        pull_threshold_for_queue: 2,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), small);
+    c.publish(TOPIC, 0, &["a", "b", "c", "d", "e"]);
+    let delivered = c.deliveries();
+    assert_eq!(delivered.len(), 5);
+    c.advance(10 * SEC);
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1, "five cached: no pull");
+
+    c.ack(&delivered[0], ConsumeResult::Success);
+    c.ack(&delivered[1], ConsumeResult::Success);
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1, "three cached: still over 2");
+
+    c.ack(&delivered[2], ConsumeResult::Success);
+    let pulls = c.pulls(TOPIC, 0);
+    assert_eq!(pulls.len(), 2, "two cached: pulling resumes at once");
+    assert_eq!(pulls[1].queue_offset, 5);
+}
+
+#[test]
+fn flow_control_of_one_queue_does_not_pause_the_others() {
+    let small = ConsumerConfig {
+        pull_threshold_for_queue: 1,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), small);
+    c.publish(TOPIC, 0, &["a", "b"]);
+    c.publish(TOPIC, 1, &["a"]);
+    assert_eq!(c.pulls(TOPIC, 0).len(), 1, "queue 0 is paused");
+    assert_eq!(c.pulls(TOPIC, 1).len(), 2, "queue 1 pulls on");
+}
+
+// ----- offsets -----------------------------------------------------------------------
+
+#[test]
+fn consumed_offsets_are_committed_every_persist_interval() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.publish(TOPIC, 0, &["a", "b"]);
+    for d in c.deliveries() {
+        c.ack(&d, ConsumeResult::Success);
+    }
+    let mark = c.mark();
+    c.advance(Duration::from_millis(4_999));
+    assert!(c.commits_since(mark, 0).is_empty());
+    c.advance(Duration::from_millis(1));
+    assert_eq!(c.commits_since(mark, 0), [2]);
+    // Unchanged offsets are not sent again.
+    c.advance(5 * SEC);
+    assert_eq!(c.commits_since(mark, 0), [2]);
+}
+
+#[test]
+fn the_committed_offset_never_passes_an_unacknowledged_message() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.publish(TOPIC, 0, &["a", "b", "c"]);
+    let delivered = c.deliveries();
+    c.ack(&delivered[1], ConsumeResult::Success);
+    c.ack(&delivered[2], ConsumeResult::Success);
+    c.advance(5 * SEC);
+    assert!(c.commits_since(0, 0).iter().all(|&o| o == 0));
+
+    // Another message arrives: its pull still commits nothing past 0.
+    c.publish(TOPIC, 0, &["d"]);
+    let next = c.deliveries();
+    let last_pull = c.pulls(TOPIC, 0).pop().unwrap();
+    assert_eq!(last_pull.commit_offset, 0);
+    assert_eq!(last_pull.sys_flag & 1, 0);
+    c.ack(&next[0], ConsumeResult::Success);
+    c.advance(5 * SEC);
+    assert!(c.commits_since(0, 0).iter().all(|&o| o == 0));
+
+    // The oldest message is acknowledged: everything up to 4 is done.
+    c.ack(&delivered[0], ConsumeResult::Success);
+    let mark = c.mark();
+    c.advance(5 * SEC);
+    assert_eq!(c.commits_since(mark, 0), [4]);
+}
+
+#[test]
+fn the_next_pull_carries_the_consumed_offset() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.publish(TOPIC, 0, &["a"]);
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::Success);
+    c.publish(TOPIC, 0, &["b"]);
+    let pulls = c.pulls(TOPIC, 0);
+    let last = pulls.last().unwrap();
+    assert_eq!(last.queue_offset, 2);
+    assert_eq!((last.commit_offset, last.sys_flag & 1), (1, 1));
+}
+
+// ----- failed consumption -------------------------------------------------------------
+
+#[test]
+fn retry_later_sends_the_message_back_with_its_delay_level_and_commit_log_offset() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.publish(TOPIC, 0, &["a"]);
+    let d = c.deliveries();
+    let retry = ConsumeResult::RetryLater {
+        acked: 0,
+        delay_level: 3,
+    };
+    c.ack(&d[0], retry);
+    let backs = c.sent(request_code::CONSUMER_SEND_MSG_BACK);
+    assert_eq!(backs.len(), 1);
+    let h: ConsumerSendMsgBackRequestHeader = backs[0].header().unwrap();
+    assert_eq!(h.offset, commit_log_offset(0, 0));
+    assert_eq!(h.group, GROUP);
+    assert_eq!(h.delay_level, 3);
+    assert_eq!(h.origin_msg_id.as_deref(), Some(&*uniq_key(TOPIC, 0, 0)));
+    assert_eq!(h.origin_topic.as_deref(), Some(TOPIC));
+    assert_eq!(h.max_reconsume_times, Some(16));
+    // The broker took it: the queue commits past it, nothing is redelivered.
+    let mark = c.mark();
+    c.advance(10 * SEC);
+    assert_eq!(c.commits_since(mark, 0), [1]);
+    assert!(c.deliveries().is_empty());
+}
+
+#[test]
+fn retry_later_sends_back_only_the_messages_after_the_acked_ones() {
+    let batched = ConsumerConfig {
+        consume_batch_size: 3,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), batched);
+    c.publish(TOPIC, 0, &["a", "b", "c"]);
+    let d = c.deliveries();
+    let retry = ConsumeResult::RetryLater {
+        acked: 1,
+        delay_level: 0,
+    };
+    c.ack(&d[0], retry);
+    let sent_back: Vec<i64> = c
+        .sent(request_code::CONSUMER_SEND_MSG_BACK)
+        .iter()
+        .map(|b| {
+            b.header::<ConsumerSendMsgBackRequestHeader>()
+                .unwrap()
+                .offset
+        })
+        .collect();
+    assert_eq!(
+        sent_back,
+        [commit_log_offset(0, 1), commit_log_offset(0, 2)]
+    );
+}
+
+#[test]
+fn a_message_whose_send_back_failed_is_delivered_again_after_the_local_retry_delay() {
+    let mut b = committed_at_zero(&[ME]);
+    b.send_back_code = response_code::SYSTEM_ERROR;
+    let mut c = Cluster::start(b, config());
+    c.publish(TOPIC, 0, &["a"]);
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::RETRY);
+    c.advance(Duration::from_millis(4_999));
+    assert!(c.deliveries().is_empty());
+    c.advance(Duration::from_millis(1));
+    let again = c.deliveries();
+    assert_eq!(offsets(&again), [0], "redelivered after 5 s");
+    assert_ne!(again[0].id, d[0].id);
+    // Still unacknowledged: the offset stays on it.
+    assert!(c.commits_since(0, 0).iter().all(|&o| o == 0));
+    c.ack(&again[0], ConsumeResult::Success);
+    let mark = c.mark();
+    c.advance(5 * SEC);
+    assert_eq!(c.commits_since(mark, 0), [1]);
+}
+
+// ----- shutdown ----------------------------------------------------------------------
+
+#[test]
+fn shutdown_commits_offsets_and_does_not_wait_for_long_polls() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.publish(TOPIC, 0, &["a", "b"]);
+    for d in c.deliveries() {
+        c.ack(&d, ConsumeResult::Success);
+    }
+    let mark = c.mark();
+    c.net.shutdown(c.node);
+    assert_eq!(c.commits_since(mark, 0), [2]);
+    let unregister = c.net.seen[mark..]
+        .iter()
+        .position(|(_, cmd)| cmd.code == request_code::UNREGISTER_CLIENT)
+        .expect("unregistered");
+    let commit = c.net.seen[mark..]
+        .iter()
+        .position(|(_, cmd)| cmd.code == request_code::UPDATE_CONSUMER_OFFSET)
+        .unwrap();
+    assert!(
+        commit < unregister,
+        "offsets committed before unregistering"
+    );
+    assert!(
+        c.net.is_shut_down(c.node),
+        "closed at once: the held pulls were cancelled"
+    );
+    assert!(c.pulls_since(mark, TOPIC, 0).is_empty());
+}
+
+#[test]
+fn nothing_is_pulled_or_delivered_after_shutdown() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    c.net.shutdown(c.node);
+    let mark = c.mark();
+    c.broker().store(TOPIC, 0, &["a"]);
+    c.advance(60 * SEC);
+    assert!(c.sent_since(mark, request_code::PULL_MESSAGE).is_empty());
+    assert!(c.deliveries().is_empty());
+}
+
+// ----- broker requests ----------------------------------------------------------------
+
+fn running_info_request(group: &str, opaque: i32) -> RemotingCommand {
+    let mut r = RemotingCommand::request(request_code::GET_CONSUMER_RUNNING_INFO, opaque);
+    r.ext_fields.insert("consumerGroup", group);
+    r.ext_fields.insert("clientId", ME);
+    r
+}
+
+#[test]
+fn running_info_for_another_group_is_answered_not_supported_exactly_once() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    assert!(c
+        .net
+        .peer_sends(c.node, BROKER, &running_info_request("other", 71)));
+    assert_eq!(
+        c.responses(),
+        [(71, response_code::REQUEST_CODE_NOT_SUPPORTED)]
+    );
+}
+
+#[test]
+fn running_info_for_its_own_group_lists_the_owned_queues() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    assert!(c
+        .net
+        .peer_sends(c.node, BROKER, &running_info_request(GROUP, 72)));
+    assert_eq!(c.responses(), [(72, response_code::SUCCESS)]);
+    let answer = c
+        .net
+        .seen
+        .iter()
+        .find(|(_, cmd)| cmd.is_response() && cmd.opaque == 72)
+        .map(|(_, cmd)| String::from_utf8(cmd.body.to_vec()).unwrap())
+        .unwrap();
+    assert!(answer.contains("\"mqTable\":{"), "{answer}");
+    for q in 4..QUEUES {
+        let entry = format!(r#""queueId":{q},"topic":"orders""#);
+        assert!(answer.contains(&entry), "queue {q} listed: {answer}");
+    }
+    assert!(
+        !answer.contains(r#""queueId":3,"topic":"orders""#),
+        "{answer}"
+    );
+    assert!(answer.contains(r#""subString":"*""#), "{answer}");
+}
