@@ -1031,3 +1031,86 @@ fn running_info_for_its_own_group_lists_the_owned_queues() {
     );
     assert!(answer.contains(r#""subString":"*""#), "{answer}");
 }
+
+/// Bug A: a pull still in flight when its queue was dropped is applied to
+/// the queue taken again later (the op is keyed by the queue, not by the
+/// queue's incarnation): its messages are delivered twice and two pulls
+/// run on one queue.
+#[test]
+fn a_pull_answered_after_its_queue_was_dropped_and_taken_again_is_ignored() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    // Queue 6 has a long poll held at offset 0. A member joins and leaves
+    // within the suspend time: queue 6 is dropped, then taken again, and
+    // its new owner (us again) holds a second long poll at offset 0.
+    c.members_change(&[A, ME, C]);
+    assert!(!c.owned(TOPIC).contains(&6));
+    c.members_change(&[A, ME]);
+    assert!(c.owned(TOPIC).contains(&6));
+    assert_eq!(
+        c.broker()
+            .held
+            .iter()
+            .filter(|p| p.ext_fields.get("queueId") == Some("6"))
+            .count(),
+        2
+    );
+    // A message arrives: the broker wakes both suspended pulls.
+    c.publish(TOPIC, 6, &["a"]);
+    assert_eq!(offsets(&c.deliveries()), [0], "delivered once");
+    let held_for_6 = c
+        .broker()
+        .held
+        .iter()
+        .filter(|p| p.ext_fields.get("queueId") == Some("6"))
+        .count();
+    assert_eq!(held_for_6, 1, "one pull in flight per queue");
+}
+
+/// Bug B: a queue paused by flow control issues no pull, so `last_pull`
+/// stops moving and the watchdog (pull_max_idle, 120 s) takes it for a
+/// lost pull: it is dropped and taken again, and every message the slow
+/// handler still holds is delivered a second time (its acks are ignored).
+/// Java stamps lastPullTimestamp at the top of pullMessage, before the
+/// flow-control check, so a paused queue is never "idle".
+#[test]
+fn a_queue_paused_by_flow_control_is_not_mistaken_for_an_idle_one() {
+    let small = ConsumerConfig {
+        pull_threshold_for_queue: 2,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), small);
+    c.publish(TOPIC, 0, &["a", "b", "c", "d", "e"]);
+    let delivered = c.deliveries();
+    assert_eq!(delivered.len(), 5);
+    // The handler is slow: 150 s for these five.
+    c.advance(150 * SEC);
+    assert!(c.deliveries().is_empty(), "nothing delivered twice");
+    for d in &delivered {
+        c.ack(d, ConsumeResult::Success);
+    }
+    let last = c.pulls(TOPIC, 0).pop().unwrap();
+    assert_eq!(last.queue_offset, 5, "pulling resumes after the five");
+}
+
+/// Bug C: once a queue has had a message, its commit point is "one past
+/// the highest message ever cached", even when the process queue is empty
+/// and the broker has moved nextBeginOffset past messages the
+/// subscription filtered out (PULL_NOT_FOUND / PULL_RETRY_IMMEDIATELY).
+/// The committed offset then lags for ever: the broker reports a growing
+/// lag, and a new owner re-reads everything since. Java's
+/// correctTagsOffset commits nextOffset when the process queue is empty.
+#[test]
+fn an_empty_queue_commits_the_offset_the_broker_moved_past_filtered_messages() {
+    let mut c = Cluster::start_subscribed(committed_at_zero(&[ME]), config(), "TagA");
+    c.publish(TOPIC, 0, &["TagA"]);
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::Success);
+    // Offsets 1..10 hold only TagB: the broker filters them and answers the
+    // held pull PULL_NOT_FOUND with nextBeginOffset 10.
+    c.broker().skip_to.insert(key(TOPIC, 0), 10);
+    c.wake(TOPIC, 0);
+    assert_eq!(c.pulls(TOPIC, 0).pop().unwrap().queue_offset, 10);
+    c.advance(5 * SEC);
+    // By UPDATE_CONSUMER_OFFSET or by the pull's commitOffset, either way.
+    assert_eq!(c.broker().offsets[&key(TOPIC, 0)], 10);
+}

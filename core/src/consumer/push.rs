@@ -622,15 +622,33 @@ impl PushConsumer {
 
     fn drop_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
         self.persist_one(ctx, mq);
-        let held = self
-            .queues
-            .remove(mq)
-            .is_some_and(|q| q.locked_at.is_some());
+        let held = self.forget_queue(ctx, mq);
         if held && self.locking() {
             self.unlock(ctx, alloc::vec![mq.clone()]);
         }
-        // Deliveries in flight for it are forgotten; their acks are ignored.
+    }
+
+    /// Forgets an owned queue (true if it held its lock): its pull in
+    /// flight is cancelled and its lookups, deliveries and local retries
+    /// are dropped, so nothing of this incarnation reaches the queue if it
+    /// is taken again.
+    fn forget_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) -> bool {
+        let Some(q) = self.queues.remove(mq) else {
+            return false;
+        };
+        if let Some(Some(key)) = q.pulling {
+            ctx.cancel(key);
+        }
+        self.ops.retain(|_, op| match op {
+            Op::Pull { mq: m, .. }
+            | Op::QueryOffset { mq: m }
+            | Op::MaxOffset { mq: m }
+            | Op::SearchOffset { mq: m } => m != mq,
+            _ => true,
+        });
         self.outstanding.retain(|_, d| d.mq != *mq);
+        self.local_retries.retain(|(_, m, _)| m != mq);
+        q.locked_at.is_some()
     }
 
     /// A queue with no pull for `pull_max_idle` is dropped and taken again
@@ -720,7 +738,7 @@ impl PushConsumer {
     }
 
     fn skip_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
-        self.queues.remove(mq);
+        self.forget_queue(ctx, mq);
         self.rebalance_incomplete(ctx, &mq.topic.clone());
     }
 
@@ -747,6 +765,15 @@ impl PushConsumer {
         if q.pulling.is_some() {
             return;
         }
+        // A queue paused by flow control or a lock is not an idle one
+        // (Java stamps the pull time before its checks too).
+        let Some(q) = self.queues.get_mut(mq) else {
+            return;
+        };
+        q.last_pull = ctx.now();
+        let Some(q) = self.queues.get(mq) else {
+            return;
+        };
         if !self.holds_lock(q, ctx.now()) {
             return; // pulled again once the lock is (re)taken
         }
@@ -907,7 +934,7 @@ impl PushConsumer {
                 let _ = offset;
                 q.next_offset = Some(h.next_begin_offset);
                 self.persist_at(ctx, &mq, h.next_begin_offset);
-                self.queues.remove(&mq);
+                self.forget_queue(ctx, &mq);
                 self.rebalance_incomplete(ctx, &mq.topic.clone());
             }
             (response_code::FLOW_CONTROL, _) => {
@@ -1054,7 +1081,12 @@ impl PushConsumer {
     // ----- offsets ------------------------------------------------------------------
 
     fn commit_point(&self, q: &OwnedQueue) -> Option<i64> {
-        q.pq.committable().or(q.next_offset)
+        if q.pq.is_empty() {
+            // Everything below the next pull was consumed or filtered out.
+            core::cmp::max(q.pq.committable(), q.next_offset)
+        } else {
+            q.pq.committable()
+        }
     }
 
     /// Sends every owned queue's offset that moved since it was last sent
@@ -1146,8 +1178,7 @@ impl PushConsumer {
             // Java drops the process queue, writes the new offset and lets
             // the next rebalance take the queue again from there.
             self.persist_at(ctx, &mq, offset);
-            self.queues.remove(&mq);
-            self.outstanding.retain(|_, d| d.mq != mq);
+            self.forget_queue(ctx, &mq);
         }
         ctx.set_timer(TimerKind::Rebalance, Some(ctx.now()));
     }
