@@ -37,6 +37,16 @@ impl Selector {
         }
     }
 
+    /// The expression.
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    /// True for an SQL92 expression.
+    pub fn is_sql(&self) -> bool {
+        self.sql
+    }
+
     /// Every message.
     pub fn all() -> Self {
         Selector::tag("*")

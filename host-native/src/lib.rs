@@ -12,11 +12,13 @@ mod clock;
 mod consumer;
 mod driver;
 mod error;
+mod lite_pull;
 mod producer;
 
 pub use admin::{Admin, PullResult, PullStatus};
 pub use consumer::{ConsumeFrom, MessageModel, PushConsumer, PushConsumerBuilder, Selector};
 pub use error::Error;
+pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
 pub use producer::{Producer, ProducerBuilder};
 pub use rmq_core;
 pub use rmq_core::acl::AclCredentials;

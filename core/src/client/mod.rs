@@ -209,8 +209,23 @@ impl<C: Caller> Client<C> {
         version: i64,
         now: Instant,
     ) -> ConsumerId {
+        self.add_consumer_with(config, subscriptions, stored_offsets, version, now, |_| {})
+    }
+
+    /// [`Client::add_consumer`], with `prepare` run on the consumer before
+    /// it starts (lite pull's [`PushConsumer::assign`]).
+    pub fn add_consumer_with(
+        &mut self,
+        config: ConsumerConfig,
+        subscriptions: &[(&str, &str, bool)],
+        stored_offsets: Option<&[u8]>,
+        version: i64,
+        now: Instant,
+        prepare: impl FnOnce(&mut PushConsumer),
+    ) -> ConsumerId {
         let role = self.engine.register_role();
         let mut consumer = PushConsumer::new(config, &self.engine.config().client_id);
+        prepare(&mut consumer);
         if let Some(stored) = stored_offsets {
             consumer.restore_offsets(stored);
         }
@@ -222,6 +237,23 @@ impl<C: Caller> Client<C> {
         self.roles.slots.push(Slot::Consumer(Box::new(consumer)));
         self.settle(now);
         ConsumerId(role)
+    }
+
+    /// Runs `f` on consumer `id` with its context (lite pull's seek,
+    /// pause and resume), then settles.
+    pub fn with_consumer<R>(
+        &mut self,
+        id: ConsumerId,
+        now: Instant,
+        f: impl FnOnce(&mut PushConsumer, &mut Context<'_>) -> R,
+    ) -> Option<R> {
+        let role = id.0;
+        let out = match self.roles.slots.get_mut(role.index()) {
+            Some(Slot::Consumer(c)) => Some(f(c, &mut self.engine.context(role, now))),
+            _ => None,
+        };
+        self.settle(now);
+        out
     }
 
     /// The consumer registered as `id`.

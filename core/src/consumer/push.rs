@@ -158,6 +158,10 @@ pub struct PushConsumer {
     started: bool,
     /// Rebalance rounds that found this client missing or failed.
     incomplete_topics: BTreeSet<String>,
+    /// Lite pull with `assign`: exactly these queues, no group rebalance.
+    assigned: Option<BTreeSet<MessageQueue>>,
+    /// Queues the user paused: owned, not pulled.
+    paused: BTreeSet<MessageQueue>,
     /// Broadcasting: offsets restored from the local store, and every
     /// queue's offset since (Java's `LocalFileOffsetStore`).
     local_offsets: BTreeMap<MessageQueue, i64>,
@@ -183,6 +187,8 @@ impl PushConsumer {
             incomplete_topics: BTreeSet::new(),
             local_offsets: BTreeMap::new(),
             snapshots: VecDeque::new(),
+            assigned: None,
+            paused: BTreeSet::new(),
         }
     }
 
@@ -280,6 +286,53 @@ impl PushConsumer {
         }
         if changed || self.snapshots.is_empty() && !self.started {
             self.snapshots.push_back(offsets_json(&self.local_offsets));
+        }
+    }
+
+    /// Lite pull: consume exactly `queues` (before `start`), without a
+    /// group rebalance (Java `DefaultLitePullConsumer.assign`). Their
+    /// topics are subscribed to everything.
+    pub fn assign(&mut self, queues: Vec<MessageQueue>, version: i64) {
+        for q in &queues {
+            if !self.subscriptions.contains_key(&q.topic) {
+                self.subscribe(&q.topic, "*", false, version);
+            }
+        }
+        self.assigned = Some(queues.into_iter().collect());
+    }
+
+    /// Lite pull: the next pull of `mq` starts at `offset`; what was
+    /// pulled and not yet delivered is dropped (Java `seek`).
+    pub fn seek(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, offset: i64) -> bool {
+        let Some(q) = self.queues.get_mut(mq) else {
+            return false;
+        };
+        if let Some(Some(key)) = q.pulling.take() {
+            ctx.cancel(key);
+        }
+        q.pq = ProcessQueue::default();
+        q.next_offset = Some(offset);
+        q.pull_at = None;
+        self.ops
+            .retain(|_, op| !matches!(op, Op::Pull { mq: m, .. } if m == mq));
+        self.outstanding.retain(|_, d| d.mq != *mq);
+        self.deliveries.retain(|d| d.queue != *mq);
+        self.persist_at(ctx, mq, offset);
+        self.pull(ctx, mq);
+        true
+    }
+
+    /// Lite pull: stops pulling `queues` until [`PushConsumer::resume`].
+    pub fn pause(&mut self, queues: &[MessageQueue]) {
+        self.paused.extend(queues.iter().cloned());
+    }
+
+    /// Lite pull: pulls `queues` again.
+    pub fn resume(&mut self, ctx: &mut Context<'_>, queues: &[MessageQueue]) {
+        for mq in queues {
+            if self.paused.remove(mq) {
+                self.pull(ctx, mq);
+            }
         }
     }
 
@@ -426,6 +479,19 @@ impl PushConsumer {
     }
 
     fn rebalance_topic(&mut self, ctx: &mut Context<'_>, topic: &str) {
+        if let Some(assigned) = &self.assigned {
+            let mine: Vec<MessageQueue> = assigned
+                .iter()
+                .filter(|q| q.topic == topic)
+                .cloned()
+                .collect();
+            if ctx.route(topic).is_none() {
+                ctx.watch_route(topic);
+                return;
+            }
+            self.apply_allocation(ctx, topic, mine);
+            return;
+        }
         let Some(table) = ctx.route(topic) else {
             ctx.watch_route(topic);
             return;
@@ -774,6 +840,9 @@ impl PushConsumer {
         let Some(q) = self.queues.get(mq) else {
             return;
         };
+        if self.paused.contains(mq) {
+            return;
+        }
         if !self.holds_lock(q, ctx.now()) {
             return; // pulled again once the lock is (re)taken
         }
