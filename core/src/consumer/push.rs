@@ -930,27 +930,28 @@ impl PushConsumer {
         }
     }
 
+    /// Queues whose `at` instant has come.
+    fn queues_due(
+        &self,
+        now: Instant,
+        at: impl Fn(&OwnedQueue) -> Option<Instant>,
+    ) -> Vec<MessageQueue> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| at(q).is_some_and(|t| t <= now))
+            .map(|(mq, _)| mq.clone())
+            .collect()
+    }
+
     fn on_pull_timer(&mut self, ctx: &mut Context<'_>) {
         let now = ctx.now();
-        let due: Vec<MessageQueue> = self
-            .queues
-            .iter()
-            .filter(|(_, q)| q.pull_at.is_some_and(|t| t <= now))
-            .map(|(mq, _)| mq.clone())
-            .collect();
-        for mq in due {
+        for mq in self.queues_due(now, |q| q.pull_at) {
             if let Some(q) = self.queues.get_mut(&mq) {
                 q.pull_at = None;
             }
             self.pull(ctx, &mq);
         }
-        let resumed: Vec<MessageQueue> = self
-            .queues
-            .iter()
-            .filter(|(_, q)| q.suspended_until.is_some_and(|t| t <= now))
-            .map(|(mq, _)| mq.clone())
-            .collect();
-        for mq in resumed {
+        for mq in self.queues_due(now, |q| q.suspended_until) {
             if let Some(q) = self.queues.get_mut(&mq) {
                 q.suspended_until = None;
             }

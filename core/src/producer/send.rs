@@ -70,6 +70,19 @@ pub(super) struct PendingSend {
     attempt: Option<(RequestKey, Instant)>,
 }
 
+impl PendingSend {
+    /// The attempt in flight ended: its broker name and latency in ms.
+    fn attempt_ended(&mut self, now: Instant) -> (String, u64) {
+        let started = self.attempt.take().map_or(now, |(_, t)| t);
+        let broker = self
+            .current
+            .as_ref()
+            .map_or_else(|| String::from("-"), |q| q.broker_name.clone());
+        let latency = now.saturating_duration_since(started).as_millis() as u64;
+        (broker, latency)
+    }
+}
+
 impl Producer {
     /// Starts a send; its outcome comes out of [`Producer::poll_done`].
     /// Invalid messages fail at once, before any I/O.
@@ -207,12 +220,7 @@ impl Producer {
         let Some(send) = self.sends.get_mut(&id) else {
             return;
         };
-        let started = send.attempt.take().map_or(ctx.now(), |(_, t)| t);
-        let broker = send
-            .current
-            .as_ref()
-            .map_or_else(|| String::from("-"), |q| q.broker_name.clone());
-        let latency = ctx.now().saturating_duration_since(started).as_millis() as u64;
+        let (broker, latency) = send.attempt_ended(ctx.now());
         let status = match cmd.code {
             response_code::SUCCESS => Some(SendStatus::Ok),
             response_code::FLUSH_DISK_TIMEOUT => Some(SendStatus::FlushDiskTimeout),
@@ -247,12 +255,7 @@ impl Producer {
         let Some(send) = self.sends.get_mut(&id) else {
             return;
         };
-        let started = send.attempt.take().map_or(ctx.now(), |(_, t)| t);
-        let broker = send
-            .current
-            .as_ref()
-            .map_or_else(|| String::from("-"), |q| q.broker_name.clone());
-        let latency = ctx.now().saturating_duration_since(started).as_millis() as u64;
+        let (broker, latency) = send.attempt_ended(ctx.now());
         self.faults.record(&broker, latency, true, ctx.now());
         let err = match err {
             RequestError::Timeout { .. } => SendError::Timeout {
