@@ -1114,3 +1114,31 @@ fn an_empty_queue_commits_the_offset_the_broker_moved_past_filtered_messages() {
     // By UPDATE_CONSUMER_OFFSET or by the pull's commitOffset, either way.
     assert_eq!(c.broker().offsets[&key(TOPIC, 0)], 10);
 }
+
+// ----- consume timeout -----------------------------------------------------------------
+
+#[test]
+fn a_delivery_held_past_the_consume_timeout_is_sent_back_with_delay_level_3() {
+    let mut cfg = config();
+    cfg.consume_timeout = Duration::from_secs(60);
+    let mut c = Cluster::start(committed_at_zero(&[ME]), cfg);
+    c.publish(TOPIC, 0, &["slow"]);
+    let d = c.deliveries();
+    assert_eq!(offsets(&d), [0]);
+    c.advance(Duration::from_secs(55));
+    assert!(
+        c.sent(request_code::CONSUMER_SEND_MSG_BACK).is_empty(),
+        "not before the timeout"
+    );
+    let mark = c.mark();
+    c.advance(Duration::from_secs(10));
+    let backs = c.sent(request_code::CONSUMER_SEND_MSG_BACK);
+    assert_eq!(backs.len(), 1, "sent back once");
+    assert_eq!(backs[0].ext_fields.get("delayLevel"), Some("3"));
+    // The broker took it: the offset moves past it, and the late result
+    // of the handler changes nothing.
+    c.advance(5 * SEC);
+    assert_eq!(c.commits_since(mark, 0), [1]);
+    c.ack(&d[0], ConsumeResult::RETRY);
+    assert_eq!(c.sent(request_code::CONSUMER_SEND_MSG_BACK).len(), 1);
+}

@@ -423,8 +423,10 @@ async fn dispatch(
             let result = tokio::spawn(handler(delivery.messages))
                 .await
                 .unwrap_or(ConsumeResult::RETRY);
-            drop(permit);
             let _ = handle.run(move |client, now| client.consumed(consumer, id, result, now));
+            // Only now: shutdown waits for every permit, so each result it
+            // waited for has reached the core before offsets are committed.
+            drop(permit);
         });
     }
 }

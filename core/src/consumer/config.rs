@@ -65,6 +65,10 @@ pub struct ConsumerConfig {
     pub max_reconsume_times: i32,
     /// Delay before a message whose send-back failed is consumed again locally. Java: 5 s.
     pub local_retry_delay: Duration,
+    /// Concurrent consumption: a delivery the handler holds longer than
+    /// this is sent back (delay level 3) and its late result ignored.
+    /// Java: `consumeTimeout` = 15 min. Checked every persist interval.
+    pub consume_timeout: Duration,
     /// A queue not pulled for this long is dropped and taken again. Java:
     /// `pullMaxIdleTime` = 120 s.
     pub pull_max_idle: Duration,
@@ -106,6 +110,7 @@ impl Default for ConsumerConfig {
             persist_interval: Duration::from_secs(5),
             max_reconsume_times: 16,
             local_retry_delay: Duration::from_secs(5),
+            consume_timeout: Duration::from_secs(15 * 60),
             pull_max_idle: Duration::from_secs(120),
             orderly: false,
             lock_renew_interval: Duration::from_secs(20),

@@ -139,6 +139,8 @@ enum Op {
 struct Outstanding {
     mq: MessageQueue,
     offsets: Vec<i64>,
+    /// When it went to the handler, for the consume timeout.
+    delivered_at: Instant,
 }
 
 /// One push-consumer group.
@@ -962,7 +964,7 @@ impl PushConsumer {
             .partition(|(t, _, _)| *t <= now);
         self.local_retries = later;
         for (_, mq, offset) in ready {
-            self.redeliver(&mq, offset);
+            self.redeliver(&mq, offset, now);
         }
         self.arm_pull_timer(ctx);
     }
@@ -990,7 +992,7 @@ impl PushConsumer {
             (response_code::SUCCESS, Ok(h)) => {
                 let messages = decode_messages(&resp.body).unwrap_or_default();
                 q.next_offset = Some(h.next_begin_offset);
-                self.accept_messages(&mq, messages);
+                self.accept_messages(&mq, messages, ctx.now());
                 self.pull(ctx, &mq);
                 self.deliver_orderly(ctx, &mq);
             }
@@ -1020,7 +1022,7 @@ impl PushConsumer {
 
     /// Caches pulled messages (those the subscription accepts) and hands
     /// them to the host in batches.
-    fn accept_messages(&mut self, mq: &MessageQueue, messages: Vec<MessageExt>) {
+    fn accept_messages(&mut self, mq: &MessageQueue, messages: Vec<MessageExt>, now: Instant) {
         let Some(sub) = self.subscriptions.get(&mq.topic) else {
             return;
         };
@@ -1046,11 +1048,11 @@ impl PushConsumer {
         while !batch.is_empty() {
             let rest = batch.split_off(size.min(batch.len()));
             let chunk = core::mem::replace(&mut batch, rest);
-            self.deliver(mq, chunk);
+            self.deliver(mq, chunk, now);
         }
     }
 
-    fn deliver(&mut self, mq: &MessageQueue, messages: Vec<MessageExt>) {
+    fn deliver(&mut self, mq: &MessageQueue, messages: Vec<MessageExt>, now: Instant) {
         self.next_delivery += 1;
         let id = DeliveryId(self.next_delivery);
         let offsets = messages.iter().map(|m| m.queue_offset).collect();
@@ -1059,6 +1061,7 @@ impl PushConsumer {
             Outstanding {
                 mq: mq.clone(),
                 offsets,
+                delivered_at: now,
             },
         );
         self.deliveries.push_back(Delivery {
@@ -1066,6 +1069,40 @@ impl PushConsumer {
             queue: mq.clone(),
             messages,
         });
+    }
+
+    /// Concurrent consumption: deliveries the handler has held longer than
+    /// the consume timeout are sent back with delay level 3 (or, in
+    /// broadcasting, given up) and dropped from their queue once the
+    /// broker took them; the handler is not interrupted and its late
+    /// result is ignored (Java's `cleanExpiredMsg`).
+    fn expire_deliveries(&mut self, ctx: &mut Context<'_>) {
+        if self.config.orderly {
+            return;
+        }
+        let now = ctx.now();
+        let timeout = self.config.consume_timeout;
+        let expired: Vec<DeliveryId> = self
+            .outstanding
+            .iter()
+            .filter(|(_, d)| now.saturating_duration_since(d.delivered_at) >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let Some(done) = self.outstanding.remove(&id) else {
+                continue;
+            };
+            for offset in done.offsets {
+                match self.config.model {
+                    MessageModel::Clustering => self.send_back(ctx, &done.mq, offset, 3),
+                    MessageModel::Broadcasting => {
+                        if let Some(q) = self.queues.get_mut(&done.mq) {
+                            q.pq.remove(offset);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Orderly: hands the next batch of `mq` to the handler, in offset
@@ -1090,7 +1127,7 @@ impl PushConsumer {
             q.busy = true;
             q.suspended_until = None;
         }
-        self.deliver(mq, batch);
+        self.deliver(mq, batch, now);
     }
 
     /// Orderly: the handler finished a batch.
@@ -1141,11 +1178,11 @@ impl PushConsumer {
     }
 
     /// Hands a message still in flight to the handler again.
-    fn redeliver(&mut self, mq: &MessageQueue, offset: i64) {
+    fn redeliver(&mut self, mq: &MessageQueue, offset: i64, now: Instant) {
         let Some(message) = self.queues.get(mq).and_then(|q| q.pq.get(offset)).cloned() else {
             return;
         };
-        self.deliver(mq, alloc::vec![message]);
+        self.deliver(mq, alloc::vec![message], now);
     }
 
     // ----- offsets ------------------------------------------------------------------
@@ -1347,6 +1384,7 @@ impl Role for PushConsumer {
             TimerKind::OffsetPersist => {
                 let next = ctx.now() + self.config.persist_interval;
                 ctx.set_timer(TimerKind::OffsetPersist, Some(next));
+                self.expire_deliveries(ctx);
                 self.persist_all(ctx);
             }
             TimerKind::PullBackoff => self.on_pull_timer(ctx),
