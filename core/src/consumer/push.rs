@@ -606,6 +606,17 @@ impl PushConsumer {
         }
     }
 
+    /// The LOCK_BATCH_MQ / UNLOCK_BATCH_MQ body for `mqs`.
+    fn lock_body(&self, mqs: Vec<MessageQueue>) -> Vec<u8> {
+        LockBatchRequestBody {
+            consumer_group: self.config.group.clone(),
+            client_id: self.client_id.clone(),
+            only_this_broker: false,
+            mq_set: mqs,
+        }
+        .to_json()
+    }
+
     /// Orderly clustering consumers lock their queues on the broker.
     fn locking(&self) -> bool {
         self.config.orderly && self.config.model == MessageModel::Clustering
@@ -621,13 +632,7 @@ impl PushConsumer {
             }
         }
         for (addr, mqs) in by_broker {
-            let body = LockBatchRequestBody {
-                consumer_group: self.config.group.clone(),
-                client_id: self.client_id.clone(),
-                only_this_broker: false,
-                mq_set: mqs,
-            }
-            .to_json();
+            let body = self.lock_body(mqs);
             let op = Op::Lock;
             self.request_with_body(
                 ctx,
@@ -671,13 +676,7 @@ impl PushConsumer {
         let Some(addr) = mqs.first().and_then(|mq| master(ctx, mq)) else {
             return;
         };
-        let body = LockBatchRequestBody {
-            consumer_group: self.config.group.clone(),
-            client_id: self.client_id.clone(),
-            only_this_broker: false,
-            mq_set: mqs,
-        }
-        .to_json();
+        let body = self.lock_body(mqs);
         self.request_with_body(
             ctx,
             &addr,
