@@ -507,10 +507,10 @@ fn a_member_joining_takes_queues_away_after_their_offsets_are_committed() {
     assert_eq!(c.owned(TOPIC), [3, 4, 5]);
     assert_eq!(
         c.commits_since(mark, 6),
-        [1],
-        "queue 6 committed past its message"
+        [1, 1],
+        "queue 6 committed past its message, twice: a dropped queue's last commit"
     );
-    assert_eq!(c.commits_since(mark, 7), [0]);
+    assert_eq!(c.commits_since(mark, 7), [0, 0]);
     assert!(c.pulls_since(mark, TOPIC, 6).is_empty());
     assert!(c.pulls_since(mark, TOPIC, 7).is_empty());
     assert_eq!(
@@ -714,7 +714,7 @@ fn an_offset_moved_answer_commits_the_brokers_offset_and_pulls_again_from_there(
     let mut b = committed_at_zero(&[ME]);
     b.moved_to.insert(key(TOPIC, 0), 50);
     let c = Cluster::start(b, config());
-    assert_eq!(c.commits_since(0, 0), [50]);
+    assert_eq!(c.commits_since(0, 0), [50, 50], "a dropped queue's last commit goes twice");
     let from: Vec<i64> = c.pulls(TOPIC, 0).iter().map(|p| p.queue_offset).collect();
     assert_eq!(
         from,
@@ -808,7 +808,7 @@ fn flow_control_of_one_queue_does_not_pause_the_others() {
 // ----- offsets -----------------------------------------------------------------------
 
 #[test]
-fn consumed_offsets_are_committed_every_persist_interval() {
+fn consumed_offsets_are_committed_every_persist_interval_moved_or_not() {
     let mut c = Cluster::start(committed_at_zero(&[ME]), config());
     c.publish(TOPIC, 0, &["a", "b"]);
     for d in c.deliveries() {
@@ -819,9 +819,10 @@ fn consumed_offsets_are_committed_every_persist_interval() {
     assert!(c.commits_since(mark, 0).is_empty());
     c.advance(Duration::from_millis(1));
     assert_eq!(c.commits_since(mark, 0), [2]);
-    // Unchanged offsets are not sent again.
+    // Unchanged offsets are sent again, as Java's persistAll does: that
+    // repairs a first commit a 4.9 broker lost to its offset-table race.
     c.advance(5 * SEC);
-    assert_eq!(c.commits_since(mark, 0), [2]);
+    assert_eq!(c.commits_since(mark, 0), [2, 2]);
 }
 
 #[test]
@@ -888,7 +889,7 @@ fn retry_later_sends_the_message_back_with_its_delay_level_and_commit_log_offset
     // The broker took it: the queue commits past it, nothing is redelivered.
     let mark = c.mark();
     c.advance(10 * SEC);
-    assert_eq!(c.commits_since(mark, 0), [1]);
+    assert_eq!(c.commits_since(mark, 0), [1, 1], "two persist intervals");
     assert!(c.deliveries().is_empty());
 }
 
@@ -954,7 +955,11 @@ fn shutdown_commits_offsets_and_does_not_wait_for_long_polls() {
     }
     let mark = c.mark();
     c.net.shutdown(c.node);
-    assert_eq!(c.commits_since(mark, 0), [2]);
+    assert_eq!(
+        c.commits_since(mark, 0),
+        [2, 2],
+        "the last commit goes twice, the second after the first was answered"
+    );
     let unregister = c.net.seen[mark..]
         .iter()
         .position(|(_, cmd)| cmd.code == request_code::UNREGISTER_CLIENT)
@@ -1138,7 +1143,11 @@ fn a_delivery_held_past_the_consume_timeout_is_sent_back_with_delay_level_3() {
     // The broker took it: the offset moves past it, and the late result
     // of the handler changes nothing.
     c.advance(5 * SEC);
-    assert_eq!(c.commits_since(mark, 0), [1]);
+    assert_eq!(
+        c.commits_since(mark, 0),
+        [0, 1, 1],
+        "held at 0 while the message was out, past it once sent back"
+    );
     c.ack(&d[0], ConsumeResult::RETRY);
     assert_eq!(c.sent(request_code::CONSUMER_SEND_MSG_BACK).len(), 1);
 }

@@ -109,8 +109,6 @@ struct OwnedQueue {
     pulling: Option<Option<RequestKey>>,
     /// Pull again at this instant (backoff).
     pull_at: Option<Instant>,
-    /// Last offset sent to the broker.
-    persisted: Option<i64>,
     last_pull: Instant,
     /// Orderly: when the broker last confirmed our lock.
     locked_at: Option<Instant>,
@@ -129,7 +127,13 @@ enum Op {
     SearchOffset { mq: MessageQueue },
     Pull { mq: MessageQueue, offset: i64 },
     SendBack { mq: MessageQueue, offset: i64 },
-    PersistOffset,
+    /// `again`: a shutdown commit, sent once more when answered (see
+    /// [`PushConsumer::stop`]).
+    PersistOffset {
+        mq: MessageQueue,
+        offset: i64,
+        again: bool,
+    },
     Lock,
     Unlock,
 }
@@ -319,7 +323,7 @@ impl PushConsumer {
             .retain(|_, op| !matches!(op, Op::Pull { mq: m, .. } if m == mq));
         self.outstanding.retain(|_, d| d.mq != *mq);
         self.deliveries.retain(|d| d.queue != *mq);
-        self.persist_at(ctx, mq, offset);
+        self.persist_at(ctx, mq, offset, false);
         self.pull(ctx, mq);
         true
     }
@@ -590,7 +594,6 @@ impl PushConsumer {
                     next_offset: None,
                     pulling: None,
                     pull_at: None,
-                    persisted: None,
                     last_pull: now,
                     locked_at: None,
                     busy: false,
@@ -688,7 +691,7 @@ impl PushConsumer {
     }
 
     fn drop_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
-        self.persist_one(ctx, mq);
+        self.persist_one(ctx, mq, true);
         let held = self.forget_queue(ctx, mq);
         if held && self.locking() {
             self.unlock(ctx, alloc::vec![mq.clone()]);
@@ -889,9 +892,6 @@ impl PushConsumer {
             q.pulling = Some(key);
             q.pull_at = None;
             q.last_pull = ctx.now();
-            if commit > 0 {
-                q.persisted = Some(commit);
-            }
         }
     }
 
@@ -1004,7 +1004,7 @@ impl PushConsumer {
                 // the next rebalance take it again from there.
                 let _ = offset;
                 q.next_offset = Some(h.next_begin_offset);
-                self.persist_at(ctx, &mq, h.next_begin_offset);
+                self.persist_at(ctx, &mq, h.next_begin_offset, true);
                 self.forget_queue(ctx, &mq);
                 self.rebalance_incomplete(ctx, &mq.topic.clone());
             }
@@ -1195,37 +1195,35 @@ impl PushConsumer {
         }
     }
 
-    /// Sends every owned queue's offset that moved since it was last sent
-    /// (broadcasting: snapshots them for the local store).
-    fn persist_all(&mut self, ctx: &mut Context<'_>) {
+    /// Sends every owned queue's offset, moved or not, as Java's
+    /// `persistAll` does (broadcasting: snapshots them for the local
+    /// store). Re-sending unchanged offsets is what repairs a commit the
+    /// broker lost: a 4.9 broker's offset table can drop one of two first
+    /// commits of a new group that arrive at once (its `commitOffset`
+    /// checks for the group's map and then puts a new one, unsynchronized).
+    fn persist_all(&mut self, ctx: &mut Context<'_>, again: bool) {
         if self.config.model == MessageModel::Broadcasting {
             self.snapshot_local_offsets();
             return;
         }
         let queues: Vec<MessageQueue> = self.queues.keys().cloned().collect();
         for mq in queues {
-            self.persist_one(ctx, &mq);
+            self.persist_one(ctx, &mq, again);
         }
     }
 
-    fn persist_one(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+    fn persist_one(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, again: bool) {
         if self.config.model == MessageModel::Broadcasting {
             self.snapshot_local_offsets();
             return;
         }
-        let Some(q) = self.queues.get(mq) else {
+        let Some(offset) = self.queues.get(mq).and_then(|q| self.commit_point(q)) else {
             return;
         };
-        let Some(offset) = self.commit_point(q) else {
-            return;
-        };
-        if q.persisted == Some(offset) {
-            return;
-        }
-        self.persist_at(ctx, mq, offset);
+        self.persist_at(ctx, mq, offset, again);
     }
 
-    fn persist_at(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, offset: i64) {
+    fn persist_at(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, offset: i64, again: bool) {
         let Some(addr) = master(ctx, mq) else {
             return;
         };
@@ -1236,16 +1234,12 @@ impl PushConsumer {
             commit_offset: offset,
             ..Default::default()
         };
-        self.request(
-            ctx,
-            &addr,
-            request_code::UPDATE_CONSUMER_OFFSET,
-            &header,
-            Op::PersistOffset,
-        );
-        if let Some(q) = self.queues.get_mut(mq) {
-            q.persisted = Some(offset);
-        }
+        let op = Op::PersistOffset {
+            mq: mq.clone(),
+            offset,
+            again,
+        };
+        self.request(ctx, &addr, request_code::UPDATE_CONSUMER_OFFSET, &header, op);
     }
 
     /// Shutdown: stop pulling and commit every offset.
@@ -1258,7 +1252,7 @@ impl PushConsumer {
             }
         }
         self.ops.retain(|_, op| !matches!(op, Op::Pull { .. }));
-        self.persist_all(ctx);
+        self.persist_all(ctx, true);
         if self.locking() {
             let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
             for (mq, q) in &self.queues {
@@ -1283,7 +1277,7 @@ impl PushConsumer {
             }
             // Java drops the process queue, writes the new offset and lets
             // the next rebalance take the queue again from there.
-            self.persist_at(ctx, &mq, offset);
+            self.persist_at(ctx, &mq, offset, true);
             self.forget_queue(ctx, &mq);
         }
         ctx.set_timer(TimerKind::Rebalance, Some(ctx.now()));
@@ -1353,7 +1347,16 @@ impl Role for PushConsumer {
                     self.retry_locally(ctx, mq, offset);
                 }
             }
-            Op::PersistOffset | Op::Unlock => {}
+            // A queue's last commit (dropped, reset, shutdown) is not
+            // repeated by the periodic persist, so it goes twice: the
+            // second lands after the first created the group's offsets
+            // on the broker, safe from the 4.9 race `persist_all` notes.
+            Op::PersistOffset {
+                mq,
+                offset,
+                again: true,
+            } => self.persist_at(ctx, &mq, offset, false),
+            Op::PersistOffset { .. } | Op::Unlock => {}
             Op::Lock => {
                 if let Ok(resp) = outcome {
                     if resp.code == response_code::SUCCESS {
@@ -1384,7 +1387,7 @@ impl Role for PushConsumer {
                 let next = ctx.now() + self.config.persist_interval;
                 ctx.set_timer(TimerKind::OffsetPersist, Some(next));
                 self.expire_deliveries(ctx);
-                self.persist_all(ctx);
+                self.persist_all(ctx, false);
             }
             TimerKind::PullBackoff => self.on_pull_timer(ctx),
             TimerKind::LockRenewal => {
@@ -1445,7 +1448,7 @@ impl Role for PushConsumer {
         !self
             .ops
             .values()
-            .any(|op| matches!(op, Op::PersistOffset | Op::SendBack { .. }))
+            .any(|op| matches!(op, Op::PersistOffset { .. } | Op::SendBack { .. }))
     }
 }
 
