@@ -8,10 +8,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client};
+use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, ConsumerId};
 use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
+use rmq_core::route::MessageQueue;
 use tokio::sync::{mpsc, Semaphore};
 
 pub use rmq_core::consumer::{ConsumeFrom, MessageModel};
@@ -209,6 +210,7 @@ impl PushConsumerBuilder {
                 subscriptions: Mutex::new(Vec::new()),
                 handlers: Mutex::new(HashMap::new()),
                 handle: Mutex::new(None),
+                consumer: Mutex::new(None),
                 dispatcher: Mutex::new(None),
                 permits: Arc::new(Semaphore::new(self.threads)),
                 threads: self.threads,
@@ -223,6 +225,7 @@ struct Inner {
     subscriptions: Mutex<Vec<(String, Selector)>>,
     handlers: Mutex<HashMap<String, Handler>>,
     handle: Mutex<Option<ClientHandle>>,
+    consumer: Mutex<Option<ConsumerId>>,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     permits: Arc<Semaphore>,
     threads: usize,
@@ -339,21 +342,51 @@ impl PushConsumer {
             .offsets_file
             .as_ref()
             .and_then(|f| std::fs::read(f).ok());
+        let made: Arc<Mutex<Option<ConsumerId>>> = Arc::default();
+        let made_in = Arc::clone(&made);
         let handle = ClientHandle::new(move |now| {
             let mut client = Client::new(client_config, now);
             let subs: Vec<(&str, &str, bool)> = subscriptions
                 .iter()
                 .map(|(t, s)| (t.as_str(), s.expression.as_str(), s.sql))
                 .collect();
-            client.add_consumer(consumer_config, &subs, stored.as_deref(), version, now);
+            let id = client.add_consumer(consumer_config, &subs, stored.as_deref(), version, now);
+            if let Ok(mut slot) = made_in.lock() {
+                *slot = Some(id);
+            }
             client
         });
+        *self.inner.consumer.lock().map_err(|_| Error::ShutDown)? =
+            made.lock().ok().and_then(|c| *c);
         handle.set_delivery_sink(tx)?;
         handle.start()?;
         *self.inner.handle.lock().map_err(|_| Error::ShutDown)? = Some(handle.clone());
         let task = tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
         *self.inner.dispatcher.lock().map_err(|_| Error::ShutDown)? = Some(task);
         Ok(())
+    }
+
+    /// The queues this consumer owns now, by the group's last rebalance
+    /// (sorted; empty before the first rebalance and after shutdown).
+    pub async fn assigned_queues(&self) -> Result<Vec<MessageQueue>, Error> {
+        let handle = self
+            .inner
+            .handle
+            .lock()
+            .map_err(|_| Error::ShutDown)?
+            .clone()
+            .ok_or(Error::NotStarted)?;
+        let id = (*self.inner.consumer.lock().map_err(|_| Error::ShutDown)?)
+            .ok_or(Error::NotStarted)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        handle.run(move |client, _now| {
+            let queues = client
+                .consumer(id)
+                .map(|c| c.owned_queues().cloned().collect())
+                .unwrap_or_default();
+            let _ = tx.send(queues);
+        })?;
+        rx.await.map_err(|_| Error::ShutDown)
     }
 
     /// Stops pulling, waits (bounded) for handlers in flight, commits
