@@ -376,8 +376,8 @@ impl PushConsumer {
             .map_err(|_| Error::ShutDown)?
             .clone()
             .ok_or(Error::NotStarted)?;
-        let id = (*self.inner.consumer.lock().map_err(|_| Error::ShutDown)?)
-            .ok_or(Error::NotStarted)?;
+        let id =
+            (*self.inner.consumer.lock().map_err(|_| Error::ShutDown)?).ok_or(Error::NotStarted)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         handle.run(move |client, _now| {
             let queues = client
