@@ -356,10 +356,11 @@ impl PushConsumer {
             }
             client
         });
-        *self.inner.consumer.lock().map_err(|_| Error::ShutDown)? =
-            made.lock().ok().and_then(|c| *c);
         handle.set_delivery_sink(tx)?;
         handle.start()?;
+        // The client is made (and the consumer added) by start().
+        *self.inner.consumer.lock().map_err(|_| Error::ShutDown)? =
+            made.lock().ok().and_then(|c| *c);
         *self.inner.handle.lock().map_err(|_| Error::ShutDown)? = Some(handle.clone());
         let task = tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
         *self.inner.dispatcher.lock().map_err(|_| Error::ShutDown)? = Some(task);

@@ -16,6 +16,7 @@
 
 mod bench;
 mod go;
+mod java;
 mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -84,7 +85,7 @@ fn print_usage() {
         "usage:
   cargo xtask test [-- <cargo test args>]
   cargo xtask demo
-  cargo xtask bench [--rounds 3] [--duration-sec 8] [--namesrv ADDR] [--out FILE]
+  cargo xtask bench [--only send,consume,latency] [--clients rmq,go,java] [--rounds 3] [--duration-sec 8] [--consume-count 200000] [--latency-rate 2000] [--namesrv ADDR] [--out FILE]
   cargo xtask setup
   cargo xtask broker start [--version 5|4] [--namesrv-port N] [--broker-port N] [--set key=value]...
   cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
@@ -343,6 +344,7 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     install_signal_handler();
     setup(true)?;
     let go_peer = go::build_go_peer(&workspace_root().join("tests/interop/go"), &mut |l| say(l))?;
+    let java_peer = java::build_java_peer(&mut |l| say(l))?;
 
     for target in RUST_TARGETS {
         say(&format!("cargo build -p rmq-core --target {target}"));
@@ -368,6 +370,7 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(&passthrough);
     test.env("RMQ_GO_PEER", &go_peer);
+    test.env("RMQ_JAVA_PEER", java_peer.launcher());
     for (version, c) in &clusters {
         say(&format!("{}={}", version.env_var(), c.namesrv_addr()));
         test.env(version.env_var(), c.namesrv_addr());
