@@ -9,11 +9,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rmq_core::client::ConsumerId;
-use rmq_core::consumer::{ConsumeFrom, ConsumeResult, ConsumerConfig, Delivery};
+use rmq_core::consumer::{ConsumeFrom, ConsumeResult, ConsumeType, ConsumerConfig, Delivery};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::ext::MAGIC_V1;
+use rmq_core::message::Properties;
+use rmq_core::protocol::body::LockBatchResponseBody;
 use rmq_core::protocol::headers::{
-    ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
+    ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader, SendMessageRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use rmq_core::protocol::{request_code, response_code, RemotingCommand};
 use rmq_core::route::MessageQueue;
@@ -67,6 +70,14 @@ struct Broker {
     fail_pulls: Option<i32>,
     /// CONSUMER_SEND_MSG_BACK's answer (SUCCESS by default).
     send_back_code: i32,
+    /// SEND_MESSAGE's answer (the send-back fallback; SUCCESS by default).
+    retry_send_code: i32,
+    /// Queues LOCK_BATCH_MQ will not lock (another member holds them).
+    lock_refused: Vec<(String, i32)>,
+    /// SEARCH_OFFSET_BY_TIMESTAMP's answer for every queue.
+    search_offset: i64,
+    /// QUERY_CONSUMER_OFFSET is answered with this code while set.
+    query_error: Option<i32>,
     /// Pulls with nothing to return, suspended as a broker holds a long poll.
     held: Vec<RemotingCommand>,
 }
@@ -123,6 +134,9 @@ impl Broker {
                 let ids: Vec<String> = self.members.iter().map(|m| format!("\"{m}\"")).collect();
                 ok.body = format!("{{\"consumerIdList\":[{}]}}", ids.join(",")).into();
             }
+            request_code::QUERY_CONSUMER_OFFSET if self.query_error.is_some() => {
+                ok.code = self.query_error.unwrap_or_default();
+            }
             request_code::QUERY_CONSUMER_OFFSET => {
                 let queue = f.get("queueId").unwrap().parse().unwrap();
                 match self.offsets.get(&key(f.get("topic").unwrap(), queue)) {
@@ -148,6 +162,28 @@ impl Broker {
                 return self.pull(cmd);
             }
             request_code::CONSUMER_SEND_MSG_BACK => ok.code = self.send_back_code,
+            request_code::SEND_MESSAGE => ok.code = self.retry_send_code,
+            request_code::SEARCH_OFFSET_BY_TIMESTAMP => {
+                ok.ext_fields
+                    .insert("offset", self.search_offset.to_string());
+            }
+            request_code::LOCK_BATCH_MQ => {
+                // The request's mqSet, read with the response body's parser.
+                let text = String::from_utf8_lossy(&cmd.body).replace("mqSet", "lockOKMQSet");
+                let asked = LockBatchResponseBody::parse(text.as_bytes()).unwrap();
+                let granted: Vec<String> = asked
+                    .lock_ok_mq_set
+                    .iter()
+                    .filter(|q| !self.lock_refused.contains(&key(&q.topic, q.queue_id)))
+                    .map(|q| {
+                        format!(
+                            r#"{{"brokerName":"{}","queueId":{},"topic":"{}"}}"#,
+                            q.broker_name, q.queue_id, q.topic
+                        )
+                    })
+                    .collect();
+                ok.body = format!("{{\"lockOKMQSet\":[{}]}}", granted.join(",")).into();
+            }
             _ => {} // heartbeats, unregistrations
         }
         Some(ok)
@@ -714,7 +750,11 @@ fn an_offset_moved_answer_commits_the_brokers_offset_and_pulls_again_from_there(
     let mut b = committed_at_zero(&[ME]);
     b.moved_to.insert(key(TOPIC, 0), 50);
     let c = Cluster::start(b, config());
-    assert_eq!(c.commits_since(0, 0), [50, 50], "a dropped queue's last commit goes twice");
+    assert_eq!(
+        c.commits_since(0, 0),
+        [50, 50],
+        "a dropped queue's last commit goes twice"
+    );
     let from: Vec<i64> = c.pulls(TOPIC, 0).iter().map(|p| p.queue_offset).collect();
     assert_eq!(
         from,
@@ -923,9 +963,43 @@ fn retry_later_sends_back_only_the_messages_after_the_acked_ones() {
 }
 
 #[test]
-fn a_message_whose_send_back_failed_is_delivered_again_after_the_local_retry_delay() {
+fn a_failed_send_back_sends_the_message_itself_to_the_retry_topic() {
     let mut b = committed_at_zero(&[ME]);
     b.send_back_code = response_code::SYSTEM_ERROR;
+    let mut c = Cluster::start(b, config());
+    c.publish(TOPIC, 0, &["a"]);
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::RETRY);
+    let sends = c.sent(request_code::SEND_MESSAGE);
+    assert_eq!(sends.len(), 1, "one retry send");
+    let h: SendMessageRequestHeader = sends[0].header().unwrap();
+    assert_eq!(h.topic, RETRY);
+    assert_eq!(h.reconsume_times, Some(1));
+    assert_eq!(h.max_reconsume_times, Some(16));
+    let props = Properties::decode(h.properties.as_deref().unwrap_or_default().as_bytes());
+    assert_eq!(props.get("RETRY_TOPIC"), Some(TOPIC));
+    assert_eq!(props.get("RECONSUME_TIME"), Some("1"));
+    assert_eq!(props.get("MAX_RECONSUME_TIMES"), Some("16"));
+    assert_eq!(props.get("DELAY"), Some("3"), "3 + reconsume times");
+    assert_eq!(
+        props.get("ORIGIN_MESSAGE_ID"),
+        Some(&*uniq_key(TOPIC, 0, 0))
+    );
+    assert_eq!(props.get("TAGS"), Some("a"));
+    assert_eq!(&sends[0].body[..], b"body-0");
+    // The broker took it: the queue commits past it, nothing comes again.
+    let mark = c.mark();
+    c.advance(10 * SEC);
+    assert_eq!(c.commits_since(mark, 0).last(), Some(&1));
+    assert!(c.deliveries().is_empty());
+}
+
+#[test]
+fn a_message_whose_send_back_and_retry_send_failed_is_delivered_again_after_the_local_retry_delay()
+{
+    let mut b = committed_at_zero(&[ME]);
+    b.send_back_code = response_code::SYSTEM_ERROR;
+    b.retry_send_code = response_code::SYSTEM_ERROR;
     let mut c = Cluster::start(b, config());
     c.publish(TOPIC, 0, &["a"]);
     let d = c.deliveries();
@@ -1150,4 +1224,415 @@ fn a_delivery_held_past_the_consume_timeout_is_sent_back_with_delay_level_3() {
     );
     c.ack(&d[0], ConsumeResult::RETRY);
     assert_eq!(c.sent(request_code::CONSUMER_SEND_MSG_BACK).len(), 1);
+}
+
+// ----- orderly -----------------------------------------------------------------------
+
+fn orderly() -> ConsumerConfig {
+    ConsumerConfig {
+        orderly: true,
+        ..config()
+    }
+}
+
+/// LOCK_BATCH_MQ requests since `mark`, as the sets of queue ids they ask for.
+fn lock_requests(c: &Cluster, mark: usize) -> Vec<Vec<i32>> {
+    c.sent_since(mark, request_code::LOCK_BATCH_MQ)
+        .iter()
+        .map(|cmd| {
+            let text = String::from_utf8_lossy(&cmd.body).replace("mqSet", "lockOKMQSet");
+            LockBatchResponseBody::parse(text.as_bytes())
+                .unwrap()
+                .lock_ok_mq_set
+                .iter()
+                .filter(|q| q.topic == TOPIC)
+                .map(|q| q.queue_id)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn orderly_queues_are_locked_before_they_are_pulled() {
+    let c = Cluster::start(committed_at_zero(&[ME]), orderly());
+    let first_lock = c
+        .net
+        .seen
+        .iter()
+        .position(|(_, cmd)| cmd.code == request_code::LOCK_BATCH_MQ)
+        .expect("locked");
+    let first_pull = c
+        .net
+        .seen
+        .iter()
+        .position(|(_, cmd)| cmd.code == request_code::PULL_MESSAGE)
+        .expect("pulled");
+    assert!(first_lock < first_pull);
+}
+
+#[test]
+fn orderly_locks_are_renewed_every_lock_renew_interval_between_rebalances() {
+    let config = ConsumerConfig {
+        rebalance_interval: Duration::from_secs(600),
+        ..orderly()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    let mark = c.mark();
+    c.advance(Duration::from_millis(19_999));
+    assert!(lock_requests(&c, mark).is_empty());
+    c.advance(Duration::from_millis(1));
+    assert_eq!(lock_requests(&c, mark), [(0..QUEUES).collect::<Vec<_>>()]);
+    c.advance(20 * SEC);
+    assert_eq!(lock_requests(&c, mark).len(), 2);
+}
+
+#[test]
+fn a_queue_the_broker_will_not_lock_is_neither_pulled_nor_consumed() {
+    let mut b = committed_at_zero(&[ME]);
+    b.lock_refused.push(key(TOPIC, 2));
+    let c = Cluster::start(b, orderly());
+    assert!(c.pulls(TOPIC, 2).is_empty());
+    assert_eq!(c.pulls(TOPIC, 1).len(), 1);
+}
+
+#[test]
+fn a_lock_the_broker_takes_back_stops_consumption_of_that_queue() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), orderly());
+    c.broker().lock_refused.push(key(TOPIC, 0));
+    c.advance(20 * SEC); // the renewal is refused for queue 0
+    c.publish(TOPIC, 0, &["a"]);
+    c.publish(TOPIC, 1, &["b"]);
+    let delivered: Vec<i32> = c.deliveries().iter().map(|d| d.queue.queue_id).collect();
+    assert_eq!(delivered, [1], "queue 0 is not ours to consume now");
+}
+
+#[test]
+fn an_orderly_queue_dropped_while_its_batch_is_with_the_handler_is_unlocked_after_the_batch() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), orderly());
+    c.publish(TOPIC, 6, &["a"]);
+    let d = c.deliveries();
+    assert_eq!(d.len(), 1);
+    let mark = c.mark();
+    let unlocks_of_6 = |c: &Cluster| {
+        c.sent_since(mark, request_code::UNLOCK_BATCH_MQ)
+            .iter()
+            .filter(|u| String::from_utf8_lossy(&u.body).contains(r#""queueId":6"#))
+            .count()
+    };
+    c.members_change(&[A, ME, C]); // queues 6 and 7 go to C
+    assert_eq!(
+        unlocks_of_6(&c),
+        0,
+        "not while its batch is with the handler"
+    );
+    c.ack(&d[0], ConsumeResult::Success);
+    assert_eq!(unlocks_of_6(&c), 1);
+    assert_eq!(
+        c.commits_since(mark, 6).last(),
+        Some(&1),
+        "committed past it first"
+    );
+    assert!(!c.owned(TOPIC).contains(&6));
+}
+
+#[test]
+fn an_orderly_queue_yields_for_a_moment_after_consuming_continuously_for_the_max_time() {
+    let config = ConsumerConfig {
+        orderly_max_continuous: Duration::from_secs(60),
+        ..orderly()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    c.publish(TOPIC, 0, &["a", "b", "c"]);
+    let first = c.deliveries();
+    c.advance(Duration::from_secs(61)); // a slow handler
+    c.ack(&first[0], ConsumeResult::Success);
+    assert!(c.deliveries().is_empty(), "yields");
+    c.advance(Duration::from_millis(10));
+    assert_eq!(offsets(&c.deliveries()), [1], "and goes on 10 ms later");
+}
+
+#[test]
+fn orderly_retry_later_suspends_the_queue_and_retries_the_same_batch() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), orderly());
+    c.publish(TOPIC, 0, &["a", "b"]);
+    let d = c.deliveries();
+    assert_eq!(offsets(&d), [0]);
+    c.ack(&d[0], ConsumeResult::RETRY);
+    c.advance(Duration::from_millis(999));
+    assert!(c.deliveries().is_empty());
+    c.advance(Duration::from_millis(1));
+    let again = c.deliveries();
+    assert_eq!(offsets(&again), [0], "the same message, not the next");
+    assert_eq!(again[0].messages[0].reconsume_times, 1);
+}
+
+#[test]
+fn orderly_past_max_reconsume_times_sends_a_plain_message_to_the_retry_topic() {
+    let config = ConsumerConfig {
+        orderly_max_reconsume_times: Some(1),
+        ..orderly()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    c.publish(TOPIC, 0, &["a", "b"]);
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::RETRY);
+    c.advance(SEC);
+    let again = c.deliveries();
+    c.ack(&again[0], ConsumeResult::RETRY);
+    assert!(c.sent(request_code::CONSUMER_SEND_MSG_BACK).is_empty());
+    let sends = c.sent(request_code::SEND_MESSAGE);
+    assert_eq!(sends.len(), 1);
+    let h: SendMessageRequestHeader = sends[0].header().unwrap();
+    assert_eq!((h.topic.as_str(), h.reconsume_times), (RETRY, Some(2)));
+    assert_eq!(h.max_reconsume_times, Some(1), "past it: the broker's DLQ");
+    // Taken: the queue goes on with the next message.
+    assert_eq!(offsets(&c.deliveries()), [1]);
+}
+
+// ----- broker requests ---------------------------------------------------------------
+
+/// A CONSUME_MESSAGE_DIRECTLY request carrying message `offset` of queue 0.
+fn consume_directly_request(opaque: i32) -> RemotingCommand {
+    let mut r = RemotingCommand::request(request_code::CONSUME_MESSAGE_DIRECTLY, opaque);
+    r.ext_fields.insert("consumerGroup", GROUP);
+    r.ext_fields.insert("clientId", ME);
+    r.ext_fields.insert("brokerName", BROKER_NAME);
+    r.ext_fields.insert("msgId", uniq_key(TOPIC, 0, 5));
+    let stored = Stored {
+        offset: 5,
+        tag: "x".into(),
+        body: "direct".into(),
+        extra: Vec::new(),
+    };
+    let mut body = Vec::new();
+    encode_stored(&mut body, TOPIC, 0, &stored);
+    r.body = body.into();
+    r
+}
+
+fn response_body(c: &Cluster, opaque: i32) -> Option<String> {
+    c.net
+        .seen
+        .iter()
+        .find(|(_, cmd)| cmd.is_response() && cmd.opaque == opaque)
+        .map(|(_, cmd)| String::from_utf8(cmd.body.to_vec()).unwrap())
+}
+
+#[test]
+fn consume_message_directly_hands_the_message_to_the_handler_and_answers_its_result() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    assert!(c
+        .net
+        .peer_sends(c.node, BROKER, &consume_directly_request(81)));
+    let d = c.deliveries();
+    assert_eq!(d.len(), 1);
+    assert_eq!(&d[0].messages[0].body()[..], b"direct");
+    assert!(
+        response_body(&c, 81).is_none(),
+        "answered once the handler is done"
+    );
+    c.advance(Duration::from_millis(7));
+    c.ack(&d[0], ConsumeResult::Success);
+    let answer = response_body(&c, 81).unwrap();
+    assert!(
+        answer.contains(r#""consumeResult":"CR_SUCCESS""#),
+        "{answer}"
+    );
+    assert!(answer.contains(r#""spentTimeMills":7"#), "{answer}");
+    assert_eq!(c.responses(), [(81, response_code::SUCCESS)]);
+    // Outside any queue: no commit moves, nothing is sent back.
+    c.advance(5 * SEC);
+    assert!(c.commits_since(0, 0).iter().all(|&o| o == 0));
+}
+
+#[test]
+fn consume_message_directly_answers_cr_later_for_retry_later() {
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config());
+    assert!(c
+        .net
+        .peer_sends(c.node, BROKER, &consume_directly_request(82)));
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::RETRY);
+    assert!(response_body(&c, 82)
+        .unwrap()
+        .contains(r#""consumeResult":"CR_LATER""#));
+    assert!(c.sent(request_code::CONSUMER_SEND_MSG_BACK).is_empty());
+}
+
+#[test]
+fn consumer_status_lists_the_commit_offset_of_each_owned_queue_of_the_topic() {
+    let mut c = Cluster::start(committed_at_zero(&[A, ME]), config());
+    c.publish(TOPIC, 5, &["a", "b"]);
+    for d in c.deliveries() {
+        c.ack(&d, ConsumeResult::Success);
+    }
+    let mut r = RemotingCommand::request(request_code::GET_CONSUMER_STATUS_FROM_CLIENT, 83);
+    r.ext_fields.insert("group", GROUP);
+    r.ext_fields.insert("topic", TOPIC);
+    assert!(c.net.peer_sends(c.node, BROKER, &r));
+    let answer = response_body(&c, 83).unwrap();
+    assert!(
+        answer.contains(r#"{"brokerName":"broker-a","queueId":5,"topic":"orders"}:2"#),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""queueId":4,"topic":"orders"}:0"#),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains(r#""queueId":3,"#),
+        "only owned queues: {answer}"
+    );
+}
+
+#[test]
+fn running_info_carries_the_properties_java_admin_tools_read() {
+    let config = ConsumerConfig {
+        handler_threads: 7,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    assert!(c
+        .net
+        .peer_sends(c.node, BROKER, &running_info_request(GROUP, 84)));
+    let answer = response_body(&c, 84).unwrap();
+    for expected in [
+        r#""PROP_CONSUME_TYPE":"CONSUME_PASSIVELY""#,
+        r#""PROP_CONSUMEORDERLY":"false""#,
+        r#""PROP_THREADPOOL_CORE_SIZE":"7""#,
+        r#""PROP_CONSUMER_START_TIMESTAMP":"1""#,
+        r#""PROP_NAMESERVER_ADDR":"ns:9876""#,
+        r#""PROP_CLIENT_VERSION":"rmq-"#,
+        r#""statusTable":{"%RETRY%cg":{"consumeFailedMsgs":0"#,
+        r#""cachedMsgCount":0"#,
+    ] {
+        assert!(answer.contains(expected), "{expected} in {answer}");
+    }
+}
+
+// ----- triggers, flow control, start points -----------------------------------------
+
+#[test]
+fn a_broker_connected_again_after_a_loss_triggers_a_rebalance_at_once() {
+    let config = ConsumerConfig {
+        rebalance_interval: Duration::from_secs(600),
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    c.broker().members = vec![A.into(), ME.into()];
+    let mark = c.mark();
+    assert!(c.net.drop_connection(c.node, BROKER));
+    // The next request to the broker opens a new connection: pulls retry
+    // after their backoff.
+    c.advance(Duration::from_secs(3));
+    assert!(!c
+        .sent_since(mark, request_code::GET_CONSUMER_LIST_BY_GROUP)
+        .is_empty());
+    assert_eq!(
+        c.owned(TOPIC),
+        [4, 5, 6, 7],
+        "the broker's new view, long before 600 s"
+    );
+}
+
+#[test]
+fn pulls_pause_while_the_queue_caches_more_bytes_than_its_size_threshold() {
+    let config = ConsumerConfig {
+        pull_threshold_size_for_queue: 10,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    c.publish(TOPIC, 0, &["a", "b"]); // two 6-byte bodies
+    let held = c.deliveries();
+    let mark = c.mark();
+    c.advance(SEC);
+    assert!(
+        c.pulls_since(mark, TOPIC, 0).is_empty(),
+        "12 bytes > 10: paused"
+    );
+    c.ack(&held[0], ConsumeResult::Success);
+    assert_eq!(c.pulls_since(mark, TOPIC, 0).len(), 1, "6 bytes: resumed");
+}
+
+#[test]
+fn concurrent_pulls_pause_while_the_cached_offsets_span_more_than_the_max_span() {
+    let config = ConsumerConfig {
+        max_offset_span: 2,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    c.publish(TOPIC, 0, &["a", "b", "c", "d"]);
+    let held = c.deliveries();
+    // Offsets 1..=3 acked, 0 still out: span 3 > 2.
+    for d in &held[1..] {
+        c.ack(d, ConsumeResult::Success);
+    }
+    let mark = c.mark();
+    c.advance(SEC);
+    assert!(c.pulls_since(mark, TOPIC, 0).is_empty());
+}
+
+#[test]
+fn a_topic_limit_is_shared_evenly_by_the_topics_owned_queues() {
+    let config = ConsumerConfig {
+        pull_threshold_for_topic: Some(16), // 8 queues: 2 each
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), config);
+    c.publish(TOPIC, 0, &["a", "b", "c"]);
+    let _held = c.deliveries();
+    let mark = c.mark();
+    c.advance(SEC);
+    assert!(c.pulls_since(mark, TOPIC, 0).is_empty(), "3 cached > 2");
+}
+
+#[test]
+fn a_new_group_consuming_from_half_an_hour_ago_searches_the_queue_by_that_time() {
+    let mut b = Broker::with_members(&[ME]);
+    b.search_offset = 42;
+    let config = ConsumerConfig {
+        consume_from: ConsumeFrom::HalfHourAgo,
+        ..config()
+    };
+    let c = Cluster::start(b, config);
+    let searches = c.sent(request_code::SEARCH_OFFSET_BY_TIMESTAMP);
+    assert_eq!(searches.len(), QUEUES as usize, "every queue of the topic");
+    // The consumer started at wall clock 1 ms (the scenario's version).
+    let at: i64 = searches[0]
+        .ext_fields
+        .get("timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(at, 1 - 30 * 60 * 1000);
+    assert_eq!(c.pulls(TOPIC, 0)[0].queue_offset, 42);
+    // The retry topic starts at its end for a timestamp group.
+    assert!(!c.sent(request_code::GET_MAX_OFFSET).is_empty());
+}
+
+#[test]
+fn a_query_error_other_than_not_found_skips_the_queue_for_that_round() {
+    let mut b = Broker::with_members(&[ME]);
+    b.query_error = Some(response_code::SYSTEM_ERROR);
+    let mut c = Cluster::start(b, config());
+    assert!(c.pulls(TOPIC, 0).is_empty(), "no default start on an error");
+    c.broker().query_error = None;
+    c.broker().offsets.insert(key(TOPIC, 0), 3);
+    c.advance(SEC); // the incomplete round is tried again after 1 s
+    assert_eq!(c.pulls(TOPIC, 0)[0].queue_offset, 3);
+}
+
+#[test]
+fn a_lite_pull_consumer_announces_itself_as_consuming_actively() {
+    let config = ConsumerConfig {
+        consume_type: ConsumeType::ConsumeActively,
+        ..config()
+    };
+    let c = Cluster::start(committed_at_zero(&[ME]), config);
+    let hb = c.sent(request_code::HEART_BEAT);
+    let body = String::from_utf8_lossy(&hb[0].body);
+    assert!(
+        body.contains(r#""consumeType":"CONSUME_ACTIVELY""#),
+        "{body}"
+    );
 }

@@ -195,6 +195,7 @@ impl PushConsumerBuilder {
             .instance
             .or_else(|| broadcasting.then(|| "DEFAULT".to_string()));
         identify(&mut self.client, &host_facts(), instance.as_deref());
+        self.consumer.handler_threads = self.threads;
         let offsets_file = broadcasting.then(|| {
             let dir = self.offset_store_dir.unwrap_or_else(|| {
                 let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
@@ -403,7 +404,9 @@ impl PushConsumer {
             return Ok(());
         };
         let all = self.inner.threads as u32;
-        let _ = tokio::time::timeout(
+        // Held through the shutdown: no queued delivery starts a handler
+        // after the final commit.
+        let _permits = tokio::time::timeout(
             Duration::from_secs(10),
             self.inner.permits.acquire_many(all),
         )

@@ -88,6 +88,8 @@ impl LitePullConsumerBuilder {
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        // Java's lite pull consumer announces itself as a pull consumer.
+        self.consumer.consume_type = rmq_core::consumer::ConsumeType::ConsumeActively;
         Ok(LitePullConsumer {
             inner: Arc::new(Inner {
                 setup: Mutex::new(Some(Setup {

@@ -203,6 +203,21 @@ impl Network {
         true
     }
 
+    /// The peer at `addr` drops its connection with a client (a broker
+    /// restarting): the client sees it closed.
+    pub fn drop_connection(&mut self, node: NodeId, addr: &str) -> bool {
+        let Some(conn) = self.connection_to(node, addr) else {
+            return false;
+        };
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        n.conns.remove(&conn);
+        n.client
+            .handle_closed(conn, "connection reset by peer", now);
+        self.settle();
+        true
+    }
+
     /// Moves bytes between every client and the peers until nothing more
     /// happens at this instant.
     pub fn settle(&mut self) {

@@ -3,7 +3,7 @@
 use alloc::string::String;
 use core::time::Duration;
 
-pub use crate::protocol::body::MessageModel;
+pub use crate::protocol::body::{ConsumeType, MessageModel};
 
 use super::AllocateStrategy;
 
@@ -18,8 +18,26 @@ pub enum ConsumeFrom {
     /// The queue's start (`CONSUME_FROM_FIRST_OFFSET`).
     First,
     /// The first message stored at or after this wall-clock time, in Unix
-    /// ms (`CONSUME_FROM_TIMESTAMP`; Java's default is 30 minutes ago).
+    /// ms (`CONSUME_FROM_TIMESTAMP`).
     Timestamp(i64),
+    /// `CONSUME_FROM_TIMESTAMP` with Java's default `consumeTimestamp`:
+    /// half an hour before the consumer starts.
+    HalfHourAgo,
+}
+
+impl ConsumeFrom {
+    /// Java's default look-back for `CONSUME_FROM_TIMESTAMP`: 30 minutes.
+    pub const DEFAULT_LOOKBACK_MS: i64 = 30 * 60 * 1000;
+
+    /// The time a timestamp start searches for, given the wall clock at
+    /// start (Unix ms); `None` for [`ConsumeFrom::First`] and [`ConsumeFrom::Last`].
+    pub fn timestamp(self, start_ms: i64) -> Option<i64> {
+        match self {
+            ConsumeFrom::Timestamp(ms) => Some(ms),
+            ConsumeFrom::HalfHourAgo => Some(start_ms - Self::DEFAULT_LOOKBACK_MS),
+            ConsumeFrom::First | ConsumeFrom::Last => None,
+        }
+    }
 }
 
 /// Settings of one push-consumer group.
@@ -41,6 +59,13 @@ pub struct ConsumerConfig {
     pub pull_threshold_for_queue: usize,
     /// Cached body bytes per queue before pulls pause. Java: `pullThresholdSizeForQueue` = 100 MiB.
     pub pull_threshold_size_for_queue: usize,
+    /// Cached messages per topic before pulls pause, shared evenly by the
+    /// topic's owned queues (and never above the queue limit). Java:
+    /// `pullThresholdForTopic` = -1, off.
+    pub pull_threshold_for_topic: Option<usize>,
+    /// Cached body bytes per topic, shared like `pull_threshold_for_topic`.
+    /// Java: `pullThresholdSizeForTopic` = -1, off.
+    pub pull_threshold_size_for_topic: Option<usize>,
     /// Widest span of cached offsets per queue before pulls pause
     /// (concurrent consumption). Java: `consumeConcurrentlyMaxSpan` = 2000.
     pub max_offset_span: i64,
@@ -86,6 +111,15 @@ pub struct ConsumerConfig {
     /// Orderly: deliveries before a message goes to the DLQ; `None` (Java's
     /// default for orderly) retries forever.
     pub orderly_max_reconsume_times: Option<i32>,
+    /// Orderly: after consuming one queue this long without a break, the
+    /// queue yields for a moment (10 ms). Java: `MAX_TIME_CONSUME_CONTINUOUSLY` = 60 s.
+    pub orderly_max_continuous: Duration,
+    /// How many handler calls the host runs at once (reported in the
+    /// running info; the host enforces it). Java: `consumeThreadMin` = 20.
+    pub handler_threads: usize,
+    /// What the heartbeat says this consumer is: a push consumer
+    /// (`CONSUME_PASSIVELY`) or a lite pull consumer (`CONSUME_ACTIVELY`).
+    pub consume_type: ConsumeType,
 }
 
 impl Default for ConsumerConfig {
@@ -99,6 +133,8 @@ impl Default for ConsumerConfig {
             pull_batch_size: 32,
             pull_threshold_for_queue: 1000,
             pull_threshold_size_for_queue: 100 * 1024 * 1024,
+            pull_threshold_for_topic: None,
+            pull_threshold_size_for_topic: None,
             max_offset_span: 2000,
             pull_suspend: Duration::from_secs(15),
             pull_timeout: Duration::from_secs(30),
@@ -117,6 +153,9 @@ impl Default for ConsumerConfig {
             lock_expiry: Duration::from_secs(30),
             suspend_delay: Duration::from_secs(1),
             orderly_max_reconsume_times: None,
+            orderly_max_continuous: Duration::from_secs(60),
+            handler_threads: 20,
+            consume_type: ConsumeType::ConsumePassively,
         }
     }
 }

@@ -13,7 +13,7 @@ mod config;
 mod process_queue;
 mod push;
 
-pub use config::{ConsumeFrom, ConsumerConfig, MessageModel};
+pub use config::{ConsumeFrom, ConsumeType, ConsumerConfig, MessageModel};
 pub use process_queue::ProcessQueue;
 pub use push::{retry_topic, ConsumeResult, Delivery, DeliveryId, PushConsumer};
 

@@ -15,26 +15,34 @@ use super::config::{ConsumeFrom, ConsumerConfig, MessageModel};
 use super::process_queue::ProcessQueue;
 use super::rebalance_allocation;
 use crate::engine::{
-    Answered, BrokerRequest, Context, Delivery as Send, GroupData, RequestError, RequestKey, Role,
-    RouteOutcome, TimerKind, Token,
+    Answered, BrokerRequest, Context, Delivery as Send, GroupData, PendingAnswer, RequestError,
+    RequestKey, Role, RouteOutcome, TimerKind, Token,
 };
 use crate::message::{decode_messages, MessageExt};
 use crate::protocol::body::{
-    ConsumeFromWhere, ConsumeType, ConsumerData, ConsumerListBody, ExpressionType, ResetOffsetBody,
+    ConsumeFromWhere, ConsumerData, ConsumerListBody, ExpressionType, ResetOffsetBody,
     SubscriptionData,
 };
 use crate::protocol::body::{LockBatchRequestBody, LockBatchResponseBody};
 use crate::protocol::headers::{
-    ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
-    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, NotifyConsumerIdsChangedRequestHeader,
-    PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
-    QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader, SearchOffsetRequestHeader,
-    SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
+    ConsumeMessageDirectlyResultRequestHeader, ConsumerSendMsgBackRequestHeader,
+    GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
+    NotifyConsumerIdsChangedRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader,
+    SearchOffsetRequestHeader, SearchOffsetResponseHeader, SendMessageRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use crate::protocol::RemotingCommand;
 use crate::protocol::{request_code, response_code, CommandHeader, FieldSink, FieldSource};
 use crate::route::MessageQueue;
 use crate::time::Instant;
+
+/// How long an orderly queue yields after `orderly_max_continuous` of
+/// back-to-back batches (Java resubmits it 10 ms later).
+const ORDERLY_YIELD: core::time::Duration = core::time::Duration::from_millis(10);
+
+/// The producer group Java's consumers send retry messages under.
+const INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
 
 /// PullSysFlag bits (Java `PullSysFlag`).
 const FLAG_COMMIT_OFFSET: i32 = 1;
@@ -116,17 +124,43 @@ struct OwnedQueue {
     busy: bool,
     /// Orderly: suspended after RetryLater until then.
     suspended_until: Option<Instant>,
+    /// Orderly: no longer owned, but a batch is with the handler; the queue
+    /// is committed, forgotten and unlocked when it comes back (Java waits
+    /// for the queue's consume lock before unlocking it).
+    dropping: bool,
+    /// Orderly: when this queue's batches began following each other
+    /// without a break (for the yield after `orderly_max_continuous`).
+    consuming_since: Option<Instant>,
 }
 
 /// What a request of this role was for.
 #[derive(Debug, Clone)]
 enum Op {
-    ConsumerList { topic: String },
-    QueryOffset { mq: MessageQueue },
-    MaxOffset { mq: MessageQueue },
-    SearchOffset { mq: MessageQueue },
-    Pull { mq: MessageQueue, offset: i64 },
-    SendBack { mq: MessageQueue, offset: i64 },
+    ConsumerList {
+        topic: String,
+    },
+    QueryOffset {
+        mq: MessageQueue,
+    },
+    MaxOffset {
+        mq: MessageQueue,
+    },
+    SearchOffset {
+        mq: MessageQueue,
+    },
+    Pull {
+        mq: MessageQueue,
+        offset: i64,
+    },
+    SendBack {
+        mq: MessageQueue,
+        offset: i64,
+    },
+    /// The send-back's fallback: the message sent to the retry topic.
+    RetrySend {
+        mq: MessageQueue,
+        offset: i64,
+    },
     /// `again`: a shutdown commit, sent once more when answered (see
     /// [`PushConsumer::stop`]).
     PersistOffset {
@@ -134,8 +168,16 @@ enum Op {
         offset: i64,
         again: bool,
     },
-    Lock,
+    Lock {
+        mqs: Vec<MessageQueue>,
+    },
     Unlock,
+}
+
+/// Which send-back step a response answers.
+enum OpKind {
+    SendBack,
+    Other,
 }
 
 /// A delivery the host has not reported yet.
@@ -145,6 +187,9 @@ struct Outstanding {
     offsets: Vec<i64>,
     /// When it went to the handler, for the consume timeout.
     delivered_at: Instant,
+    /// CONSUME_MESSAGE_DIRECTLY: the broker waits for the handler's
+    /// result; nothing of it touches the queue.
+    direct: Option<PendingAnswer>,
 }
 
 /// One push-consumer group.
@@ -162,6 +207,11 @@ pub struct PushConsumer {
     /// Messages whose send-back failed: consumed again locally at the instant.
     local_retries: Vec<(Instant, MessageQueue, i64)>,
     started: bool,
+    /// The wall clock at start (Unix ms), for [`ConsumeFrom::HalfHourAgo`].
+    started_at_ms: i64,
+    /// Messages the handler consumed, and those it failed (running info).
+    consumed_ok: u64,
+    consumed_failed: u64,
     /// Rebalance rounds that found this client missing or failed.
     incomplete_topics: BTreeSet<String>,
     /// Lite pull with `assign`: exactly these queues, no group rebalance.
@@ -190,6 +240,9 @@ impl PushConsumer {
             next_delivery: 0,
             local_retries: Vec::new(),
             started: false,
+            started_at_ms: 0,
+            consumed_ok: 0,
+            consumed_failed: 0,
             incomplete_topics: BTreeSet::new(),
             local_offsets: BTreeMap::new(),
             snapshots: VecDeque::new(),
@@ -218,13 +271,15 @@ impl PushConsumer {
 
     /// Starts: announces the group with its subscriptions (the retry topic
     /// too, in clustering mode), watches every topic's route, and
-    /// rebalances now.
+    /// rebalances now. `version` is the wall clock now (Unix ms): it
+    /// versions the subscriptions and anchors [`ConsumeFrom::HalfHourAgo`].
     pub fn start(&mut self, ctx: &mut Context<'_>, version: i64) {
         if self.config.model == MessageModel::Clustering {
             let retry = retry_topic(&self.config.group);
             self.subscribe(&retry, "*", false, version);
         }
         self.started = true;
+        self.started_at_ms = version;
         ctx.set_group_data(GroupData::Consumer(self.consumer_data()));
         let topics: Vec<String> = self.subscriptions.keys().cloned().collect();
         for topic in &topics {
@@ -236,17 +291,23 @@ impl PushConsumer {
             TimerKind::OffsetPersist,
             Some(now + self.config.persist_interval),
         );
+        if self.locking() {
+            ctx.set_timer(
+                TimerKind::LockRenewal,
+                Some(now + self.config.lock_renew_interval),
+            );
+        }
     }
 
     fn consumer_data(&self) -> ConsumerData {
         ConsumerData {
             group_name: self.config.group.clone(),
-            consume_type: ConsumeType::ConsumePassively,
+            consume_type: self.config.consume_type,
             message_model: self.config.model,
             consume_from_where: match self.config.consume_from {
                 ConsumeFrom::Last => ConsumeFromWhere::LastOffset,
                 ConsumeFrom::First => ConsumeFromWhere::FirstOffset,
-                ConsumeFrom::Timestamp(_) => ConsumeFromWhere::Timestamp,
+                ConsumeFrom::Timestamp(_) | ConsumeFrom::HalfHourAgo => ConsumeFromWhere::Timestamp,
             },
             subscription_data_set: self
                 .subscriptions
@@ -359,9 +420,17 @@ impl PushConsumer {
 
     /// The handler finished delivery `id` with `result`.
     pub fn consumed(&mut self, ctx: &mut Context<'_>, id: DeliveryId, result: ConsumeResult) {
-        let Some(done) = self.outstanding.remove(&id) else {
+        let Some(mut done) = self.outstanding.remove(&id) else {
             return;
         };
+        if let Some(pending) = done.direct.take() {
+            return self.answer_direct(ctx, pending, done.delivered_at, result);
+        }
+        if result == ConsumeResult::Success {
+            self.consumed_ok += done.offsets.len() as u64;
+        } else {
+            self.consumed_failed += done.offsets.len() as u64;
+        }
         if self.config.orderly {
             return self.consumed_orderly(ctx, done, result);
         }
@@ -430,6 +499,103 @@ impl PushConsumer {
             &header,
             op,
         );
+    }
+
+    /// Sends a failed message to `%RETRY%group` as a new message, as Java
+    /// does when CONSUMER_SEND_MSG_BACK failed (and, orderly, past the max
+    /// reconsume times): the original topic in RETRY_TOPIC, the original
+    /// id in ORIGIN_MESSAGE_ID, RECONSUME_TIME = `reconsume_times`,
+    /// MAX_RECONSUME_TIMES, delay level 3 + `reconsume_times` − 1. The
+    /// broker moves it to the DLQ once `reconsume_times` reaches the max.
+    /// It stays in flight until the broker took it.
+    fn resend_to_retry_topic(
+        &mut self,
+        ctx: &mut Context<'_>,
+        mq: &MessageQueue,
+        offset: i64,
+        reconsume_times: i32,
+    ) {
+        use crate::message::property;
+        let Some(msg) = self.queues.get(mq).and_then(|q| q.pq.get(offset)) else {
+            return;
+        };
+        let Some(addr) = master(ctx, mq) else {
+            return self.retry_send_failed(ctx, mq.clone(), offset);
+        };
+        let max = if self.config.orderly {
+            self.config.orderly_max_reconsume_times.unwrap_or(i32::MAX)
+        } else {
+            self.config.max_reconsume_times
+        };
+        let mut props = msg.message.properties.clone();
+        if !props.contains(property::ORIGIN_MESSAGE_ID) {
+            props.insert(property::ORIGIN_MESSAGE_ID, msg.id());
+        }
+        props.insert(property::RETRY_TOPIC, msg.topic());
+        props.insert(property::RECONSUME_TIME, reconsume_times.to_string());
+        props.insert(property::MAX_RECONSUME_TIMES, max.to_string());
+        props.insert(
+            property::DELAY_TIME_LEVEL,
+            (2 + reconsume_times).to_string(),
+        );
+        props.remove(property::TRANSACTION_PREPARED);
+        let header = SendMessageRequestHeader {
+            producer_group: INNER_PRODUCER_GROUP.to_string(),
+            topic: retry_topic(&self.config.group),
+            default_topic: "TBW102".to_string(),
+            default_topic_queue_nums: 4,
+            queue_id: 0,
+            sys_flag: 0,
+            born_timestamp: msg.born_timestamp,
+            flag: msg.message.flag,
+            properties: Some(String::from_utf8_lossy(&props.encode()).into_owned()),
+            reconsume_times: Some(reconsume_times),
+            unit_mode: Some(false),
+            max_reconsume_times: Some(max),
+            ..Default::default()
+        };
+        let body = msg.message.body.clone();
+        let op = Op::RetrySend {
+            mq: mq.clone(),
+            offset,
+        };
+        self.request_with_body(
+            ctx,
+            &addr,
+            request_code::SEND_MESSAGE,
+            &Fields(&header),
+            &body,
+            op,
+        );
+    }
+
+    /// The last step of the send-back chain failed too: never drop the
+    /// message — consume it again locally (orderly: suspend the queue and
+    /// retry the batch).
+    fn retry_send_failed(&mut self, ctx: &mut Context<'_>, mq: MessageQueue, offset: i64) {
+        if self.config.orderly {
+            if let Some(q) = self.queues.get_mut(&mq) {
+                q.busy = false;
+                q.suspended_until = Some(ctx.now() + self.config.suspend_delay);
+            }
+            self.arm_pull_timer(ctx);
+        } else {
+            self.retry_locally(ctx, mq, offset);
+        }
+    }
+
+    /// The broker took a failed message (sent back, or to the retry
+    /// topic): it leaves the queue, whose offset may move past it.
+    fn taken_back(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, offset: i64) {
+        if let Some(q) = self.queues.get_mut(mq) {
+            q.pq.remove(offset);
+            q.busy = false;
+        }
+        if self.config.orderly {
+            self.after_orderly_batch(ctx, mq);
+        } else {
+            self.resume_if_paused(ctx, mq);
+        }
     }
 
     fn retry_locally(&mut self, ctx: &mut Context<'_>, mq: MessageQueue, offset: i64) {
@@ -584,7 +750,12 @@ impl PushConsumer {
         }
         let now = ctx.now();
         for mq in mine {
-            if self.queues.contains_key(&mq) {
+            if let Some(q) = self.queues.get_mut(&mq) {
+                if q.dropping {
+                    // Ours again before its last batch came back.
+                    q.dropping = false;
+                    self.pull(ctx, &mq);
+                }
                 continue;
             }
             self.queues.insert(
@@ -598,6 +769,8 @@ impl PushConsumer {
                     locked_at: None,
                     busy: false,
                     suspended_until: None,
+                    dropping: false,
+                    consuming_since: None,
                 },
             );
             if !self.locking() {
@@ -629,14 +802,17 @@ impl PushConsumer {
     /// new locks and renews held ones.
     fn lock_all(&mut self, ctx: &mut Context<'_>) {
         let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
-        for mq in self.queues.keys() {
+        for (mq, q) in &self.queues {
+            if q.dropping {
+                continue; // its lock lapses; unlocked when its batch is back
+            }
             if let Some(addr) = master(ctx, mq) {
                 by_broker.entry(addr).or_default().push(mq.clone());
             }
         }
         for (addr, mqs) in by_broker {
-            let body = self.lock_body(mqs);
-            let op = Op::Lock;
+            let body = self.lock_body(mqs.clone());
+            let op = Op::Lock { mqs };
             self.request_with_body(
                 ctx,
                 &addr,
@@ -648,11 +824,26 @@ impl PushConsumer {
         }
     }
 
-    fn on_locked(&mut self, ctx: &mut Context<'_>, resp: RemotingCommand) {
+    fn on_locked(
+        &mut self,
+        ctx: &mut Context<'_>,
+        requested: &[MessageQueue],
+        resp: RemotingCommand,
+    ) {
         let Ok(body) = LockBatchResponseBody::parse(&resp.body) else {
             return;
         };
         let now = ctx.now();
+        // A queue the broker would not lock for us (another member holds
+        // it) is not ours to consume until it does (Java: setLocked(false)).
+        let granted: BTreeSet<&MessageQueue> = body.lock_ok_mq_set.iter().collect();
+        for mq in requested {
+            if !granted.contains(mq) {
+                if let Some(q) = self.queues.get_mut(mq) {
+                    q.locked_at = None;
+                }
+            }
+        }
         for mq in body.lock_ok_mq_set {
             let Some(q) = self.queues.get_mut(&mq) else {
                 continue;
@@ -691,6 +882,21 @@ impl PushConsumer {
     }
 
     fn drop_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        if self.locking() {
+            if let Some(q) = self.queues.get_mut(mq) {
+                if q.busy {
+                    // Its batch is with the handler: stop pulling, and
+                    // finish the drop when the batch comes back.
+                    q.dropping = true;
+                    if let Some(Some(key)) = q.pulling.take() {
+                        ctx.cancel(key);
+                    }
+                    self.ops
+                        .retain(|_, op| !matches!(op, Op::Pull { mq: m, .. } if m == mq));
+                    return;
+                }
+            }
+        }
         self.persist_one(ctx, mq, true);
         let held = self.forget_queue(ctx, mq);
         if held && self.locking() {
@@ -728,8 +934,10 @@ impl PushConsumer {
         let idle: Vec<MessageQueue> = self
             .queues
             .iter()
-            .filter(|(_, q)| {
-                now.saturating_duration_since(q.last_pull) >= self.config.pull_max_idle
+            .filter(|(mq, q)| {
+                // A queue the user paused is idle on purpose.
+                !self.paused.contains(*mq)
+                    && now.saturating_duration_since(q.last_pull) >= self.config.pull_max_idle
             })
             .map(|(mq, _)| mq.clone())
             .collect();
@@ -777,9 +985,11 @@ impl PushConsumer {
         let Some(addr) = master(ctx, &mq) else {
             return self.skip_queue(ctx, &mq);
         };
-        match (self.config.consume_from, is_retry) {
-            (ConsumeFrom::First, _) | (ConsumeFrom::Last, true) => self.start_at(ctx, &mq, 0),
-            (ConsumeFrom::Last, false) | (ConsumeFrom::Timestamp(_), true) => {
+        let from = self.config.consume_from;
+        match (from.timestamp(self.started_at_ms), is_retry) {
+            (None, _) if from == ConsumeFrom::First => self.start_at(ctx, &mq, 0),
+            (None, true) => self.start_at(ctx, &mq, 0),
+            (None, false) | (Some(_), true) => {
                 let header = GetMaxOffsetRequestHeader {
                     topic: mq.topic.clone(),
                     queue_id: mq.queue_id,
@@ -788,7 +998,7 @@ impl PushConsumer {
                 let op = Op::MaxOffset { mq };
                 self.request(ctx, &addr, request_code::GET_MAX_OFFSET, &header, op);
             }
-            (ConsumeFrom::Timestamp(ts), false) => {
+            (Some(ts), false) => {
                 let header = SearchOffsetRequestHeader {
                     topic: mq.topic.clone(),
                     queue_id: mq.queue_id,
@@ -832,7 +1042,7 @@ impl PushConsumer {
         let Some(offset) = q.next_offset else {
             return;
         };
-        if q.pulling.is_some() {
+        if q.pulling.is_some() || q.dropping {
             return;
         }
         // A queue paused by flow control or a lock is not an idle one
@@ -850,7 +1060,7 @@ impl PushConsumer {
         if !self.holds_lock(q, ctx.now()) {
             return; // pulled again once the lock is (re)taken
         }
-        if self.flow_controlled(q) {
+        if self.flow_controlled(mq, q) {
             let at = ctx.now() + self.config.pull_backoff_on_flow_control;
             return self.pull_later(ctx, mq, at);
         }
@@ -895,11 +1105,37 @@ impl PushConsumer {
         }
     }
 
-    fn flow_controlled(&self, q: &OwnedQueue) -> bool {
-        // The span rule is for concurrent consumption only, as in Java.
-        q.pq.len() > self.config.pull_threshold_for_queue
-            || q.pq.bytes() > self.config.pull_threshold_size_for_queue
+    /// Java's flow control: too many cached messages or bytes in the
+    /// queue (or, with the per-topic limits, in the queue's share of its
+    /// topic's), or — concurrent consumption only — too wide a span of
+    /// cached offsets. What is cached is bounded by these, whatever the
+    /// backlog.
+    fn flow_controlled(&self, mq: &MessageQueue, q: &OwnedQueue) -> bool {
+        let (count_limit, size_limit) = self.queue_limits(&mq.topic);
+        q.pq.len() > count_limit
+            || q.pq.bytes() > size_limit
             || (!self.config.orderly && q.pq.span() > self.config.max_offset_span)
+    }
+
+    /// The per-queue cache limits for a queue of `topic`: the queue limits,
+    /// lowered to an even share of the topic limits when those are set.
+    fn queue_limits(&self, topic: &str) -> (usize, usize) {
+        let owned = self
+            .queues
+            .keys()
+            .filter(|q| q.topic == topic)
+            .count()
+            .max(1);
+        let share = |topic_limit: Option<usize>| topic_limit.map(|t| (t / owned).max(1));
+        let count = share(self.config.pull_threshold_for_topic)
+            .map_or(self.config.pull_threshold_for_queue, |s| {
+                s.min(self.config.pull_threshold_for_queue)
+            });
+        let size = share(self.config.pull_threshold_size_for_topic)
+            .map_or(self.config.pull_threshold_size_for_queue, |s| {
+                s.min(self.config.pull_threshold_size_for_queue)
+            });
+        (count, size)
     }
 
     fn pull_later(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue, at: Instant) {
@@ -912,7 +1148,7 @@ impl PushConsumer {
     /// After an ack, a queue paused by flow control may pull again at once.
     fn resume_if_paused(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
         let paused = self.queues.get(mq).is_some_and(|q| {
-            q.pulling.is_none() && q.pull_at.is_some() && !self.flow_controlled(q)
+            q.pulling.is_none() && q.pull_at.is_some() && !self.flow_controlled(mq, q)
         });
         if paused {
             self.pull(ctx, mq);
@@ -1061,6 +1297,7 @@ impl PushConsumer {
                 mq: mq.clone(),
                 offsets,
                 delivered_at: now,
+                direct: None,
             },
         );
         self.deliveries.push_back(Delivery {
@@ -1114,7 +1351,13 @@ impl PushConsumer {
         let Some(q) = self.queues.get(mq) else {
             return;
         };
-        if q.busy || q.pq.is_empty() || !self.holds_lock(q, now) {
+        if q.pq.is_empty() {
+            if let Some(q) = self.queues.get_mut(mq) {
+                q.consuming_since = None;
+            }
+            return;
+        }
+        if q.busy || q.dropping || !self.holds_lock(q, now) {
             return;
         }
         if q.suspended_until.is_some_and(|t| t > now) {
@@ -1125,6 +1368,7 @@ impl PushConsumer {
         if let Some(q) = self.queues.get_mut(mq) {
             q.busy = true;
             q.suspended_until = None;
+            q.consuming_since.get_or_insert(now);
         }
         self.deliver(mq, batch, now);
     }
@@ -1154,7 +1398,7 @@ impl PushConsumer {
                     if let Some(m) = q.pq.get_mut(*offset) {
                         m.reconsume_times += 1;
                         if max.is_some_and(|max| m.reconsume_times > max) {
-                            exhausted.push(*offset);
+                            exhausted.push((*offset, m.reconsume_times));
                         }
                     }
                 }
@@ -1164,16 +1408,111 @@ impl PushConsumer {
                     q.suspended_until = Some(ctx.now() + self.config.suspend_delay);
                     self.arm_pull_timer(ctx);
                 } else {
-                    // Past the limit: to the DLQ (the queue stays busy until
-                    // the broker took them, so order holds).
-                    for offset in exhausted {
-                        self.send_back(ctx, &mq, offset, -1);
+                    // Past the limit: a plain message to the retry topic
+                    // with its reconsume times past MAX_RECONSUME_TIMES,
+                    // which the broker moves to the DLQ (the queue stays
+                    // busy until the broker took them, so order holds).
+                    for (offset, times) in exhausted {
+                        self.resend_to_retry_topic(ctx, &mq, offset, times);
                     }
                 }
             }
         }
-        self.resume_if_paused(ctx, &mq);
-        self.deliver_orderly(ctx, &mq);
+        self.after_orderly_batch(ctx, &mq);
+    }
+
+    /// Orderly, a batch settled: finish a deferred drop, or yield after
+    /// `orderly_max_continuous` of back-to-back batches, or go on.
+    fn after_orderly_batch(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
+        let now = ctx.now();
+        let Some(q) = self.queues.get_mut(mq) else {
+            return;
+        };
+        if q.busy {
+            return; // a message of it is on its way to the retry topic
+        }
+        if q.dropping {
+            q.dropping = false;
+            return self.drop_queue(ctx, mq);
+        }
+        let continuous = q.consuming_since.is_some_and(|t| {
+            now.saturating_duration_since(t) >= self.config.orderly_max_continuous
+        });
+        if continuous {
+            // Java's MAX_TIME_CONSUME_CONTINUOUSLY: let other queues' work go first.
+            q.consuming_since = None;
+            q.suspended_until = Some(now + ORDERLY_YIELD);
+            self.arm_pull_timer(ctx);
+            return;
+        }
+        self.resume_if_paused(ctx, mq);
+        self.deliver_orderly(ctx, mq);
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY (an operator's "consume this message
+    /// now"): the message goes to the handler outside any queue, and the
+    /// handler's result is the answer.
+    fn consume_directly(&mut self, ctx: &mut Context<'_>, request: BrokerRequest) -> Answered {
+        let cmd = request.command();
+        let header = cmd
+            .header::<ConsumeMessageDirectlyResultRequestHeader>()
+            .ok();
+        let messages = decode_messages(&cmd.body).ok().filter(|m| !m.is_empty());
+        let (Some(header), Some(mut messages)) = (header, messages) else {
+            let mut resp = RemotingCommand::response(response_code::SYSTEM_ERROR, 0);
+            resp.remark = Some(String::from("no message in the request"));
+            return request.respond(ctx, resp);
+        };
+        messages.truncate(1);
+        if let Some(original) = messages[0].retry_topic().map(String::from) {
+            messages[0].message.topic = original;
+        }
+        let queue = MessageQueue {
+            topic: messages[0].topic().to_string(),
+            broker_name: header.broker_name.unwrap_or_default(),
+            queue_id: messages[0].queue_id,
+        };
+        let (answered, pending) = request.defer();
+        self.next_delivery += 1;
+        let id = DeliveryId(self.next_delivery);
+        let now = ctx.now();
+        self.outstanding.insert(
+            id,
+            Outstanding {
+                mq: queue.clone(),
+                offsets: Vec::new(),
+                delivered_at: now,
+                direct: Some(pending),
+            },
+        );
+        self.deliveries.push_back(Delivery {
+            id,
+            queue,
+            messages,
+        });
+        answered
+    }
+
+    /// Java's `ConsumeMessageDirectlyResult`, in fastjson's key order.
+    fn answer_direct(
+        &mut self,
+        ctx: &mut Context<'_>,
+        pending: PendingAnswer,
+        since: Instant,
+        result: ConsumeResult,
+    ) {
+        let outcome = match result {
+            ConsumeResult::Success => "CR_SUCCESS",
+            ConsumeResult::RetryLater { .. } => "CR_LATER",
+        };
+        let spent = ctx.now().saturating_duration_since(since).as_millis();
+        let body = alloc::format!(
+            "{{\"autoCommit\":true,\"consumeResult\":\"{outcome}\",\"order\":{},\"remark\":\"\",\"spentTimeMills\":{spent}}}",
+            self.config.orderly
+        );
+        let mut resp = RemotingCommand::response(response_code::SUCCESS, 0);
+        resp.body = body.into_bytes().into();
+        pending.respond(ctx, resp);
     }
 
     /// Hands a message still in flight to the handler again.
@@ -1239,7 +1578,13 @@ impl PushConsumer {
             offset,
             again,
         };
-        self.request(ctx, &addr, request_code::UPDATE_CONSUMER_OFFSET, &header, op);
+        self.request(
+            ctx,
+            &addr,
+            request_code::UPDATE_CONSUMER_OFFSET,
+            &header,
+            op,
+        );
     }
 
     /// Shutdown: stop pulling and commit every offset.
@@ -1301,6 +1646,10 @@ impl Role for PushConsumer {
         let Some(op) = self.ops.remove(&token.0) else {
             return;
         };
+        let op_kind = match op {
+            Op::SendBack { .. } => OpKind::SendBack,
+            _ => OpKind::Other,
+        };
         match op {
             Op::Pull { mq, offset } => self.on_pull(ctx, mq, offset, outcome),
             Op::ConsumerList { topic } => match outcome {
@@ -1328,23 +1677,20 @@ impl Role for PushConsumer {
                     None => self.skip_queue(ctx, &mq),
                 }
             }
-            Op::SendBack { mq, offset } => {
+            Op::SendBack { mq, offset } | Op::RetrySend { mq, offset } => {
                 let ok = outcome.is_ok_and(|r| r.code == response_code::SUCCESS);
                 if ok {
-                    if let Some(q) = self.queues.get_mut(&mq) {
-                        q.pq.remove(offset);
-                        q.busy = false;
-                    }
-                    self.resume_if_paused(ctx, &mq);
-                    self.deliver_orderly(ctx, &mq);
-                } else if self.config.orderly {
-                    if let Some(q) = self.queues.get_mut(&mq) {
-                        q.busy = false;
-                        q.suspended_until = Some(ctx.now() + self.config.suspend_delay);
-                    }
-                    self.arm_pull_timer(ctx);
+                    self.taken_back(ctx, &mq, offset);
+                } else if matches!(op_kind, OpKind::SendBack) {
+                    // Java's fallback: the message itself to the retry topic.
+                    let times = self
+                        .queues
+                        .get(&mq)
+                        .and_then(|q| q.pq.get(offset))
+                        .map_or(1, |m| m.reconsume_times + 1);
+                    self.resend_to_retry_topic(ctx, &mq, offset, times);
                 } else {
-                    self.retry_locally(ctx, mq, offset);
+                    self.retry_send_failed(ctx, mq, offset);
                 }
             }
             // A queue's last commit (dropped, reset, shutdown) is not
@@ -1357,10 +1703,10 @@ impl Role for PushConsumer {
                 again: true,
             } => self.persist_at(ctx, &mq, offset, false),
             Op::PersistOffset { .. } | Op::Unlock => {}
-            Op::Lock => {
+            Op::Lock { mqs } => {
                 if let Ok(resp) = outcome {
                     if resp.code == response_code::SUCCESS {
-                        self.on_locked(ctx, resp);
+                        self.on_locked(ctx, &mqs, resp);
                     }
                 }
             }
@@ -1374,6 +1720,14 @@ impl Role for PushConsumer {
             && self.subscriptions.contains_key(topic)
         {
             self.rebalance_topic(ctx, topic);
+        }
+    }
+
+    fn on_broker_reconnected(&mut self, ctx: &mut Context<'_>, _addr: &str) {
+        // A restarted broker may have lost the group's members, locks or
+        // queues: look again now (Java's rebalance after a reconnect).
+        if self.started {
+            ctx.set_timer(TimerKind::Rebalance, Some(ctx.now()));
         }
     }
 
@@ -1430,12 +1784,38 @@ impl Role for PushConsumer {
                 }
                 Ok(request.accept_oneway(ctx))
             }
+            request_code::CONSUME_MESSAGE_DIRECTLY => {
+                let group = cmd.ext_fields.get("consumerGroup").unwrap_or_default();
+                if group != self.config.group {
+                    return Err(request);
+                }
+                Ok(self.consume_directly(ctx, request))
+            }
+            request_code::GET_CONSUMER_STATUS_FROM_CLIENT => {
+                let group = cmd.ext_fields.get("group").unwrap_or_default();
+                if group != self.config.group {
+                    return Err(request);
+                }
+                let topic = cmd.ext_fields.get("topic").unwrap_or_default();
+                let table: BTreeMap<MessageQueue, i64> = self
+                    .queues
+                    .iter()
+                    .filter(|(mq, _)| mq.topic == topic)
+                    .filter_map(|(mq, q)| self.commit_point(q).map(|o| (mq.clone(), o)))
+                    .collect();
+                let mut body = String::from("{\"consumerTable\":{},\"messageQueueTable\":");
+                body.push_str(&queue_map_json(&table));
+                body.push('}');
+                let mut resp = RemotingCommand::response(response_code::SUCCESS, 0);
+                resp.body = body.into_bytes().into();
+                Ok(request.respond(ctx, resp))
+            }
             request_code::GET_CONSUMER_RUNNING_INFO => {
                 let group = cmd.ext_fields.get("consumerGroup").unwrap_or_default();
                 if group != self.config.group {
                     return Err(request);
                 }
-                let body = self.running_info();
+                let body = self.running_info(ctx);
                 let mut resp = RemotingCommand::response(response_code::SUCCESS, 0);
                 resp.body = body.into();
                 Ok(request.respond(ctx, resp))
@@ -1456,27 +1836,47 @@ impl PushConsumer {
     /// The GET_CONSUMER_RUNNING_INFO body: the properties Java's admin
     /// tools read, the subscriptions and the owned queues with their
     /// offsets (fastjson's object-keyed maps).
-    fn running_info(&self) -> Vec<u8> {
+    fn running_info(&self, ctx: &Context<'_>) -> Vec<u8> {
+        let now = ctx.now();
         let mut out = String::from("{\"mqTable\":{");
         for (i, (mq, q)) in self.queues.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             let offset = self.commit_point(q).unwrap_or(-1);
+            let min = q.pq.first(1).next().map_or(0, |m| m.queue_offset);
+            let max = min + q.pq.span();
+            let locked = q.locked_at.is_some() && self.holds_lock(q, now);
+            out.push_str(&mq_key_json(mq));
             out.push_str(&alloc::format!(
-                "{{\"brokerName\":\"{}\",\"queueId\":{},\"topic\":\"{}\"}}:{{\"cachedMsgCount\":{},\"commitOffset\":{offset}}}",
-                json_escape(&mq.broker_name),
-                mq.queue_id,
-                json_escape(&mq.topic),
+                ":{{\"cachedMsgCount\":{},\"cachedMsgMaxOffset\":{max},\"cachedMsgMinOffset\":{min},\"cachedMsgSizeInMiB\":{},\"commitOffset\":{offset},\"droped\":{},\"locked\":{locked}}}",
                 q.pq.len(),
+                q.pq.bytes() / (1024 * 1024),
+                q.dropping,
             ));
         }
-        out.push_str("},\"properties\":{");
-        let consume_type = "CONSUME_PASSIVELY";
+        let consume_type = self.config.consume_type.as_str();
         let orderly = self.config.orderly;
+        let namesrv = ctx.name_server().unwrap_or_default();
+        let threads = self.config.handler_threads;
+        let start = self.started_at_ms;
+        let version = concat!("rmq-", env!("CARGO_PKG_VERSION"));
         out.push_str(&alloc::format!(
-            "\"PROP_CONSUME_TYPE\":\"{consume_type}\",\"PROP_CONSUMEORDERLY\":\"{orderly}\",\"PROP_CLIENT_VERSION\":\"rmq\",\"PROP_NAMESERVER_ADDR\":\"\",\"PROP_THREADPOOL_CORE_SIZE\":\"-1\""
+            "}},\"properties\":{{\"PROP_CLIENT_VERSION\":\"{version}\",\"PROP_CONSUMEORDERLY\":\"{orderly}\",\"PROP_CONSUMER_START_TIMESTAMP\":\"{start}\",\"PROP_CONSUME_TYPE\":\"{consume_type}\",\"PROP_NAMESERVER_ADDR\":\"{}\",\"PROP_THREADPOOL_CORE_SIZE\":\"{threads}\"}}",
+            json_escape(namesrv),
         ));
+        out.push_str(",\"statusTable\":{");
+        for (i, topic) in self.subscriptions.keys().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Totals since start: rmq keeps no per-minute statistics.
+            out.push_str(&alloc::format!(
+                "\"{}\":{{\"consumeFailedMsgs\":{},\"consumeFailedTPS\":0.0,\"consumeOKTPS\":0.0,\"consumeRT\":0.0,\"pullRT\":0.0,\"pullTPS\":0.0}}",
+                json_escape(topic),
+                self.consumed_failed,
+            ));
+        }
         out.push_str("},\"subscriptionSet\":[");
         for (i, s) in self.subscriptions.values().enumerate() {
             if i > 0 {
@@ -1498,20 +1898,32 @@ impl PushConsumer {
 /// Offsets in Java's `offsets.json` shape: fastjson's map keyed by
 /// MessageQueue objects, `{"offsetTable":{{"brokerName":…,"queueId":…,"topic":…}:42}}`.
 fn offsets_json(table: &BTreeMap<MessageQueue, i64>) -> Vec<u8> {
-    let mut out = String::from("{\"offsetTable\":{");
+    alloc::format!("{{\"offsetTable\":{}}}", queue_map_json(table)).into_bytes()
+}
+
+/// A fastjson map keyed by MessageQueue objects:
+/// `{{"brokerName":…,"queueId":…,"topic":…}:42,…}`.
+fn queue_map_json(table: &BTreeMap<MessageQueue, i64>) -> String {
+    let mut out = String::from("{");
     for (i, (mq, offset)) in table.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&alloc::format!(
-            "{{\"brokerName\":\"{}\",\"queueId\":{},\"topic\":\"{}\"}}:{offset}",
-            json_escape(&mq.broker_name),
-            mq.queue_id,
-            json_escape(&mq.topic),
-        ));
+        out.push_str(&mq_key_json(mq));
+        out.push_str(&alloc::format!(":{offset}"));
     }
-    out.push_str("}}");
-    out.into_bytes()
+    out.push('}');
+    out
+}
+
+/// A MessageQueue as fastjson writes it (keys sorted).
+fn mq_key_json(mq: &MessageQueue) -> String {
+    alloc::format!(
+        "{{\"brokerName\":\"{}\",\"queueId\":{},\"topic\":\"{}\"}}",
+        json_escape(&mq.broker_name),
+        mq.queue_id,
+        json_escape(&mq.topic),
+    )
 }
 
 fn json_escape(s: &str) -> String {

@@ -78,8 +78,8 @@ pub use config::ClientConfig;
 pub use connections::{ConnId, Transmit};
 pub use error::RequestError;
 pub use role::{
-    Answered, BrokerRequest, Context, Delivery, GroupData, MaybeSend, RequestKey, Role, RoleId,
-    Roles, RouteOutcome, Token,
+    Answered, BrokerRequest, Context, Delivery, GroupData, MaybeSend, PendingAnswer, RequestKey,
+    Role, RoleId, Roles, RouteOutcome, Token,
 };
 pub use timers::{TimerKey, TimerKind, TimerOwner};
 
@@ -132,6 +132,8 @@ enum Notice {
         kind: TimerKind,
     },
     BrokerRequest(BrokerRequest),
+    /// A broker whose connection was lost is connected again.
+    Reconnected(String),
     Closed,
 }
 
@@ -167,6 +169,8 @@ pub struct Engine {
     brokers: BTreeSet<String>,
     timers: TimerTable,
     notices: VecDeque<Notice>,
+    /// Brokers whose connection was lost and not yet opened again.
+    lost_brokers: BTreeSet<String>,
     state: State,
 }
 
@@ -192,6 +196,7 @@ impl Engine {
             brokers: BTreeSet::new(),
             timers,
             notices: VecDeque::new(),
+            lost_brokers: BTreeSet::new(),
             state: State::Running,
             config,
         }
@@ -236,6 +241,11 @@ impl Engine {
     /// The host opened connection `conn`; buffered requests may now flow.
     pub fn handle_connected(&mut self, conn: ConnId, _now: Instant) {
         self.conns.mark_connected(conn);
+        if let Some(addr) = self.conns.get(conn).map(|c| c.addr.clone()) {
+            if self.lost_brokers.remove(&addr) {
+                self.notices.push_back(Notice::Reconnected(addr));
+            }
+        }
     }
 
     /// Connection `conn` failed to open, or closed. Its requests fail.
@@ -383,6 +393,14 @@ impl Engine {
                 }
             }
             Notice::BrokerRequest(request) => self.offer_broker_request(roles, request, now),
+            Notice::Reconnected(addr) => {
+                for index in 0..self.groups.len() {
+                    let role = RoleId(index as u32);
+                    if let Some(r) = roles.role_mut(role) {
+                        r.on_broker_reconnected(&mut self.context(role, now), &addr);
+                    }
+                }
+            }
             Notice::Closed => {
                 for index in 0..self.groups.len() {
                     let role = RoleId(index as u32);
@@ -639,6 +657,9 @@ impl Engine {
     }
 
     fn fail_connection(&mut self, conn: connections::Connection, reason: &str, now: Instant) {
+        if !self.config.name_servers.contains(&conn.addr) && self.state == State::Running {
+            self.lost_brokers.insert(conn.addr.clone());
+        }
         for opaque in conn.inflight {
             if let Some(req) = self.inflight.remove(&opaque) {
                 self.deadlines.remove(&(req.deadline, opaque));

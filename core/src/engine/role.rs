@@ -160,6 +160,19 @@ impl BrokerRequest {
         self.respond(ctx, resp)
     }
 
+    /// Takes it now and answers later, when the role has what the answer
+    /// needs (CONSUME_MESSAGE_DIRECTLY waits for the handler). The
+    /// [`PendingAnswer`] must be answered once; dropping it leaves the
+    /// broker to time out, as with any lost answer.
+    pub fn defer(self) -> (Answered, PendingAnswer) {
+        let pending = PendingAnswer {
+            conn: self.conn,
+            opaque: self.command.opaque,
+            oneway: self.command.is_oneway(),
+        };
+        (Answered(()), pending)
+    }
+
     /// Answers REQUEST_CODE_NOT_SUPPORTED (nothing for a oneway request).
     pub(crate) fn reject_unsupported(self, engine: &mut Engine) {
         if self.command.is_oneway() {
@@ -177,6 +190,27 @@ impl BrokerRequest {
     }
 }
 
+/// The answer a role owes to a broker request it took with
+/// [`BrokerRequest::defer`].
+#[derive(Debug)]
+#[must_use]
+pub struct PendingAnswer {
+    conn: ConnId,
+    opaque: i32,
+    oneway: bool,
+}
+
+impl PendingAnswer {
+    /// Answers with `response` on the connection the request came on (if it
+    /// is still open; nothing for a oneway request).
+    pub fn respond(self, ctx: &mut Context<'_>, mut response: RemotingCommand) {
+        if !self.oneway {
+            response.opaque = self.opaque;
+            ctx.engine.respond(self.conn, response);
+        }
+    }
+}
+
 /// A state machine the engine carries. Every callback gets a [`Context`] on
 /// the engine at the instant of the input that caused it; the defaults do
 /// nothing, so a role implements only what it uses.
@@ -191,6 +225,10 @@ pub trait Role {
 
     /// A query of a topic this role watches ([`Context::watch_route`]) ended.
     fn on_route(&mut self, _ctx: &mut Context<'_>, _topic: &str, _outcome: &RouteOutcome) {}
+
+    /// A broker whose connection was lost (closed, failed, or broken by a
+    /// bad frame) is connected again: it may have restarted.
+    fn on_broker_reconnected(&mut self, _ctx: &mut Context<'_>, _addr: &str) {}
 
     /// A timer this role armed fired (it is disarmed now).
     fn on_timer(&mut self, _ctx: &mut Context<'_>, _kind: TimerKind) {}
