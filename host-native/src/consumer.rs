@@ -205,6 +205,7 @@ impl PushConsumerBuilder {
                 .join(&self.consumer.group)
                 .join("offsets.json")
         });
+        let client_id = self.client.client_id.clone();
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 setup: Mutex::new(Some((self.client, self.consumer))),
@@ -212,6 +213,7 @@ impl PushConsumerBuilder {
                 handlers: Mutex::new(HashMap::new()),
                 handle: Mutex::new(None),
                 consumer: Mutex::new(None),
+                client_id,
                 dispatcher: Mutex::new(None),
                 permits: Arc::new(Semaphore::new(self.threads)),
                 threads: self.threads,
@@ -227,6 +229,7 @@ struct Inner {
     handlers: Mutex<HashMap<String, Handler>>,
     handle: Mutex<Option<ClientHandle>>,
     consumer: Mutex<Option<ConsumerId>>,
+    client_id: String,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     permits: Arc<Semaphore>,
     threads: usize,
@@ -366,6 +369,12 @@ impl PushConsumer {
         let task = tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
         *self.inner.dispatcher.lock().map_err(|_| Error::ShutDown)? = Some(task);
         Ok(())
+    }
+
+    /// This consumer's client id (`ip@instance`), as the broker lists the
+    /// group's members and as admin tools address it.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
     }
 
     /// The queues this consumer owns now, by the group's last rebalance
