@@ -534,10 +534,16 @@ impl PushConsumer {
         props.insert(property::RETRY_TOPIC, msg.topic());
         props.insert(property::RECONSUME_TIME, reconsume_times.to_string());
         props.insert(property::MAX_RECONSUME_TIMES, max.to_string());
-        props.insert(
-            property::DELAY_TIME_LEVEL,
-            (2 + reconsume_times).to_string(),
-        );
+        if reconsume_times < max {
+            let level = 2 + reconsume_times;
+            props.insert(property::DELAY_TIME_LEVEL, level.to_string());
+        } else {
+            // Bound for the DLQ. Java sets the delay anyway, and a 4.9
+            // broker, which applies the message's properties after its DLQ
+            // decision, then parks the dead message in the delay queue
+            // first (30 s at level 4); without it the DLQ has it at once.
+            props.remove(property::DELAY_TIME_LEVEL);
+        }
         props.remove(property::TRANSACTION_PREPARED);
         let header = SendMessageRequestHeader {
             producer_group: INNER_PRODUCER_GROUP.to_string(),
