@@ -26,7 +26,6 @@ pub struct JavaPeer {
 
 impl JavaPeer {
     /// A `java … rmq.peer.JavaPeer` command, ready for subcommand args.
-    #[allow(dead_code)] // for the benches; `cargo xtask test` uses the launcher
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.java);
         cmd.args(&self.jvm_args)

@@ -14,10 +14,13 @@
 //! - `pipelined`: one task keeps N sends in flight (`FuturesUnordered`).
 //! - `batch`: N tasks, each sending batches of `--batch-size` messages.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{cpu_seconds, json_string, max_rss_kib, Flags};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rmq::{Message, Producer};
 
@@ -44,90 +47,35 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        namesrv: "127.0.0.1:9876".into(),
-        topic: String::new(),
-        group: format!("rmq_bench_{}", std::process::id()),
-        mode: Mode::Sync,
-        concurrency: 1,
-        batch_size: 32,
-        body_size: 1024,
-        duration: Duration::from_secs(10),
-        warmup: 100,
-        worker_threads: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.trim_start_matches('-').to_string(), Some(v.to_string())),
-            None => (arg.trim_start_matches('-').to_string(), None),
-        };
-        let value = inline
-            .or_else(|| it.next())
-            .ok_or_else(|| format!("--{flag} needs a value"))?;
-        let number = |v: &str| -> Result<usize, String> {
-            v.parse()
-                .map_err(|_| format!("--{flag}: `{v}` is not a number"))
-        };
-        match flag.as_str() {
-            "namesrv" => args.namesrv = value,
-            "topic" => args.topic = value,
-            "group" => args.group = value,
-            "mode" => {
-                args.mode = match value.as_str() {
-                    "sync" => Mode::Sync,
-                    "pipelined" => Mode::Pipelined,
-                    "batch" => Mode::Batch,
-                    other => return Err(format!("--mode: unknown mode `{other}`")),
-                }
-            }
-            "concurrency" => args.concurrency = number(&value)?.max(1),
-            "batch-size" => args.batch_size = number(&value)?.max(1),
-            "body-size" => args.body_size = number(&value)?,
-            "duration-sec" => args.duration = Duration::from_secs_f64(number(&value)? as f64),
-            "warmup" => args.warmup = number(&value)?,
-            "worker-threads" => args.worker_threads = number(&value)?,
-            other => return Err(format!("unknown flag --{other}")),
-        }
-    }
-    if args.topic.is_empty() {
-        return Err("--topic is required".into());
-    }
-    Ok(args)
-}
-
-/// User and system CPU seconds of this process, from /proc/self/stat.
-fn cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields overall (11th and 12th after the name).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    const CLK_TCK: f64 = 100.0;
-    (ticks(11) / CLK_TCK, ticks(12) / CLK_TCK)
-}
-
-/// Peak resident set size in KiB (VmHWM).
-fn max_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn body(size: usize) -> bytes::Bytes {
-    (0..size)
-        .map(|i| b'a' + (i % 26) as u8)
-        .collect::<Vec<u8>>()
-        .into()
+    let f = Flags::parse(&[
+        "namesrv",
+        "topic",
+        "group",
+        "mode",
+        "concurrency",
+        "batch-size",
+        "body-size",
+        "duration-sec",
+        "warmup",
+        "worker-threads",
+    ])?;
+    Ok(Args {
+        namesrv: f.string("namesrv", "127.0.0.1:9876"),
+        topic: f.required("topic")?,
+        group: f.string("group", &format!("rmq_bench_{}", std::process::id())),
+        mode: match f.string("mode", "sync").as_str() {
+            "sync" => Mode::Sync,
+            "pipelined" => Mode::Pipelined,
+            "batch" => Mode::Batch,
+            other => return Err(format!("--mode: unknown mode `{other}`")),
+        },
+        concurrency: f.number("concurrency", 1usize)?.max(1),
+        batch_size: f.number("batch-size", 32usize)?.max(1),
+        body_size: f.number("body-size", 1024)?,
+        duration: Duration::from_secs_f64(f.number("duration-sec", 10.0f64)?.max(0.0)),
+        warmup: f.number("warmup", 100)?,
+        worker_threads: f.number("worker-threads", 0)?,
+    })
 }
 
 struct Counters {
@@ -161,7 +109,7 @@ async fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     producer.start().await.map_err(|e| e.to_string())?;
-    let payload = body(args.body_size);
+    let payload = bytes::Bytes::from(common::filler(args.body_size));
     let message = Message::new(args.topic.as_str(), payload);
 
     for _ in 0..args.warmup {
@@ -272,55 +220,9 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn main() -> std::process::ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            println!(
-                "{{\"type\":\"error\",\"stage\":\"flags\",\"error\":{}}}",
-                json_string(&e)
-            );
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let mut builder = match args.worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-    };
-    let runtime = match builder.enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rmq_send_bench: cannot start tokio: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            println!(
-                "{{\"type\":\"error\",\"stage\":\"send\",\"error\":{}}}",
-                json_string(&e)
-            );
-            std::process::ExitCode::FAILURE
-        }
+    match common::flags_or_exit(parse_args) {
+        Ok(args) => common::run(args.worker_threads, run(args)),
+        Err(code) => code,
     }
 }

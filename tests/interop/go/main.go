@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func fail(code int, stage string, err error) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rmq-go-peer <produce|consume|bench-send> [flags]
+	fmt.Fprintln(os.Stderr, `usage: rmq-go-peer <produce|consume|bench-send|bench-consume|bench-latency> [flags]
 run 'rmq-go-peer <subcommand> -h' for the flags of a subcommand`)
 }
 
@@ -75,6 +76,10 @@ func main() {
 		os.Exit(runConsume(args))
 	case "bench-send":
 		os.Exit(runBenchSend(args))
+	case "bench-consume":
+		os.Exit(runBenchConsume(args))
+	case "bench-latency":
+		os.Exit(runBenchLatency(args))
 	case "-h", "--help", "help":
 		usage()
 		os.Exit(exitOK)
@@ -363,6 +368,9 @@ func runConsume(args []string) int {
 	timeoutSec := fs.Float64("timeout-sec", 30, "give up after this many seconds")
 	fromFirst := fs.Bool("from-first", false, "CONSUME_FROM_FIRST_OFFSET (default CONSUME_FROM_LAST_OFFSET)")
 	broadcast := fs.Bool("broadcast", false, "broadcasting instead of clustering")
+	reportAllocation := fs.Bool("report-allocation", false, "print an \"allocation\" line whenever the queues allocated to this consumer change")
+	instance := fs.String("instance", "", "instance name (part of the client id; default: the library's)")
+	lingerSec := fs.Float64("linger-sec", 0, "keep consuming (and printing) this many seconds after the expected count")
 	parseFlags(fs, args)
 	if err := c.validate(); err != nil {
 		fail(exitUsage, "flags", err)
@@ -377,12 +385,19 @@ func runConsume(args []string) int {
 	if *broadcast {
 		model = consumer.BroadCasting
 	}
-	pc, err := rocketmq.NewPushConsumer(
+	opts := []consumer.Option{
 		consumer.WithGroupName(c.group),
 		consumer.WithNameServer(primitive.NamesrvAddr(c.namesrvAddrs())),
 		consumer.WithConsumerModel(model),
 		consumer.WithConsumeFromWhere(from),
-	)
+	}
+	if *reportAllocation {
+		opts = append(opts, consumer.WithStrategy(reportingStrategy(consumer.AllocateByAveragely)))
+	}
+	if *instance != "" {
+		opts = append(opts, consumer.WithInstance(*instance))
+	}
+	pc, err := rocketmq.NewPushConsumer(opts...)
 	if err != nil {
 		fail(exitFailure, "create", err)
 	}
@@ -441,6 +456,12 @@ func runConsume(args []string) int {
 	var reason string
 	select {
 	case <-done:
+		if *lingerSec > 0 {
+			select {
+			case <-time.After(time.Duration(*lingerSec * float64(time.Second))):
+			case <-sig:
+			}
+		}
 	case <-timer.C:
 		code, reason = exitFailure, "timeout"
 	case s := <-sig:
@@ -482,6 +503,55 @@ func runConsume(args []string) int {
 	return exitOK
 }
 
+// allocationLine is one "allocation" line: the queues of a topic allocated
+// to this consumer, sorted by broker name and queue id.
+type allocationLine struct {
+	Type   string            `json:"type"`
+	Topic  string            `json:"topic"`
+	Queues []allocationQueue `json:"queues"`
+}
+
+type allocationQueue struct {
+	BrokerName string `json:"brokerName"`
+	QueueId    int    `json:"queueId"`
+}
+
+// reportingStrategy wraps an allocation strategy: it returns what inner
+// returns and prints an "allocation" line each time that result changes for
+// a topic (the first result included). The retry topic %RETRY%<group> is
+// allocated through the strategy too and is reported like any topic.
+func reportingStrategy(inner consumer.AllocateStrategy) consumer.AllocateStrategy {
+	var (
+		mu   sync.Mutex
+		last = map[string]string{}
+	)
+	return func(group, cid string, mqAll []*primitive.MessageQueue, cidAll []string) []*primitive.MessageQueue {
+		result := inner(group, cid, mqAll, cidAll)
+		if len(mqAll) == 0 {
+			return result
+		}
+		line := allocationLine{Type: "allocation", Topic: mqAll[0].Topic, Queues: []allocationQueue{}}
+		for _, mq := range result {
+			line.Queues = append(line.Queues, allocationQueue{BrokerName: mq.BrokerName, QueueId: mq.QueueId})
+		}
+		sort.Slice(line.Queues, func(i, j int) bool {
+			a, b := line.Queues[i], line.Queues[j]
+			if a.BrokerName != b.BrokerName {
+				return a.BrokerName < b.BrokerName
+			}
+			return a.QueueId < b.QueueId
+		})
+		key, _ := json.Marshal(line.Queues)
+		mu.Lock()
+		defer mu.Unlock()
+		if last[line.Topic] != string(key) {
+			last[line.Topic] = string(key)
+			emit(line)
+		}
+		return result
+	}
+}
+
 // ---------------------------------------------------------------- bench-send
 
 func runBenchSend(args []string) int {
@@ -490,6 +560,7 @@ func runBenchSend(args []string) int {
 	c.register(fs)
 	bodySize := fs.Int("body-size", 1024, "body size in bytes")
 	concurrency := fs.Int("concurrency", 1, "sending goroutines")
+	batchSize := fs.Int("batch-size", 1, "messages per send: > 1 sends batches (SendSync with that many messages)")
 	count := fs.Int64("count", 0, "total messages to send (0 = use --duration-sec)")
 	durationSec := fs.Float64("duration-sec", 10, "run for this many seconds when --count is 0")
 	warmup := fs.Int("warmup", 1, "messages sent (untimed) before the run, to fetch the route")
@@ -503,6 +574,9 @@ func runBenchSend(args []string) int {
 	}
 	if *concurrency < 1 {
 		fail(exitUsage, "flags", errors.New("--concurrency must be >= 1"))
+	}
+	if *batchSize < 1 {
+		fail(exitUsage, "flags", errors.New("--batch-size must be >= 1"))
 	}
 	if *count <= 0 && *durationSec <= 0 {
 		fail(exitUsage, "flags", errors.New("need --count > 0 or --duration-sec > 0"))
@@ -568,21 +642,28 @@ func runBenchSend(args []string) int {
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
+			batch := make([]*primitive.Message, *batchSize)
 			for {
 				if *count > 0 {
-					if claimed.Add(1) > *count {
+					if claimed.Add(int64(*batchSize)) > *count {
 						break
 					}
 				} else if time.Now().After(deadline) {
 					break
 				}
+				// Fresh messages for every send: the client writes
+				// properties (UNIQ_KEY) into them.
+				for i := range batch {
+					batch[i] = newMsg()
+				}
+				n := int64(len(batch))
 				t0 := time.Now()
-				res, err := p.SendSync(context.Background(), newMsg())
+				res, err := p.SendSync(context.Background(), batch...)
 				if err == nil && res.Status == primitive.SendOK {
-					sent.Add(1)
+					sent.Add(n)
 					local = append(local, time.Since(t0))
 				} else {
-					errs.Add(1)
+					errs.Add(n)
 					if err == nil {
 						err = fmt.Errorf("send status %s", sendStatusName(res.Status))
 					}
@@ -615,6 +696,7 @@ func runBenchSend(args []string) int {
 		"sent":         sent.Load(),
 		"errors":       errs.Load(),
 		"concurrency":  *concurrency,
+		"batch_size":   *batchSize,
 		"body_size":    *bodySize,
 		"elapsed_sec":  elapsed,
 		"msgs_per_sec": float64(sent.Load()) / elapsed,
@@ -640,4 +722,379 @@ func runBenchSend(args []string) int {
 
 func tvSec(tv syscall.Timeval) float64 {
 	return float64(tv.Sec) + float64(tv.Usec)/1e6
+}
+
+func rusageNow() syscall.Rusage {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru
+}
+
+// cpuDelta is the user and system CPU seconds spent between two getrusage
+// readings.
+func cpuDelta(from, to syscall.Rusage) (user, sys float64) {
+	return tvSec(to.Utime) - tvSec(from.Utime), tvSec(to.Stime) - tvSec(from.Stime)
+}
+
+// shutdownBounded shuts a push consumer down (which persists its offsets),
+// giving up after 10 s so a hung broker cannot keep the process alive.
+func shutdownBounded(pc rocketmq.PushConsumer) {
+	shut := make(chan struct{})
+	go func() { _ = pc.Shutdown(); close(shut) }()
+	select {
+	case <-shut:
+	case <-time.After(10 * time.Second):
+		fmt.Fprintln(os.Stderr, "consumer shutdown timed out")
+	}
+}
+
+// ---------------------------------------------------------------- bench-consume
+
+// A mark is the wall time and CPU usage at one point of a run.
+type mark struct {
+	at time.Time
+	ru syscall.Rusage
+}
+
+func markNow() mark { return mark{at: time.Now(), ru: rusageNow()} }
+
+func runBenchConsume(args []string) int {
+	fs := flag.NewFlagSet("bench-consume", flag.ContinueOnError)
+	var c commonFlags
+	c.register(fs)
+	expect := fs.Int64("expect", 0, "stop once this many messages were delivered (required)")
+	timeoutSec := fs.Float64("timeout-sec", 300, "give up after this many seconds")
+	parseFlags(fs, args)
+	if err := c.validate(); err != nil {
+		fail(exitUsage, "flags", err)
+	}
+	if *expect < 1 {
+		fail(exitUsage, "flags", errors.New("--expect must be >= 1"))
+	}
+	setupLogging(c.logLevel)
+
+	// The library's defaults otherwise: 20 consume goroutines, one message
+	// per handler call, pulls of 32.
+	pc, err := rocketmq.NewPushConsumer(
+		consumer.WithGroupName(c.group),
+		consumer.WithNameServer(primitive.NamesrvAddr(c.namesrvAddrs())),
+		consumer.WithConsumerModel(consumer.Clustering),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+	)
+	if err != nil {
+		fail(exitFailure, "create", err)
+	}
+	var (
+		count       atomic.Int64
+		marksMu     sync.Mutex
+		first, last mark
+		done        = make(chan struct{})
+	)
+	err = pc.Subscribe(c.topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"},
+		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			for range msgs {
+				switch n := count.Add(1); {
+				case n == 1 && n == *expect:
+					marksMu.Lock()
+					first = markNow()
+					last = first
+					marksMu.Unlock()
+					close(done)
+				case n == 1:
+					marksMu.Lock()
+					first = markNow()
+					marksMu.Unlock()
+				case n == *expect:
+					m := markNow()
+					marksMu.Lock()
+					last = m
+					marksMu.Unlock()
+					close(done)
+				}
+			}
+			return consumer.ConsumeSuccess, nil
+		})
+	if err != nil {
+		fail(exitFailure, "subscribe", err)
+	}
+	start := time.Now()
+	if err := pc.Start(); err != nil {
+		fail(exitFailure, "start", err)
+	}
+	stopProgress := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		prev := int64(0)
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				n := count.Load()
+				fmt.Fprintf(os.Stderr, "[bench-consume] %.0fs consumed=%d last_sec=%d msg/s\n",
+					time.Since(start).Seconds(), n, n-prev)
+				prev = n
+			}
+		}
+	}()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	code, reason := exitOK, ""
+	select {
+	case <-done:
+	case <-time.After(time.Duration(*timeoutSec * float64(time.Second))):
+		code, reason = exitFailure, "timeout"
+	case s := <-sig:
+		code, reason = exitFailure, "signal "+s.String()
+	}
+	close(stopProgress)
+	shutdownBounded(pc)
+	if code != exitOK {
+		emit(map[string]any{
+			"type":     "error",
+			"stage":    "consume",
+			"error":    reason,
+			"expected": *expect,
+			"received": count.Load(),
+		})
+		return code
+	}
+	marksMu.Lock()
+	defer marksMu.Unlock()
+	elapsed := last.at.Sub(first.at).Seconds()
+	user, sys := cpuDelta(first.ru, last.ru)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(*expect) / elapsed
+	}
+	emit(map[string]any{
+		"type":   "summary",
+		"client": "rocketmq-client-go/v2",
+		// Messages consumed in the timed run: the first delivered to the N-th.
+		"sent":              *expect,
+		"errors":            0,
+		"received":          count.Load(),
+		"elapsed_sec":       elapsed,
+		"first_message_sec": first.at.Sub(start).Seconds(),
+		"msgs_per_sec":      rate,
+		"cpu_user_sec":      user,
+		"cpu_sys_sec":       sys,
+		"max_rss_kib":       rusageNow().Maxrss,
+	})
+	return exitOK
+}
+
+// ---------------------------------------------------------------- bench-latency
+
+// latencyBody is a body that starts with sendNs in decimal ASCII and a
+// space, padded to size with filler.
+func latencyBody(sendNs int64, size int, filler []byte) []byte {
+	b := strconv.AppendInt(make([]byte, 0, size), sendNs, 10)
+	b = append(b, ' ')
+	if len(b) < size {
+		b = append(b, filler[:size-len(b)]...)
+	}
+	return b
+}
+
+// sendTimeOf parses the send time a latencyBody starts with.
+func sendTimeOf(body []byte) (int64, bool) {
+	end := 0
+	for end < len(body) && body[end] >= '0' && body[end] <= '9' {
+		end++
+	}
+	if end == 0 || end >= len(body) || body[end] != ' ' {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(string(body[:end]), 10, 64)
+	return ns, err == nil
+}
+
+func runBenchLatency(args []string) int {
+	fs := flag.NewFlagSet("bench-latency", flag.ContinueOnError)
+	var c commonFlags
+	c.register(fs)
+	rate := fs.Float64("rate", 2000, "messages per second")
+	durationSec := fs.Float64("duration-sec", 10, "measured seconds, after the warm-up")
+	warmupSec := fs.Float64("warmup-sec", 2, "seconds sent at the rate first, not counted")
+	bodySize := fs.Int("body-size", 1024, "body size in bytes")
+	senders := fs.Int("senders", 8, "goroutines that hold the pace, each sending synchronously")
+	readySec := fs.Float64("ready-timeout-sec", 30, "longest wait for the consumer to receive a probe before the run")
+	retry := fs.Int("retry", 2, "send retries")
+	timeoutMs := fs.Int("send-timeout-ms", 3000, "send timeout in milliseconds")
+	parseFlags(fs, args)
+	if err := c.validate(); err != nil {
+		fail(exitUsage, "flags", err)
+	}
+	if *rate <= 0 || *durationSec <= 0 || *warmupSec < 0 || *senders < 1 {
+		fail(exitUsage, "flags", errors.New("need --rate > 0, --duration-sec > 0, --warmup-sec >= 0, --senders >= 1"))
+	}
+	setupLogging(c.logLevel)
+
+	// The consumer first: a fresh group from the last offset.
+	pc, err := rocketmq.NewPushConsumer(
+		consumer.WithGroupName(c.group),
+		consumer.WithNameServer(primitive.NamesrvAddr(c.namesrvAddrs())),
+		consumer.WithConsumerModel(consumer.Clustering),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromLastOffset),
+	)
+	if err != nil {
+		fail(exitFailure, "create", err)
+	}
+	var (
+		measureFrom atomic.Int64 // wall ns: messages sent at or after it count; 0 = none yet
+		anyReceived atomic.Bool
+		counted     atomic.Int64
+		latMu       sync.Mutex
+		lats        []int64 // ns
+	)
+	err = pc.Subscribe(c.topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"},
+		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			now := time.Now().UnixNano()
+			anyReceived.Store(true)
+			for _, m := range msgs {
+				sentNs, ok := sendTimeOf(m.Body)
+				from := measureFrom.Load()
+				if !ok || from == 0 || sentNs < from {
+					continue
+				}
+				latMu.Lock()
+				lats = append(lats, now-sentNs)
+				latMu.Unlock()
+				counted.Add(1)
+			}
+			return consumer.ConsumeSuccess, nil
+		})
+	if err != nil {
+		fail(exitFailure, "subscribe", err)
+	}
+	if err := pc.Start(); err != nil {
+		fail(exitFailure, "start", err)
+	}
+	defer shutdownBounded(pc)
+
+	p, err := newProducer(&c, *retry, time.Duration(*timeoutMs)*time.Millisecond, 0)
+	if err != nil {
+		fail(exitFailure, "start", err)
+	}
+	defer p.Shutdown()
+	filler := makeBody("", *bodySize, 0)
+	send := func() (int64, error) {
+		sentNs := time.Now().UnixNano()
+		msg := primitive.NewMessage(c.topic, latencyBody(sentNs, *bodySize, filler))
+		res, err := p.SendSync(context.Background(), msg)
+		if err == nil && res.Status != primitive.SendOK {
+			err = fmt.Errorf("send status %s", sendStatusName(res.Status))
+		}
+		return sentNs, err
+	}
+
+	// Probes until the consumer owns its queues and receives (bounded).
+	readyStart := time.Now()
+	for !anyReceived.Load() && time.Since(readyStart).Seconds() < *readySec {
+		if _, err := send(); err != nil {
+			fmt.Fprintf(os.Stderr, "[bench-latency] probe: %v\n", err)
+		}
+		for i := 0; i < 10 && !anyReceived.Load(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	readyAfter := time.Since(readyStart).Seconds()
+	if !anyReceived.Load() {
+		fmt.Fprintf(os.Stderr, "[bench-latency] no probe arrived in %.0f s; running anyway\n", *readySec)
+	}
+
+	// Message i is due at t0 + i/rate; those due from measureStart on count.
+	t0 := time.Now().Add(20 * time.Millisecond)
+	measureStart := t0.Add(time.Duration(*warmupSec * float64(time.Second)))
+	end := measureStart.Add(time.Duration(*durationSec * float64(time.Second)))
+	measureFrom.Store(measureStart.UnixNano())
+	var (
+		next, sent, errs atomic.Int64
+		firstErr         atomic.Value
+		startMark        mark
+		startMarked      = make(chan struct{})
+	)
+	go func() {
+		time.Sleep(time.Until(measureStart))
+		startMark = markNow()
+		close(startMarked)
+	}()
+	var wg sync.WaitGroup
+	for w := 0; w < *senders; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				due := t0.Add(time.Duration(float64(i) * float64(time.Second) / *rate))
+				if !due.Before(end) {
+					return
+				}
+				time.Sleep(time.Until(due))
+				sentNs, err := send()
+				if sentNs < measureStart.UnixNano() {
+					continue
+				}
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				} else {
+					sent.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-startMarked
+	sendEnd := time.Now()
+	// Stragglers: at most 30 s more.
+	for counted.Load() < sent.Load() && time.Since(sendEnd) < 30*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	endMark := markNow()
+
+	latMu.Lock()
+	sorted := append([]int64(nil), lats...)
+	latMu.Unlock()
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	pct := func(q float64) float64 {
+		if len(sorted) == 0 {
+			return 0
+		}
+		return float64(sorted[int(q*float64(len(sorted)-1))]) / 1e6
+	}
+	sendSec := sendEnd.Sub(measureStart).Seconds()
+	user, sys := cpuDelta(startMark.ru, endMark.ru)
+	out := map[string]any{
+		"type":         "summary",
+		"client":       "rocketmq-client-go/v2",
+		"sent":         sent.Load(),
+		"errors":       errs.Load(),
+		"received":     int64(len(sorted)),
+		"rate":         *rate,
+		"senders":      *senders,
+		"body_size":    *bodySize,
+		"elapsed_sec":  sendSec,
+		"msgs_per_sec": float64(sent.Load()) / sendSec,
+		"ready_sec":    readyAfter,
+		// From the end of the warm-up until the last message arrived (or
+		// the straggler wait ended): producer and consumer together.
+		"cpu_user_sec": user,
+		"cpu_sys_sec":  sys,
+		"max_rss_kib":  rusageNow().Maxrss,
+		"lat_p50_ms":   pct(0.50),
+		"lat_p99_ms":   pct(0.99),
+		"lat_max_ms":   pct(1.0),
+	}
+	if e, ok := firstErr.Load().(string); ok {
+		out["first_error"] = e
+	}
+	emit(out)
+	if sent.Load() == 0 || len(sorted) == 0 {
+		return exitFailure
+	}
+	return exitOK
 }
