@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+pub mod bridge;
 mod client;
 mod clock;
 mod consumer;
