@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -466,14 +468,29 @@ async fn dispatch(
         let handle = handle.clone();
         tokio::spawn(async move {
             let id = delivery.id;
-            let result = tokio::spawn(handler(delivery.messages))
-                .await
-                .unwrap_or(ConsumeResult::RETRY);
+            let result = CatchUnwind(handler(delivery.messages)).await;
             let _ = handle.run(move |client, now| client.consumed(consumer, id, result, now));
             // Only now: shutdown waits for every permit, so each result it
             // waited for has reached the core before offsets are committed.
             drop(permit);
         });
+    }
+}
+
+/// A handler's future whose panic counts as [`ConsumeResult::RETRY`]
+/// (cheaper than a task of its own per delivery just to catch it).
+struct CatchUnwind(BoxFuture);
+
+impl Future for CatchUnwind {
+    type Output = ConsumeResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConsumeResult> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(move || fut.poll(cx))) {
+            Ok(poll) => poll,
+            // Never polled again: Ready ends it.
+            Err(_) => Poll::Ready(ConsumeResult::RETRY),
+        }
     }
 }
 
