@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, ConsumerId};
@@ -433,6 +433,8 @@ async fn dispatch(
     handle: ClientHandle,
     mut rx: mpsc::UnboundedReceiver<ConsumerEvent>,
 ) {
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    tokio::spawn(report_results(handle, ack_rx));
     while let Some(event) = rx.recv().await {
         let (consumer, delivery) = match event {
             ConsumerEvent::Deliver(c, d) => (c, d),
@@ -465,15 +467,42 @@ async fn dispatch(
         let Some(handler) = handler else {
             continue;
         };
-        let handle = handle.clone();
+        let acks = ack_tx.clone();
         tokio::spawn(async move {
             let id = delivery.id;
             let result = CatchUnwind(handler(delivery.messages)).await;
-            let _ = handle.run(move |client, now| client.consumed(consumer, id, result, now));
-            // Only now: shutdown waits for every permit, so each result it
-            // waited for has reached the core before offsets are committed.
-            drop(permit);
+            let _ = acks.send(Ack {
+                consumer,
+                id,
+                result,
+                _permit: permit,
+            });
         });
+    }
+}
+
+/// A handler's result on its way to the core, with the permit it holds.
+struct Ack {
+    consumer: ConsumerId,
+    id: rmq_core::consumer::DeliveryId,
+    result: ConsumeResult,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Hands handlers' results to the core, as many at once as have arrived
+/// (one lock and one drain for a burst), then releases their permits —
+/// only then: shutdown waits for every permit, so each result it waited
+/// for has reached the core before offsets are committed.
+async fn report_results(handle: ClientHandle, mut acks: mpsc::UnboundedReceiver<Ack>) {
+    let mut batch = Vec::new();
+    while acks.recv_many(&mut batch, 256).await > 0 {
+        let results: Vec<_> = batch.iter().map(|a| (a.consumer, a.id, a.result)).collect();
+        let _ = handle.run(move |client, now| {
+            for (consumer, id, result) in results {
+                client.consumed(consumer, id, result, now);
+            }
+        });
+        batch.clear();
     }
 }
 
