@@ -122,6 +122,20 @@ fn two_producer_groups_of_one_client_share_one_heartbeat() {
 }
 
 #[test]
+fn a_group_added_to_a_running_client_is_announced_at_once() {
+    let mut net = Network::new(cluster());
+    let node = client(&mut net);
+    let a = net.add_producer(node, producer("group-a"));
+    send_one(&mut net, node, a);
+    assert_eq!(heartbeats_to(&net, BROKER).len(), 1);
+    net.add_producer(node, producer("group-late"));
+    net.advance(Duration::ZERO);
+    let beats = heartbeats_to(&net, BROKER);
+    assert_eq!(beats.len(), 2, "a heartbeat now, not at the next 30 s tick");
+    assert!(beats[1].contains(r#""groupName":"group-late""#), "{}", beats[1]);
+}
+
+#[test]
 fn every_group_unregisters_on_shutdown() {
     let mut net = Network::new(cluster());
     let node = client(&mut net);

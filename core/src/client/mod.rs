@@ -5,9 +5,13 @@
 //! A host is then: sockets, one timer, a monotonic clock, a wall clock, and
 //! waking callers. It creates a [`Client`], feeds it inputs, and follows the
 //! [engine's drain rule](crate::engine#the-drain-rule): after every input
-//! or command, drain [`Client::poll_transmit`] and re-arm its timer at
-//! [`Client::poll_timeout`]. Callers are completed inside the call that
-//! settles them, through their [`Caller`].
+//! or command, drain [`Client::poll_transmit`] (and, with consumers,
+//! [`Client::poll_delivery`] and [`Client::poll_offset_snapshot`]), then
+//! re-arm its timer at [`Client::poll_timeout`]. Feeding a transmit's
+//! result back (connected, closed, write blocked) from inside the drain
+//! loop is allowed. Callers are completed inside the call that settles
+//! them, through their [`Caller`]. `core/examples/blocking.rs` is a whole
+//! host on `std::net` in a few hundred lines.
 //!
 //! ```
 //! use rmq_core::client::{Caller, Client, Outcome};

@@ -460,10 +460,21 @@ impl Engine {
         self.namesrv.current()
     }
 
-    fn set_group_data(&mut self, role: RoleId, data: GroupData) {
-        match self.groups.get_mut(role.index()) {
-            Some(slot) => *slot = Some(data),
-            None => debug_assert!(false, "group data for an unregistered role"),
+    /// A role's heartbeat data. New or changed data while brokers are in
+    /// use is announced at once (the heartbeat timer fires now), as Java
+    /// heartbeats when a consumer starts: the group's members would not
+    /// see it until the next interval otherwise.
+    fn set_group_data(&mut self, role: RoleId, data: GroupData, now: Instant) {
+        let Some(slot) = self.groups.get_mut(role.index()) else {
+            debug_assert!(false, "group data for an unregistered role");
+            return;
+        };
+        if slot.as_ref() == Some(&data) {
+            return;
+        }
+        *slot = Some(data);
+        if self.state == State::Running && !self.brokers.is_empty() {
+            self.timers.set(ENGINE_HEARTBEAT, Some(now));
         }
     }
 

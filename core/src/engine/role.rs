@@ -346,10 +346,10 @@ impl Context<'_> {
     }
 
     /// Sets what this role puts in every heartbeat (replacing what it set
-    /// before). Brokers learn of it with the next heartbeat.
+    /// before). Brokers in use learn of new or changed data at once.
     pub fn set_group_data(&mut self, data: GroupData) {
-        let role = self.role;
-        self.engine.set_group_data(role, data);
+        let (role, now) = (self.role, self.now);
+        self.engine.set_group_data(role, data, now);
     }
 
     /// Arms this role's timer `kind` at `at`, or disarms it with `None`.
