@@ -78,6 +78,8 @@ struct Broker {
     search_offset: i64,
     /// QUERY_CONSUMER_OFFSET is answered with this code while set.
     query_error: Option<i32>,
+    /// Topics the name server does not route (yet): TOPIC_NOT_EXIST.
+    unrouted: Vec<String>,
     /// Pulls with nothing to return, suspended as a broker holds a long poll.
     held: Vec<RemotingCommand>,
 }
@@ -122,6 +124,14 @@ impl Broker {
         let f = &cmd.ext_fields;
         let mut ok = RemotingCommand::response(response_code::SUCCESS, cmd.opaque);
         match cmd.code {
+            request_code::GET_ROUTEINFO_BY_TOPIC
+                if self
+                    .unrouted
+                    .iter()
+                    .any(|t| f.get("topic") == Some(t.as_str())) =>
+            {
+                ok.code = response_code::TOPIC_NOT_EXIST;
+            }
             request_code::GET_ROUTEINFO_BY_TOPIC => {
                 let queues = if f.get("topic") == Some(TOPIC) {
                     QUEUES
@@ -1635,4 +1645,17 @@ fn a_lite_pull_consumer_announces_itself_as_consuming_actively() {
         body.contains(r#""consumeType":"CONSUME_ACTIVELY""#),
         "{body}"
     );
+}
+
+#[test]
+fn a_topic_without_a_route_yet_is_looked_up_again_after_a_second_not_a_round() {
+    // The retry topic exists only once the broker had the group's first
+    // heartbeat: its first route query finds nothing.
+    let mut b = committed_at_zero(&[ME]);
+    b.unrouted.push(RETRY.into());
+    let mut c = Cluster::start(b, config());
+    assert!(c.owned(RETRY).is_empty());
+    c.broker().unrouted.clear();
+    c.advance(SEC);
+    assert_eq!(c.owned(RETRY), [0], "owned a second later, not after 20 s");
 }

@@ -671,8 +671,11 @@ impl PushConsumer {
             return;
         }
         let Some(table) = ctx.route(topic) else {
+            // No route yet: the retry topic, for one, exists only once the
+            // broker had the group's first heartbeat. Ask again soon rather
+            // than at the next 20 s round.
             ctx.watch_route(topic);
-            return;
+            return self.rebalance_incomplete(ctx, topic);
         };
         if self.config.model == MessageModel::Broadcasting {
             let all: Vec<MessageQueue> = table.subscribe_queues().to_vec();
