@@ -6,6 +6,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -218,6 +219,7 @@ impl PushConsumerBuilder {
                 client_id,
                 dispatcher: Mutex::new(None),
                 permits: Arc::new(Semaphore::new(self.threads)),
+                stopping: AtomicBool::new(false),
                 threads: self.threads,
                 offsets_file,
             }),
@@ -234,6 +236,8 @@ struct Inner {
     client_id: String,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     permits: Arc<Semaphore>,
+    /// Set by shutdown: queued deliveries no longer reach a handler.
+    stopping: AtomicBool,
     threads: usize,
     offsets_file: Option<PathBuf>,
 }
@@ -422,6 +426,10 @@ impl PushConsumer {
             self.inner.permits.acquire_many(all),
         )
         .await;
+        // Deliveries still queued were never handled: they stay
+        // uncommitted and go to the group's next owner. None may start
+        // once the permits are released.
+        self.inner.stopping.store(true, Ordering::SeqCst);
         handle.shutdown().await
     }
 }
@@ -452,6 +460,9 @@ async fn dispatch(
         let Ok(permit) = Arc::clone(&inner.permits).acquire_owned().await else {
             return;
         };
+        if inner.stopping.load(Ordering::SeqCst) {
+            continue; // shut down: broadcast offsets are still stored
+        }
         let handler = {
             let handlers = inner.handlers.lock().unwrap_or_else(|e| e.into_inner());
             let topic = delivery

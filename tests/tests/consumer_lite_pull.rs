@@ -1,6 +1,6 @@
 //! [`rmq::LitePullConsumer`] (the seed's pull consumer) against real 5.x and
-//! 4.9.x brokers: assign + seek + poll + commit, and subscribe with two
-//! members of one group.
+//! 4.9.x brokers: assign + seek + poll + commit, subscribe with two members
+//! of one group, pause and resume, a manual commit as the broker sees it.
 
 mod producer_support;
 
@@ -8,7 +8,13 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use producer_support::{create_topic, producer, unique};
-use rmq::{Admin, ConsumeFrom, LitePullConsumer, Message, MessageExt, Selector};
+use rmq::rmq_core::protocol::headers::{
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
+};
+use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
+use rmq::{
+    Admin, ConsumeFrom, LitePullConsumer, Message, MessageExt, MessageQueue, RouteTable, Selector,
+};
 use rmq_tests::{env_cluster, BrokerVersion};
 
 fn ns(version: BrokerVersion) -> String {
@@ -155,4 +161,224 @@ async fn two_subscribed_members_share_the_topic_on_5x() {
 #[tokio::test]
 async fn two_subscribed_members_share_the_topic_on_4x() {
     two_subscribed_members_share_the_topic(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- pause and resume --------------------------------------------------------
+
+fn of_queue(msgs: &[MessageExt], queue: &MessageQueue) -> Vec<String> {
+    let mine: Vec<MessageExt> = msgs
+        .iter()
+        .filter(|m| m.queue_id == queue.queue_id)
+        .cloned()
+        .collect();
+    let mut b = bodies(&mine);
+    b.sort();
+    b
+}
+
+/// Polls for `period`, whatever comes.
+async fn poll_for(c: &LitePullConsumer, period: Duration) -> Vec<MessageExt> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while start.elapsed() < period {
+        out.extend(c.poll(Duration::from_millis(200)).await.unwrap());
+    }
+    out
+}
+
+async fn pause_stops_delivery_from_those_queues_and_resume_restarts_it(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("lite_pause");
+    let table = create_topic(&admin, &topic, 2).await;
+    let (q0, q1) = (
+        table.subscribe_queues()[0].clone(),
+        table.subscribe_queues()[1].clone(),
+    );
+    let p = producer(namesrv, "lite_pause").await;
+    let send = |round: &'static str| {
+        let (p, topic, q0, q1) = (p.clone(), topic.clone(), q0.clone(), q1.clone());
+        async move {
+            for i in 0..5 {
+                for q in [&q0, &q1] {
+                    let body = format!("{round}{}-{i}", q.queue_id);
+                    p.send_to_queue(Message::new(topic.as_str(), body), q.clone())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    };
+    let expected = |round: &str, q: &MessageQueue| -> Vec<String> {
+        (0..5)
+            .map(|i| format!("{round}{}-{i}", q.queue_id))
+            .collect()
+    };
+    let suspend = Duration::from_secs(1);
+    let c = LitePullConsumer::builder()
+        .name_server(namesrv)
+        .group(unique("cg_lite_pause"))
+        .consume_from(ConsumeFrom::First)
+        .config(|c| c.pull_suspend = suspend)
+        .build()
+        .unwrap();
+    c.assign(vec![q0.clone(), q1.clone()]).unwrap();
+    c.start().await.unwrap();
+    send("a").await;
+    let first = poll_until(&c, 10, Duration::from_secs(20)).await;
+    assert_eq!(of_queue(&first, &q0), expected("a", &q0));
+    assert_eq!(of_queue(&first, &q1), expected("a", &q1));
+
+    c.pause(std::slice::from_ref(&q0)).unwrap();
+    // A long poll of the queue may be held at the broker still (up to
+    // its 5 s check interval past the suspend); it answers, as Java's
+    // does, with what arrives first: one message ends it.
+    p.send_to_queue(Message::new(topic.as_str(), "flush"), q0.clone())
+        .await
+        .unwrap();
+    let settled = poll_for(&c, Duration::from_millis(1500)).await;
+    let flushed = of_queue(&settled, &q0) == ["flush"];
+    println!("pause: a pull in flight when the queue was paused answered: {flushed}");
+    assert!(
+        flushed || settled.is_empty(),
+        "at most the in-flight pull's message: {:?}",
+        bodies(&settled)
+    );
+    send("b").await;
+    let paused = poll_for(&c, Duration::from_secs(3)).await;
+    assert_eq!(
+        of_queue(&paused, &q1),
+        expected("b", &q1),
+        "the other queue goes on"
+    );
+    assert!(
+        of_queue(&paused, &q0).is_empty(),
+        "nothing from the paused queue: {:?}",
+        bodies(&paused)
+    );
+
+    c.resume(std::slice::from_ref(&q0)).unwrap();
+    let mut rest = expected("b", &q0);
+    if !flushed {
+        rest.push("flush".to_string());
+        rest.sort();
+    }
+    let resumed = poll_until(&c, rest.len(), Duration::from_secs(20)).await;
+    assert_eq!(of_queue(&resumed, &q0), rest, "resumed");
+    assert!(of_queue(&resumed, &q1).is_empty(), "{:?}", bodies(&resumed));
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn pause_stops_delivery_from_those_queues_and_resume_restarts_it_on_5x() {
+    pause_stops_delivery_from_those_queues_and_resume_restarts_it(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn pause_stops_delivery_from_those_queues_and_resume_restarts_it_on_4x() {
+    pause_stops_delivery_from_those_queues_and_resume_restarts_it(&ns(BrokerVersion::V4)).await;
+}
+
+// ----- manual commit -------------------------------------------------------------
+
+/// The group's committed offset of `queue` at its broker; `None` when the
+/// broker has none.
+async fn stored(
+    admin: &Admin,
+    table: &RouteTable,
+    group: &str,
+    queue: &MessageQueue,
+) -> Option<i64> {
+    let addr = table.master_addr(&queue.broker_name).unwrap().to_string();
+    let header = QueryConsumerOffsetRequestHeader {
+        consumer_group: group.to_string(),
+        topic: queue.topic.clone(),
+        queue_id: queue.queue_id,
+        set_zero_if_not_found: Some(false),
+        ..Default::default()
+    };
+    let cmd = RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET, 0).with_header(&header);
+    let resp = admin
+        .request(Some(&addr), cmd, Duration::from_secs(10))
+        .await
+        .unwrap();
+    match resp.code {
+        response_code::SUCCESS => Some(
+            resp.header::<QueryConsumerOffsetResponseHeader>()
+                .unwrap()
+                .offset,
+        ),
+        response_code::QUERY_NOT_FOUND => None,
+        code => panic!("QUERY_CONSUMER_OFFSET answered {code}: {resp:?}"),
+    }
+}
+
+async fn a_manual_commit_reaches_the_broker_and_nothing_before_it_does(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("lite_commit");
+    let table = create_topic(&admin, &topic, 1).await;
+    let queue = table.subscribe_queues()[0].clone();
+    let p = producer(namesrv, "lite_commit").await;
+    for i in 0..10 {
+        p.send_to_queue(Message::new(topic.as_str(), format!("m{i}")), queue.clone())
+            .await
+            .unwrap();
+    }
+    let group = unique("cg_lite_commit");
+    let persist = Duration::from_millis(500);
+    let c = LitePullConsumer::builder()
+        .name_server(namesrv)
+        .group(&group)
+        .consume_from(ConsumeFrom::First)
+        .manual_commit()
+        .config(|c| {
+            c.pull_suspend = Duration::from_secs(1);
+            c.persist_interval = persist;
+        })
+        .build()
+        .unwrap();
+    c.assign(vec![queue.clone()]).unwrap();
+    c.start().await.unwrap();
+    assert_eq!(poll_until(&c, 10, Duration::from_secs(20)).await.len(), 10);
+
+    // Polled is not committed: several persist intervals go by.
+    tokio::time::sleep(persist * 4).await;
+    let before = stored(&admin, &table, &group, &queue).await;
+    assert!(
+        matches!(before, None | Some(0)),
+        "nothing committed before commit(): {before:?}"
+    );
+
+    let committed_at = Instant::now();
+    c.commit().await.unwrap();
+    let limit = Duration::from_secs(15);
+    let mut after = None;
+    while committed_at.elapsed() < limit {
+        after = stored(&admin, &table, &group, &queue).await;
+        if after == Some(10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "manual commit: broker had {before:?} before commit(), {after:?} {:?} after",
+        committed_at.elapsed()
+    );
+    assert_eq!(
+        after,
+        Some(10),
+        "commit() reached the broker within {limit:?}"
+    );
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_manual_commit_reaches_the_broker_and_nothing_before_it_does_on_5x() {
+    a_manual_commit_reaches_the_broker_and_nothing_before_it_does(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn a_manual_commit_reaches_the_broker_and_nothing_before_it_does_on_4x() {
+    a_manual_commit_reaches_the_broker_and_nothing_before_it_does(&ns(BrokerVersion::V4)).await;
 }

@@ -700,3 +700,64 @@ async fn members_joining_and_leaving_lose_no_message_on_5x() {
 async fn members_joining_and_leaving_lose_no_message_on_4x() {
     members_joining_and_leaving_lose_no_message(&ns(BrokerVersion::V4)).await;
 }
+
+// ----- a panicking handler ------------------------------------------------------------
+
+async fn a_handler_that_panics_counts_as_retry_later_and_the_message_comes_again(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("push_panic");
+    create_topic(&admin, &topic, 1).await;
+    let group = unique("cg_panic");
+    let p = producer(namesrv, "push_panic").await;
+    p.send(Message::new(topic.as_str(), "panic once").with_tags("P"))
+        .await
+        .unwrap();
+    let consumer = builder(namesrv, &group).build().unwrap();
+    let seen = Seen::default();
+    let log = seen.clone();
+    consumer
+        .subscribe(&topic, Selector::all(), move |msgs| {
+            let log = log.clone();
+            async move {
+                let first = msgs
+                    .iter()
+                    .any(|m| m.reconsume_times == 0 && m.body().as_ref() == b"panic once");
+                log.0.lock().unwrap().extend(msgs);
+                if first {
+                    panic!("this handler panics on a first delivery (on purpose)");
+                }
+                ConsumeResult::Success
+            }
+        })
+        .unwrap();
+    consumer.start().await.unwrap();
+    // RETRY's delay is the broker's: level 3 + reconsume times, 10 s.
+    assert_eq!(seen.wait_for(2, Duration::from_secs(40)).await, 2);
+    let msgs = seen.all();
+    let times: Vec<i32> = msgs.iter().map(|m| m.reconsume_times).collect();
+    assert_eq!(times, [0, 1], "delivered again after the panic");
+    assert!(msgs.iter().all(|m| m.topic() == topic
+        && m.body().as_ref() == b"panic once"
+        && m.tags() == Some("P")));
+    assert_eq!(msgs[0].id(), msgs[1].id(), "the same message");
+
+    // The consumer survived the panic: a later message is consumed once.
+    p.send(Message::new(topic.as_str(), "after")).await.unwrap();
+    assert_eq!(seen.wait_for(3, Duration::from_secs(30)).await, 3);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(seen.bodies(), ["panic once", "panic once", "after"]);
+    consumer.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_counts_as_retry_later_and_the_message_comes_again_on_5x() {
+    a_handler_that_panics_counts_as_retry_later_and_the_message_comes_again(&ns(BrokerVersion::V5))
+        .await;
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_counts_as_retry_later_and_the_message_comes_again_on_4x() {
+    a_handler_that_panics_counts_as_retry_later_and_the_message_comes_again(&ns(BrokerVersion::V4))
+        .await;
+}

@@ -1,9 +1,11 @@
 //! What the seed's Go producer (rocketmq-client-go v2.1.2, `rmq-go-peer
 //! produce`) sends, rmq's push consumer receives intact: tags, keys, user
 //! properties, a UTF-8 body, a body the Go client compressed, a delayed
-//! message; on real 5.x and 4.9.x brokers. The Go binary comes from
+//! message, batches (`rmq-go-peer bench-send --batch-size`); on real 5.x
+//! and 4.9.x brokers. The Go binary comes from
 //! `RMQ_GO_PEER`, which `cargo xtask test` builds; these tests never skip.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -194,4 +196,107 @@ async fn rmq_receives_a_message_go_delayed_after_its_delay_on_5x() {
 #[tokio::test]
 async fn rmq_receives_a_message_go_delayed_after_its_delay_on_4x() {
     rmq_receives_a_message_go_delayed_after_its_delay(BrokerVersion::V4).await;
+}
+
+/// Runs `rmq-go-peer bench-send` with `args`; returns its summary line.
+fn go_bench_send(namesrv: &str, topic: &str, args: &[&str]) -> Value {
+    let out = Command::new(go_peer())
+        .args([
+            "bench-send",
+            "--namesrv",
+            namesrv,
+            "--group",
+            &unique("pg"),
+            "--topic",
+            topic,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "rmq-go-peer bench-send failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in {stdout}"))
+}
+
+async fn rmq_receives_every_message_of_batches_go_sent_intact(version: BrokerVersion) {
+    const COUNT: usize = 100;
+    const BATCH: usize = 10;
+    const BODY: usize = 1024;
+    let namesrv = env_cluster(version).unwrap();
+    let topic = unique("batch");
+    // No warm-up message: only batches reach the topic.
+    let summary = go_bench_send(
+        &namesrv,
+        &topic,
+        &[
+            "--count",
+            &COUNT.to_string(),
+            "--batch-size",
+            &BATCH.to_string(),
+            "--body-size",
+            &BODY.to_string(),
+            "--tag",
+            "TagBatch",
+            "--warmup",
+            "0",
+        ],
+    );
+    assert_eq!(summary["sent"], COUNT, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert_eq!(summary["batch_size"], BATCH, "{summary}");
+
+    let got = rmq_consume(&namesrv, &topic, COUNT).await;
+    assert_eq!(got.len(), COUNT, "every message of every batch");
+    // Go's body: BODY bytes a..z cycling, the same in every message.
+    let body: Vec<u8> = (0..BODY).map(|i| b'a' + (i % 26) as u8).collect();
+    for m in &got {
+        assert_eq!(m.topic(), topic);
+        assert_eq!(m.tags(), Some("TagBatch"));
+        assert_eq!(
+            m.body().as_ref(),
+            body.as_slice(),
+            "offset {}",
+            m.queue_offset
+        );
+        assert_eq!(m.reconsume_times, 0);
+    }
+    let ids: BTreeSet<&str> = got.iter().map(|m| m.id()).collect();
+    assert_eq!(ids.len(), COUNT, "each message keeps its own UNIQ_KEY");
+    // A batch is stored whole in one queue: every queue holds whole
+    // batches, at consecutive offsets from 0 (single sends spread over
+    // four queues would leave 25 in each).
+    let mut queues: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for m in &got {
+        queues.entry(m.queue_id).or_default().push(m.queue_offset);
+    }
+    let layout: BTreeMap<i32, usize> = queues.iter().map(|(q, o)| (*q, o.len())).collect();
+    println!("{COUNT} messages in batches of {BATCH} from Go, per queue: {layout:?}");
+    for (queue, offsets) in &mut queues {
+        offsets.sort();
+        assert_eq!(offsets.len() % BATCH, 0, "queue {queue}: {offsets:?}");
+        assert_eq!(
+            *offsets,
+            (0..offsets.len() as i64).collect::<Vec<_>>(),
+            "queue {queue}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rmq_receives_every_message_of_batches_go_sent_intact_on_5x() {
+    rmq_receives_every_message_of_batches_go_sent_intact(BrokerVersion::V5).await;
+}
+
+#[tokio::test]
+async fn rmq_receives_every_message_of_batches_go_sent_intact_on_4x() {
+    rmq_receives_every_message_of_batches_go_sent_intact(BrokerVersion::V4).await;
 }

@@ -376,12 +376,259 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
         test.env(version.env_var(), c.namesrv_addr());
     }
     say(&format!("cargo test --workspace {}", passthrough.join(" ")));
-    let status = run_child(test);
+    let run = run_timed(test);
 
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());
-    let status = status?;
+    let (status, binaries) = run?;
     say(&format!("cargo test finished: {status}"));
-    Ok(exit_code_of(status))
+    // On standard error: standard output still ends with libtest's own
+    // `test result:` lines.
+    for line in slowest_table(&binaries, 10) {
+        say(&line);
+    }
+    return Ok(exit_code_of(status));
+
+    // ----- per-binary times ------------------------------------------------------
+    //
+    // Stable libtest has no per-test times, so `cargo xtask test` reports
+    // each test binary's: cargo says on standard error which binary it runs
+    // (`Running tests/cli.rs (…/deps/cli-…)`, `Doc-tests rmq`), each binary
+    // says on standard output `running N tests` first and `test result: …
+    // finished in Xs` last. Both streams pass through unchanged as they
+    // come; the k-th `running` block belongs to the k-th `Running` line.
+
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// One test binary's run.
+    struct BinaryTime {
+        name: String,
+        tests: u64,
+        /// libtest's own `finished in` time; else the time between its
+        /// `running` line and the next (or the end): it did not finish.
+        secs: f64,
+        outcome: &'static str,
+    }
+
+    /// What one stream's lines said, in order.
+    enum Seen {
+        Binary(String),
+        Started(u64, Instant),
+        Finished(bool, f64),
+    }
+
+    fn run_timed(mut cmd: Command) -> Result<(std::process::ExitStatus, Vec<BinaryTime>), String> {
+        use std::io::IsTerminal;
+        use std::process::Stdio;
+        if std::io::stderr().is_terminal() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
+            cmd.env("CARGO_TERM_COLOR", "always");
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        CHILD_PID.store(child.id(), Ordering::SeqCst);
+        let out = Tee::start(child.stdout.take(), std::io::stdout());
+        let err = Tee::start(child.stderr.take(), std::io::stderr());
+        let status = child
+            .wait()
+            .map_err(|e| format!("waiting for {cmd:?}: {e}"));
+        CHILD_PID.store(0, Ordering::SeqCst);
+        let end = Instant::now();
+        // The pipes end with cargo, unless a process a test left behind
+        // holds them: then what came so far.
+        while !(out.ended() && err.ended()) && end.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok((status?, pair(out.seen(), err.seen(), end)))
+    }
+
+    /// A thread copying a pipe through as it comes, parsing its lines.
+    struct Tee {
+        seen: Arc<Mutex<Vec<Seen>>>,
+        ended: Arc<AtomicBool>,
+    }
+
+    impl Tee {
+        fn start(
+            from: Option<impl std::io::Read + Send + 'static>,
+            to: impl std::io::Write + Send + 'static,
+        ) -> Tee {
+            let tee = Tee {
+                seen: Arc::default(),
+                ended: Arc::new(AtomicBool::new(from.is_none())),
+            };
+            if let Some(from) = from {
+                let (seen, ended) = (Arc::clone(&tee.seen), Arc::clone(&tee.ended));
+                std::thread::spawn(move || {
+                    copy(from, to, &seen);
+                    ended.store(true, Ordering::SeqCst);
+                });
+            }
+            tee
+        }
+
+        fn ended(&self) -> bool {
+            self.ended.load(Ordering::SeqCst)
+        }
+
+        fn seen(&self) -> Vec<Seen> {
+            std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
+        }
+    }
+
+    fn copy(mut from: impl std::io::Read, mut to: impl std::io::Write, seen: &Mutex<Vec<Seen>>) {
+        let push = |line: &[u8]| {
+            if let Some(s) = parse(&String::from_utf8_lossy(line)) {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+            }
+        };
+        let mut line = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let _ = to.write_all(&buf[..n]);
+            let _ = to.flush();
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    push(&line);
+                    line.clear();
+                } else {
+                    line.push(b);
+                }
+            }
+        }
+        push(&line);
+    }
+
+    fn parse(line: &str) -> Option<Seen> {
+        // Without colour codes (CARGO_TERM_COLOR=always).
+        let mut plain = String::with_capacity(line.len());
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        let t = plain.trim();
+        if let Some(rest) = t.strip_prefix("Running ") {
+            // `tests/cli.rs (/…/deps/cli-0123abcd)`: the source, and the
+            // binary's name without its hash.
+            let (source, exe) = match rest.rsplit_once(" (") {
+                Some((source, exe)) => (source, exe.trim_end_matches(')')),
+                None => (rest, ""),
+            };
+            let file = exe.rsplit('/').next().unwrap_or("");
+            let stem = file.rsplit_once('-').map_or(file, |(stem, _)| stem);
+            return Some(Seen::Binary(if stem.is_empty() {
+                source.to_string()
+            } else {
+                format!("{source} [{stem}]")
+            }));
+        }
+        if let Some(krate) = t.strip_prefix("Doc-tests ") {
+            return Some(Seen::Binary(format!("doc tests [{krate}]")));
+        }
+        if let Some(rest) = t.strip_prefix("running ") {
+            let n = rest.split_whitespace().next()?.parse().ok()?;
+            if rest.ends_with(" test") || rest.ends_with(" tests") {
+                return Some(Seen::Started(n, Instant::now()));
+            }
+        }
+        if let Some(rest) = t.strip_prefix("test result: ") {
+            let secs = rest
+                .rsplit_once("finished in ")
+                .and_then(|(_, s)| s.trim_end_matches('s').parse().ok())
+                .unwrap_or(0.0);
+            return Some(Seen::Finished(rest.starts_with("ok"), secs));
+        }
+        None
+    }
+
+    /// The k-th block of standard output belongs to the k-th binary cargo
+    /// named on standard error.
+    fn pair(out: Vec<Seen>, err: Vec<Seen>, end: Instant) -> Vec<BinaryTime> {
+        let mut names = err.into_iter().filter_map(|s| match s {
+            Seen::Binary(name) => Some(name),
+            _ => None,
+        });
+        let mut binaries: Vec<(BinaryTime, Instant)> = Vec::new();
+        for s in out {
+            match s {
+                Seen::Started(tests, at) => {
+                    let index = binaries.len() + 1;
+                    let name = names
+                        .next()
+                        .unwrap_or_else(|| format!("test binary #{index}"));
+                    let unfinished = BinaryTime {
+                        name,
+                        tests,
+                        secs: f64::NAN,
+                        outcome: "no result",
+                    };
+                    binaries.push((unfinished, at));
+                }
+                Seen::Finished(ok, secs) => {
+                    if let Some((b, _)) = binaries.last_mut() {
+                        b.secs = secs;
+                        b.outcome = if ok { "ok" } else { "FAILED" };
+                    }
+                }
+                Seen::Binary(_) => {}
+            }
+        }
+        // A binary that printed no result (it crashed, or was stopped):
+        // the time until the next one started, or until the end.
+        let starts: Vec<Instant> = binaries.iter().map(|(_, at)| *at).collect();
+        binaries
+            .into_iter()
+            .enumerate()
+            .map(|(i, (mut b, at))| {
+                if b.secs.is_nan() {
+                    let next = starts.get(i + 1).copied().unwrap_or(end);
+                    b.secs = next.saturating_duration_since(at).as_secs_f64();
+                }
+                b
+            })
+            .collect()
+    }
+
+    fn slowest_table(binaries: &[BinaryTime], n: usize) -> Vec<String> {
+        if binaries.is_empty() {
+            return vec!["no test binary ran".to_string()];
+        }
+        let tests: u64 = binaries.iter().map(|b| b.tests).sum();
+        let total: f64 = binaries.iter().map(|b| b.secs).sum();
+        let mut sorted: Vec<&BinaryTime> = binaries.iter().collect();
+        sorted.sort_by(|a, b| b.secs.total_cmp(&a.secs));
+        let mut lines = vec![format!(
+            "slowest test binaries ({} binaries, {tests} tests, {total:.1} s in tests; \
+             libtest's own times, per binary: stable Rust has none per test):",
+            binaries.len()
+        )];
+        for b in sorted.into_iter().take(n) {
+            let outcome = if b.outcome == "ok" {
+                String::new()
+            } else {
+                format!("  {}", b.outcome)
+            };
+            lines.push(format!(
+                "  {:>8.2} s  {:>4} tests  {}{outcome}",
+                b.secs, b.tests, b.name
+            ));
+        }
+        lines
+    }
 }
 
 fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
