@@ -132,7 +132,11 @@ fn a_group_added_to_a_running_client_is_announced_at_once() {
     net.advance(Duration::ZERO);
     let beats = heartbeats_to(&net, BROKER);
     assert_eq!(beats.len(), 2, "a heartbeat now, not at the next 30 s tick");
-    assert!(beats[1].contains(r#""groupName":"group-late""#), "{}", beats[1]);
+    assert!(
+        beats[1].contains(r#""groupName":"group-late""#),
+        "{}",
+        beats[1]
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod bench;
 mod go;
 mod java;
 mod vectors;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(true).map(|()| ExitCode::SUCCESS),
         Some("broker") => cmd_broker(&args[1..]),
         Some("vectors") => vectors::cmd_vectors(&args[1..]),
+        Some("wasm") => wasm::build_wasm(&mut |l| say(l), true).map(|_| ExitCode::SUCCESS),
         Some("-h" | "--help" | "help") | None => {
             print_usage();
             Ok(ExitCode::SUCCESS)
@@ -91,6 +93,7 @@ fn print_usage() {
   cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
   cargo xtask broker status
   cargo xtask vectors [--check]
+  cargo xtask wasm                          build the WebAssembly client into js/dist/wasm (fails over the size budget)
 
 versions: 5 = Apache RocketMQ {} (namesrv {}, broker {}), 4 = {} (namesrv {}, broker {})",
         BrokerVersion::V5.maven_version(),
@@ -378,6 +381,21 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     say(&format!("cargo test --workspace {}", passthrough.join(" ")));
     let run = run_timed(test);
 
+    // The npm package: rmq-core as WebAssembly driven from Node, against
+    // the same brokers (the whole suite only, not a filtered run).
+    let node = passthrough.is_empty().then(|| {
+        let namesrv = |version: BrokerVersion| {
+            clusters
+                .iter()
+                .find(|(v, _)| *v == version)
+                .map(|(_, c)| c.namesrv_addr())
+                .unwrap_or_default()
+        };
+        let (v5, v4) = (namesrv(BrokerVersion::V5), namesrv(BrokerVersion::V4));
+        wasm::build_wasm(&mut |l| say(l), false)
+            .and_then(|_| wasm::run_node_tests(&mut |l| say(l), &v5, &v4))
+    });
+
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());
     let (status, binaries) = run?;
     say(&format!("cargo test finished: {status}"));
@@ -385,6 +403,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     // `test result:` lines.
     for line in slowest_table(&binaries, 10) {
         say(&line);
+    }
+    if let Some(Err(e)) = node {
+        say(&format!("the npm package's tests failed: {e}"));
+        return Ok(ExitCode::FAILURE);
     }
     return Ok(exit_code_of(status));
 

@@ -1,0 +1,86 @@
+// What only Node can do: TCP sockets and facts about the process.
+import net from 'node:net';
+import os from 'node:os';
+
+/** How long a TCP connect may take (Java: connectTimeoutMillis = 3 s). */
+export const CONNECT_TIMEOUT_MS = 3000;
+
+/** `host:port`, `[v6]:port` → { host, port }. */
+export function parseAddr(addr) {
+  const i = addr.lastIndexOf(':');
+  if (i <= 0) return null;
+  let host = addr.slice(0, i);
+  const port = Number(addr.slice(i + 1));
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) return null;
+  return { host, port };
+}
+
+/**
+ * Opens a TCP connection; `events` gets onOpen(), onData(bytes),
+ * onDrain() (after a write returned false), onClose(reason) — onClose
+ * exactly once, also for a failed connect. Returns { write(bytes) →
+ * false when the socket's buffer is full, close() }.
+ */
+export function connectTcp(addr, events) {
+  const target = parseAddr(addr);
+  if (!target) {
+    queueMicrotask(() => events.onClose(`bad address ${addr}`));
+    return { write: () => true, close() {} };
+  }
+  let reason = null;
+  let open = false;
+  const socket = net.connect({ host: target.host, port: target.port });
+  socket.setNoDelay(true);
+  // Idle timeout doubles as the connect timeout; cleared once open.
+  socket.setTimeout(CONNECT_TIMEOUT_MS);
+  socket.on('timeout', () => {
+    if (!open) socket.destroy(new Error(`connect to ${addr} timed out`));
+  });
+  socket.on('connect', () => {
+    open = true;
+    socket.setTimeout(0);
+    events.onOpen();
+  });
+  socket.on('data', (chunk) => events.onData(chunk));
+  socket.on('drain', () => events.onDrain());
+  socket.on('error', (e) => {
+    reason ??= open ? `read: ${e.message}` : `connect to ${addr}: ${e.message}`;
+  });
+  socket.on('close', () => events.onClose(reason ?? 'closed by peer'));
+  return {
+    write(bytes) {
+      return socket.write(bytes);
+    },
+    close() {
+      socket.removeAllListeners('data');
+      socket.removeAllListeners('close');
+      socket.on('error', () => {});
+      socket.end();
+      socket.destroySoon?.();
+      setTimeout(() => socket.destroy(), 1000).unref();
+    },
+  };
+}
+
+/** The first non-internal IPv4 address (as Java picks), else loopback. */
+export function hostFacts() {
+  let ip = '127.0.0.1';
+  try {
+    outer: for (const list of Object.values(os.networkInterfaces())) {
+      for (const a of list ?? []) {
+        if (a.family === 'IPv4' && !a.internal) {
+          ip = a.address;
+          break outer;
+        }
+      }
+    }
+  } catch {
+    // keep loopback
+  }
+  return { ip, pid: process.pid };
+}
+
+export function envNameServer() {
+  return process.env.NAMESRV_ADDR;
+}

@@ -1,0 +1,89 @@
+import { Host } from './host.js';
+import { RmqError } from './errors.js';
+import { clientOptions } from './options.js';
+
+const PRODUCER_KEYS = ['group', 'retries', 'sendTimeoutMs', 'compressThreshold', 'maxMessageSize'];
+
+/**
+ * Sends messages.
+ *
+ *   const p = new Producer({ nameServer: '127.0.0.1:9876', group: 'test' });
+ *   await p.start();
+ *   const r = await p.send({ topic: 'test', tag: 'TagA', keys: ['k1'], body: 'Hello' });
+ *   await p.shutdown();
+ */
+export class Producer {
+  #client;
+  #producer;
+  #host = null;
+  #state = 'idle';
+
+  constructor(options) {
+    this.#client = clientOptions(options);
+    this.#producer = {};
+    for (const k of PRODUCER_KEYS) if (options[k] !== undefined) this.#producer[k] = options[k];
+  }
+
+  /** This producer's client id (`ip@instance`), once started. */
+  get clientId() {
+    return this.#host?.clientId;
+  }
+
+  /** Starts the client. Connections open on first use. */
+  async start() {
+    if (this.#state === 'running') return;
+    if (this.#state === 'stopped') throw new RmqError('SHUT_DOWN', 'client is shut down');
+    const host = new Host(this.#client);
+    this.#index = host.run((c, now) => c.addProducer(this.#producer, now));
+    this.#host = host;
+    this.#state = 'running';
+  }
+
+  #index = 0;
+
+  #running() {
+    if (this.#state === 'idle') throw new RmqError('NOT_STARTED', 'client not started: call start() first');
+    if (this.#state === 'stopped' || this.#host.closed) throw new RmqError('SHUT_DOWN', 'client is shut down');
+    return this.#host;
+  }
+
+  /**
+   * Sends one message and waits for the broker's acknowledgement.
+   * `message`: { topic, body: string|Uint8Array, tag?|tags?, keys?: string[],
+   * properties?: {[name]: string}, delayLevel?, deliverAt?, flag? }.
+   * Resolves with { status: 'SEND_OK', msgId, offsetMsgId, queue, queueOffset }.
+   */
+  async send(message, options) {
+    const host = this.#running();
+    return host.operation((c, now) => c.send(this.#index, message, now, Date.now(), options ?? {}));
+  }
+
+  /**
+   * Sends to the queue `shardingKey` hashes to (the queue Java's
+   * SelectMessageQueueByHash picks), so messages of one key stay in order.
+   */
+  async sendOrdered(message, shardingKey, options) {
+    if (typeof shardingKey !== 'string') {
+      throw new RmqError('INVALID_ARGUMENT', 'shardingKey must be a string');
+    }
+    return this.send(message, { ...options, shardingKey });
+  }
+
+  /** Writes one message without waiting for an acknowledgement. */
+  async sendOneway(message) {
+    const host = this.#running();
+    return host.operation((c, now) =>
+      c.send(this.#index, message, now, Date.now(), { oneway: true }),
+    );
+  }
+
+  /** Unregisters from every broker and closes every connection. */
+  async shutdown() {
+    if (this.#state !== 'running') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopped';
+    await this.#host.operation((c, now) => c.shutdown(now));
+  }
+}
