@@ -212,6 +212,9 @@ pub struct PushConsumer {
     /// Messages the handler consumed, and those it failed (running info).
     consumed_ok: u64,
     consumed_failed: u64,
+    /// Topics whose member list is being fetched, and whether another
+    /// round was asked for meanwhile.
+    listing: BTreeMap<String, bool>,
     /// Rebalance rounds that found this client missing or failed.
     incomplete_topics: BTreeSet<String>,
     /// Lite pull with `assign`: exactly these queues, no group rebalance.
@@ -244,6 +247,7 @@ impl PushConsumer {
             consumed_ok: 0,
             consumed_failed: 0,
             incomplete_topics: BTreeSet::new(),
+            listing: BTreeMap::new(),
             local_offsets: BTreeMap::new(),
             snapshots: VecDeque::new(),
             assigned: None,
@@ -690,6 +694,15 @@ impl PushConsumer {
         let Some(addr) = addr else {
             return;
         };
+        // One member list in flight per topic, as Java rebalances one
+        // topic at a time: two answers could come back out of order (the
+        // broker answers on a thread pool) and an older, shorter list
+        // would win. A round asked for meanwhile runs when it is back.
+        if let Some(again) = self.listing.get_mut(topic) {
+            *again = true;
+            return;
+        }
+        self.listing.insert(topic.to_string(), false);
         let header = GetConsumerListByGroupRequestHeader {
             consumer_group: self.config.group.clone(),
             ..Default::default()
@@ -1661,10 +1674,16 @@ impl Role for PushConsumer {
         };
         match op {
             Op::Pull { mq, offset } => self.on_pull(ctx, mq, offset, outcome),
-            Op::ConsumerList { topic } => match outcome {
-                Ok(resp) => self.on_consumer_list(ctx, &topic, resp),
-                Err(_) => self.rebalance_incomplete(ctx, &topic),
-            },
+            Op::ConsumerList { topic } => {
+                let again = self.listing.remove(&topic).unwrap_or(false);
+                match outcome {
+                    Ok(resp) => self.on_consumer_list(ctx, &topic, resp),
+                    Err(_) => self.rebalance_incomplete(ctx, &topic),
+                }
+                if again && self.started {
+                    self.rebalance_topic(ctx, &topic);
+                }
+            }
             Op::QueryOffset { mq } => match outcome {
                 Ok(resp) => self.on_query_offset(ctx, mq, resp),
                 Err(_) => self.skip_queue(ctx, &mq),
