@@ -1302,9 +1302,9 @@ impl PushConsumer {
             }
         }
         let size = self.config.consume_batch_size.max(1);
-        while !batch.is_empty() {
-            let rest = batch.split_off(size.min(batch.len()));
-            let chunk = core::mem::replace(&mut batch, rest);
+        let mut messages = batch.into_iter().peekable();
+        while messages.peek().is_some() {
+            let chunk: Vec<MessageExt> = messages.by_ref().take(size).collect();
             self.deliver(mq, chunk, now);
         }
     }
