@@ -1,11 +1,12 @@
 //! What the real brokers do with consumer offsets, the facts the push
 //! consumer's commit policy rests on.
 //!
-//! A 4.9 broker's offset table is not safe for the first commits of a new
-//! group: `ConsumerOffsetManager.commitOffset` looks up the group's map and,
-//! finding none, puts a new one — unsynchronized, so two first commits
-//! (say queue 0 and queue 1, handled on two broker threads) can each put a
-//! map and one of them is lost although both were answered SUCCESS. rmq
+//! A broker's offset table is not safe for the first commits of a new
+//! group: 4.9's `ConsumerOffsetManager.commitOffset` looks up the group's
+//! map and, finding none, puts a new one — unsynchronized, so two first
+//! commits (say queue 0 and queue 1, handled on two broker threads) can each
+//! put a map and one of them is lost although both were answered SUCCESS.
+//! 5.5.0 lost first commits the same way in one run here. rmq
 //! therefore re-sends every owned queue's offset each persist interval, as
 //! Java's `persistAll` does, and sends a queue's last commit twice.
 
@@ -127,15 +128,16 @@ async fn first_commits_of_new_groups(namesrv: &str) -> (usize, usize) {
 
 #[tokio::test]
 async fn a_repeated_commit_is_always_kept_on_5x() {
-    let (first, second) =
-        first_commits_of_new_groups(&env_cluster(BrokerVersion::V5).unwrap()).await;
-    assert_eq!((first, second), (0, 0), "5.x's offset table is safe");
+    // 5.5.0 lost first commits too in one run here (2 of 600, on a fresh
+    // broker); the race is timing-dependent, so only the repair is asserted.
+    let (_, second) = first_commits_of_new_groups(&env_cluster(BrokerVersion::V5).unwrap()).await;
+    assert_eq!(second, 0, "the second commit finds the group's map");
 }
 
 #[tokio::test]
 async fn a_repeated_commit_is_always_kept_on_4x() {
-    // The first round may lose a commit or two (1 of 600 in a run here);
-    // the race is timing-dependent, so only the repair is asserted.
+    // The first round may lose a commit or two (1 or 2 of 600 in runs
+    // here); the race is timing-dependent, so only the repair is asserted.
     let (_, second) = first_commits_of_new_groups(&env_cluster(BrokerVersion::V4).unwrap()).await;
     assert_eq!(second, 0, "the second commit finds the group's map");
 }
