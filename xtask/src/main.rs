@@ -371,7 +371,8 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     }
 
     let mut test = cargo();
-    test.args(["test", "--workspace", "--no-fail-fast"]).args(&passthrough);
+    test.args(["test", "--workspace", "--no-fail-fast"])
+        .args(&passthrough);
     test.env("RMQ_GO_PEER", &go_peer);
     test.env("RMQ_JAVA_PEER", java_peer.launcher());
     for (version, c) in &clusters {
