@@ -22,12 +22,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use cli_support::{drain, rmq_cli};
-use producer_support::{create_topic, producer, unique};
-use rmq::rmq_core::protocol::headers::{
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
-};
-use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
-use rmq::{Admin, Message, MessageQueue, RouteTable};
+use producer_support::{committed_offset, create_topic, producer, unique};
+use rmq::{Admin, Message, MessageQueue};
 use rmq_tests::{env_cluster, BrokerVersion};
 use serde_json::Value;
 
@@ -161,40 +157,6 @@ impl Cli {
     }
 }
 
-/// The group's committed offset of `queue` at the broker; `None` when it
-/// has none.
-async fn committed(
-    admin: &Admin,
-    table: &RouteTable,
-    group: &str,
-    queue: &MessageQueue,
-) -> Option<i64> {
-    let addr = table.master_addr(&queue.broker_name).unwrap().to_string();
-    let header = QueryConsumerOffsetRequestHeader {
-        consumer_group: group.to_string(),
-        topic: queue.topic.clone(),
-        queue_id: queue.queue_id,
-        set_zero_if_not_found: Some(false),
-        ..Default::default()
-    };
-    let cmd = RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET, 0).with_header(&header);
-    let resp = admin
-        .request(Some(&addr), cmd, Duration::from_secs(10))
-        .await
-        .unwrap();
-    match resp.code {
-        response_code::SUCCESS => {
-            let offset = resp
-                .header::<QueryConsumerOffsetResponseHeader>()
-                .unwrap()
-                .offset;
-            (offset >= 0).then_some(offset)
-        }
-        response_code::QUERY_NOT_FOUND => None,
-        code => panic!("QUERY_CONSUMER_OFFSET answered {code}: {resp:?}"),
-    }
-}
-
 // ----- the test -------------------------------------------------------------------
 
 async fn a_consumer_killed_without_shutdown_redelivers_from_the_last_commit(namesrv: &str) {
@@ -247,7 +209,10 @@ async fn a_consumer_killed_without_shutdown_redelivers_from_the_last_commit(name
     // What the broker kept of its commits.
     let mut commits: BTreeMap<i32, Option<i64>> = BTreeMap::new();
     for q in &queues {
-        commits.insert(q.queue_id, committed(&admin, &table, &group, q).await);
+        commits.insert(
+            q.queue_id,
+            committed_offset(&admin, &table, &group, q).await,
+        );
     }
     let max = |queue: i32| stored.keys().filter(|(q, _)| *q == queue).count() as i64;
     let first_set: BTreeSet<(i32, i64)> = by_first.iter().map(|(q, o, _)| (*q, *o)).collect();
@@ -347,7 +312,10 @@ async fn a_consumer_killed_without_shutdown_redelivers_from_the_last_commit(name
     // The second run stopped cleanly: it committed everything.
     let mut after = BTreeMap::new();
     for q in &queues {
-        after.insert(q.queue_id, committed(&admin, &table, &group, q).await);
+        after.insert(
+            q.queue_id,
+            committed_offset(&admin, &table, &group, q).await,
+        );
     }
     let all: BTreeMap<i32, Option<i64>> = queues
         .iter()
@@ -358,7 +326,10 @@ async fn a_consumer_killed_without_shutdown_redelivers_from_the_last_commit(name
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mut later = BTreeMap::new();
         for q in &queues {
-            later.insert(q.queue_id, committed(&admin, &table, &group, q).await);
+            later.insert(
+                q.queue_id,
+                committed_offset(&admin, &table, &group, q).await,
+            );
         }
         panic!(
             "after the second run's clean stop the broker has {after:?} \

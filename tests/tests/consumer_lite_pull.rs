@@ -7,14 +7,8 @@ mod producer_support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, producer, unique};
-use rmq::rmq_core::protocol::headers::{
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
-};
-use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
-use rmq::{
-    Admin, ConsumeFrom, LitePullConsumer, Message, MessageExt, MessageQueue, RouteTable, Selector,
-};
+use producer_support::{committed_offset, create_topic, producer, unique};
+use rmq::{Admin, ConsumeFrom, LitePullConsumer, Message, MessageExt, MessageQueue, Selector};
 use rmq_tests::{env_cluster, BrokerVersion};
 
 fn ns(version: BrokerVersion) -> String {
@@ -281,38 +275,6 @@ async fn pause_stops_delivery_from_those_queues_and_resume_restarts_it_on_4x() {
 
 // ----- manual commit -------------------------------------------------------------
 
-/// The group's committed offset of `queue` at its broker; `None` when the
-/// broker has none.
-async fn stored(
-    admin: &Admin,
-    table: &RouteTable,
-    group: &str,
-    queue: &MessageQueue,
-) -> Option<i64> {
-    let addr = table.master_addr(&queue.broker_name).unwrap().to_string();
-    let header = QueryConsumerOffsetRequestHeader {
-        consumer_group: group.to_string(),
-        topic: queue.topic.clone(),
-        queue_id: queue.queue_id,
-        set_zero_if_not_found: Some(false),
-        ..Default::default()
-    };
-    let cmd = RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET, 0).with_header(&header);
-    let resp = admin
-        .request(Some(&addr), cmd, Duration::from_secs(10))
-        .await
-        .unwrap();
-    match resp.code {
-        response_code::SUCCESS => Some(
-            resp.header::<QueryConsumerOffsetResponseHeader>()
-                .unwrap()
-                .offset,
-        ),
-        response_code::QUERY_NOT_FOUND => None,
-        code => panic!("QUERY_CONSUMER_OFFSET answered {code}: {resp:?}"),
-    }
-}
-
 async fn a_manual_commit_reaches_the_broker_and_nothing_before_it_does(namesrv: &str) {
     let admin = Admin::connect(namesrv).await.unwrap();
     let topic = unique("lite_commit");
@@ -343,7 +305,7 @@ async fn a_manual_commit_reaches_the_broker_and_nothing_before_it_does(namesrv: 
 
     // Polled is not committed: several persist intervals go by.
     tokio::time::sleep(persist * 4).await;
-    let before = stored(&admin, &table, &group, &queue).await;
+    let before = committed_offset(&admin, &table, &group, &queue).await;
     assert!(
         matches!(before, None | Some(0)),
         "nothing committed before commit(): {before:?}"
@@ -354,7 +316,7 @@ async fn a_manual_commit_reaches_the_broker_and_nothing_before_it_does(namesrv: 
     let limit = Duration::from_secs(15);
     let mut after = None;
     while committed_at.elapsed() < limit {
-        after = stored(&admin, &table, &group, &queue).await;
+        after = committed_offset(&admin, &table, &group, &queue).await;
         if after == Some(10) {
             break;
         }

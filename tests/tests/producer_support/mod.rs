@@ -5,7 +5,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rmq::rmq_core::protocol::headers::{CreateTopicRequestHeader, TopicFilterType};
+use rmq::rmq_core::protocol::headers::{
+    CreateTopicRequestHeader, QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
+    TopicFilterType,
+};
 use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
 use rmq::{Admin, MessageExt, MessageQueue, Producer, PullStatus, RouteTable};
 
@@ -168,5 +171,39 @@ pub async fn wait_for_messages(
             return found;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The group's committed offset of `queue` at the broker; `None` when it
+/// has none.
+pub async fn committed_offset(
+    admin: &Admin,
+    table: &RouteTable,
+    group: &str,
+    queue: &MessageQueue,
+) -> Option<i64> {
+    let addr = table.master_addr(&queue.broker_name).unwrap().to_string();
+    let header = QueryConsumerOffsetRequestHeader {
+        consumer_group: group.to_string(),
+        topic: queue.topic.clone(),
+        queue_id: queue.queue_id,
+        set_zero_if_not_found: Some(false),
+        ..Default::default()
+    };
+    let cmd = RemotingCommand::request(request_code::QUERY_CONSUMER_OFFSET, 0).with_header(&header);
+    let resp = admin
+        .request(Some(&addr), cmd, Duration::from_secs(10))
+        .await
+        .unwrap();
+    match resp.code {
+        response_code::SUCCESS => {
+            let offset = resp
+                .header::<QueryConsumerOffsetResponseHeader>()
+                .unwrap()
+                .offset;
+            (offset >= 0).then_some(offset)
+        }
+        response_code::QUERY_NOT_FOUND => None,
+        code => panic!("QUERY_CONSUMER_OFFSET answered {code}: {resp:?}"),
     }
 }
