@@ -1142,6 +1142,16 @@ impl PushConsumer {
     /// The per-queue cache limits for a queue of `topic`: the queue limits,
     /// lowered to an even share of the topic limits when those are set.
     fn queue_limits(&self, topic: &str) -> (usize, usize) {
+        let queue_limits = (
+            self.config.pull_threshold_for_queue,
+            self.config.pull_threshold_size_for_queue,
+        );
+        if self.config.pull_threshold_for_topic.is_none()
+            && self.config.pull_threshold_size_for_topic.is_none()
+        {
+            // The default: no per-topic share to count (this runs on every ack).
+            return queue_limits;
+        }
         let owned = self
             .queues
             .keys()
