@@ -17,7 +17,27 @@ const DEPENDENCY_PLUGIN: &str =
 
 /// The directory holding the poms (`tests/maven/`).
 pub fn pom_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("maven")
+    workspace_root().join("tests").join("maven")
+}
+
+/// The checkout this process runs from, found at run time: the nearest
+/// ancestor of the running package's directory (`CARGO_MANIFEST_DIR`, which
+/// cargo sets for `cargo run` and `cargo test`) or of the current directory
+/// that holds `tests/maven`. A compile-time path would be stale when a
+/// persistent `CARGO_TARGET_DIR` serves several clones, because cargo does
+/// not rebuild a crate only because its checkout moved.
+pub fn workspace_root() -> PathBuf {
+    let starts = [
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+        std::env::current_dir().ok(),
+    ];
+    for start in starts.into_iter().flatten() {
+        if let Some(root) = start.ancestors().find(|dir| dir.join("tests/maven").is_dir()) {
+            return root.to_path_buf();
+        }
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 /// The pom resolving `role` of `version`.

@@ -22,10 +22,9 @@ pub const GZIP_BUDGET: u64 = 200 * 1024;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
-/// The repository root (the parent of `xtask/`).
+/// The repository root, found at run time (see `workspace_root`).
 fn repo_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    crate::workspace_root()
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<root>/target`.

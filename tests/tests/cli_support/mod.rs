@@ -20,10 +20,7 @@ pub fn rmq_cli() -> PathBuf {
         if let Some(path) = std::env::var_os("RMQ_CLI").filter(|v| !v.is_empty()) {
             return PathBuf::from(path);
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the workspace root")
-            .to_path_buf();
+        let root = rmq_tests::maven::workspace_root();
         let sibling = std::env::current_exe()
             .ok()
             .and_then(|exe| Some(exe.parent()?.parent()?.join("rmq")));
