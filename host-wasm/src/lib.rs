@@ -11,14 +11,17 @@
 //!   back-pressure pair [`WasmClient::write_blocked`] /
 //!   [`WasmClient::writable`]);
 //! - commands: [`WasmClient::add_producer`], [`WasmClient::send`],
-//!   [`WasmClient::add_consumer`], [`WasmClient::consumed`],
-//!   [`WasmClient::shutdown`];
+//!   [`WasmClient::send_batch`], [`WasmClient::add_consumer`],
+//!   [`WasmClient::consumed`], the lite-pull controls
+//!   ([`WasmClient::seek`], [`WasmClient::pause`], [`WasmClient::resume`],
+//!   [`WasmClient::queue_offset`]), [`WasmClient::shutdown`];
 //! - outputs, to drain after every input or command:
 //!   [`WasmClient::poll_transmit`] (one at a time, so a blocked write is
 //!   fed back before the next; or [`WasmClient::poll_transmits`], all at
 //!   once), [`WasmClient::poll_delivery`],
-//!   [`WasmClient::poll_completion`], then re-arm one timer at
-//!   [`WasmClient::poll_timeout`].
+//!   [`WasmClient::poll_offset_snapshot`] (broadcasting consumers' offsets
+//!   for the host to store), [`WasmClient::poll_completion`], then re-arm
+//!   one timer at [`WasmClient::poll_timeout`].
 //!
 //! Every `now` is the host's monotonic clock in milliseconds (a JS number,
 //! e.g. `performance.now()`); a `now` smaller than an earlier one is
@@ -63,12 +66,20 @@ use rmq_core::client::{
     identify, parse_name_servers, Caller, Client, ConsumerId, Error as RmqError, HostFacts,
     Outcome, ProducerId,
 };
-use rmq_core::consumer::{ConsumeFrom, ConsumeResult, ConsumerConfig, DeliveryId, MessageModel};
+use rmq_core::consumer::{
+    ConsumeFrom, ConsumeResult, ConsumeType, ConsumerConfig, DeliveryId, MessageModel,
+};
 use rmq_core::engine::{ClientConfig, ConnId, Transmit};
 use rmq_core::message::{validate_group, validate_topic, Message, MessageExt};
 use rmq_core::producer::{
-    ProducerConfig, QueueTarget, SendReceipt, SendRequest, SendResult, SendStatus, WallClock,
+    Payload, ProducerConfig, QueueTarget, SendReceipt, SendRequest, SendResult, SendStatus,
+    WallClock,
 };
+use rmq_core::protocol::headers::{
+    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader,
+    GetMinOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
+};
+use rmq_core::protocol::{request_code, response_code, RemotingCommand};
 use rmq_core::route::MessageQueue;
 use rmq_core::time::Instant;
 
@@ -103,6 +114,17 @@ fn install_panic_hook() {
 #[wasm_bindgen(js_name = lastPanic)]
 pub fn last_panic() -> Option<String> {
     LAST_PANIC.with(|p| p.try_borrow().ok().and_then(|p| p.clone()))
+}
+
+/// TEST-ONLY: panics with `message`, trapping this WebAssembly instance.
+/// It exists so the npm package's tests can check that a panic becomes a
+/// rejected promise and that new clients get a fresh instance; it is not
+/// part of the API (`js/src/wasm.js` keeps it internal).
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __testPanic)]
+pub fn __test_panic(message: &str) {
+    install_panic_hook();
+    panic!("{message}");
 }
 
 // ----- JS value helpers ---------------------------------------------------------------
@@ -205,12 +227,31 @@ fn wall(wall_ms: f64) -> Result<WallClock, JsValue> {
 
 // ----- completions -------------------------------------------------------------------
 
-type Done = Rc<RefCell<VecDeque<(u64, Outcome)>>>;
+type Done = Rc<RefCell<VecDeque<(u64, Answer, Outcome)>>>;
+
+/// How the answer to a raw request becomes a result.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// `{ code }`: sends and shutdown never answer raw.
+    Code,
+    /// One of the queue-offset requests: `{ offset }` from its response
+    /// header, a broker refusal as a `BROKER` error.
+    Offset(OffsetKind, String),
+}
+
+/// Which offset [`WasmClient::queue_offset`] asks for.
+#[derive(Debug, Clone, Copy)]
+enum OffsetKind {
+    Min,
+    Max,
+    ByTimestamp,
+}
 
 /// A caller that records its outcome under an operation id, for
 /// [`WasmClient::poll_completion`]. It never calls back into the client.
 struct Recorder {
     op: u64,
+    answer: Answer,
     done: Done,
 }
 
@@ -218,7 +259,7 @@ impl Caller for Recorder {
     fn complete(self, outcome: Outcome) {
         // Never borrowed elsewhere while the client runs.
         if let Ok(mut done) = self.done.try_borrow_mut() {
-            done.push_back((self.op, outcome));
+            done.push_back((self.op, self.answer, outcome));
         }
     }
 }
@@ -294,7 +335,27 @@ fn send_result_to_js(r: &SendResult) -> Object {
     o
 }
 
-fn completion_to_js(op: u64, outcome: Outcome) -> Object {
+/// The `{ offset }` of a queue-offset answer, or why there is none.
+fn offset_answer(kind: OffsetKind, broker: String, cmd: &RemotingCommand) -> Result<Object, RmqError> {
+    if cmd.code != response_code::SUCCESS {
+        return Err(RmqError::Broker {
+            broker,
+            code: cmd.code,
+            remark: cmd.remark.clone().unwrap_or_default(),
+        });
+    }
+    let offset = match kind {
+        OffsetKind::Min => cmd.header::<GetMinOffsetResponseHeader>().map(|h| h.offset),
+        OffsetKind::Max => cmd.header::<GetMaxOffsetResponseHeader>().map(|h| h.offset),
+        OffsetKind::ByTimestamp => cmd.header::<SearchOffsetResponseHeader>().map(|h| h.offset),
+    }
+    .map_err(|e| RmqError::Protocol(e.to_string()))?;
+    let r = Object::new();
+    set(&r, "offset", offset as f64);
+    Ok(r)
+}
+
+fn completion_to_js(op: u64, answer: Answer, outcome: Outcome) -> Object {
     let o = Object::new();
     set(&o, "id", op as f64);
     let result: Result<JsValue, RmqError> = match outcome {
@@ -309,13 +370,16 @@ fn completion_to_js(op: u64, outcome: Outcome) -> Object {
             }
             Err(e) => Err(e.into()),
         },
-        Outcome::Answered { result, .. } => match result {
-            Ok(cmd) => {
+        Outcome::Answered { result, .. } => match (result, answer) {
+            (Ok(cmd), Answer::Offset(kind, broker)) => {
+                offset_answer(kind, broker, &cmd).map(JsValue::from)
+            }
+            (Ok(cmd), Answer::Code) => {
                 let r = Object::new();
                 set(&r, "code", cmd.code);
                 Ok(r.into())
             }
-            Err(e) => Err(e.into()),
+            (Err(e), _) => Err(e.into()),
         },
         Outcome::ShutDown => {
             let r = Object::new();
