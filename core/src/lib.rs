@@ -11,7 +11,8 @@
 //! - [`acl`]: ACL 1.0 request signing;
 //! - [`engine`]: the role-agnostic state machine; [`producer`]: the producer role;
 //! - [`client`]: the layer every host shares (roles, completions, setup, errors);
-//! - [`time`]: the engine's notion of time (supplied by the host).
+//! - [`time`]: the engine's notion of time (supplied by the host);
+//! - [`trace`]: message trace records in the Java client's text format.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,3 +30,4 @@ pub mod producer;
 pub mod protocol;
 pub mod route;
 pub mod time;
+pub mod trace;

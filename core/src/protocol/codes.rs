@@ -14,6 +14,8 @@ pub mod request_code {
     pub const UPDATE_CONSUMER_OFFSET: i32 = 15;
     /// 17: Create or update a topic (broker admin).
     pub const UPDATE_AND_CREATE_TOPIC: i32 = 17;
+    /// 28: Read a broker's runtime statistics (broker admin).
+    pub const GET_BROKER_RUNTIME_INFO: i32 = 28;
     /// 29: Find the queue offset for a store timestamp (broker).
     pub const SEARCH_OFFSET_BY_TIMESTAMP: i32 = 29;
     /// 30: Read a queue's max offset (broker).
@@ -46,12 +48,18 @@ pub mod request_code {
     pub const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
     /// 106: Read cluster info (name server).
     pub const GET_BROKER_CLUSTER_INFO: i32 = 106;
+    /// 203: List a consumer group's connections (broker admin).
+    pub const GET_CONSUMER_CONNECTION_LIST: i32 = 203;
     /// 206: List all topics (name server).
     pub const GET_ALL_TOPIC_LIST_FROM_NAMESERVER: i32 = 206;
+    /// 208: A consumer group's offsets and lag per queue (broker admin).
+    pub const GET_CONSUME_STATS: i32 = 208;
     /// 215: Delete a topic on a broker (admin).
     pub const DELETE_TOPIC_IN_BROKER: i32 = 215;
     /// 216: Delete a topic on the name server (admin).
     pub const DELETE_TOPIC_IN_NAMESRV: i32 = 216;
+    /// 222: Ask a broker to reset a group's offsets to a time (admin).
+    pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
     /// 220: Broker → client: reset consumer offsets (oneway).
     pub const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
     /// 221: Broker → client: consumer status (deprecated).
@@ -96,6 +104,7 @@ pub mod request_code {
             QUERY_CONSUMER_OFFSET => "QUERY_CONSUMER_OFFSET",
             UPDATE_CONSUMER_OFFSET => "UPDATE_CONSUMER_OFFSET",
             UPDATE_AND_CREATE_TOPIC => "UPDATE_AND_CREATE_TOPIC",
+            GET_BROKER_RUNTIME_INFO => "GET_BROKER_RUNTIME_INFO",
             SEARCH_OFFSET_BY_TIMESTAMP => "SEARCH_OFFSET_BY_TIMESTAMP",
             GET_MAX_OFFSET => "GET_MAX_OFFSET",
             GET_MIN_OFFSET => "GET_MIN_OFFSET",
@@ -112,7 +121,10 @@ pub mod request_code {
             UNLOCK_BATCH_MQ => "UNLOCK_BATCH_MQ",
             GET_ROUTEINFO_BY_TOPIC => "GET_ROUTEINFO_BY_TOPIC",
             GET_BROKER_CLUSTER_INFO => "GET_BROKER_CLUSTER_INFO",
+            GET_CONSUMER_CONNECTION_LIST => "GET_CONSUMER_CONNECTION_LIST",
             GET_ALL_TOPIC_LIST_FROM_NAMESERVER => "GET_ALL_TOPIC_LIST_FROM_NAMESERVER",
+            GET_CONSUME_STATS => "GET_CONSUME_STATS",
+            INVOKE_BROKER_TO_RESET_OFFSET => "INVOKE_BROKER_TO_RESET_OFFSET",
             DELETE_TOPIC_IN_BROKER => "DELETE_TOPIC_IN_BROKER",
             DELETE_TOPIC_IN_NAMESRV => "DELETE_TOPIC_IN_NAMESRV",
             RESET_CONSUMER_CLIENT_OFFSET => "RESET_CONSUMER_CLIENT_OFFSET",

@@ -7,11 +7,13 @@
 //! [`crate::protocol::json`] reader, so fastjson's unquoted integer keys and
 //! object keys are accepted.
 
+mod admin;
 mod cluster;
 mod heartbeat;
 mod lock;
 mod reset_offset;
 
+pub use admin::{Connection, ConsumeStats, ConsumerConnection, KvTable, OffsetWrapper, TopicList};
 pub use cluster::{ClusterInfo, ConsumerListBody};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, ExpressionType, HeartbeatData, MessageModel,

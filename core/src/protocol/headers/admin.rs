@@ -1,5 +1,7 @@
-//! Admin headers: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215)
-//! and DELETE_TOPIC_IN_NAMESRV (216).
+//! Admin headers: UPDATE_AND_CREATE_TOPIC (17), DELETE_TOPIC_IN_BROKER (215),
+//! DELETE_TOPIC_IN_NAMESRV (216), GET_CONSUME_STATS (208) and
+//! GET_CONSUMER_CONNECTION_LIST (203). INVOKE_BROKER_TO_RESET_OFFSET (222)
+//! takes [`ResetOffsetRequestHeader`](super::ResetOffsetRequestHeader).
 
 use super::{RpcHeaderExtras, ToField};
 use crate::protocol::fields::{FieldValue, FromField};
@@ -94,6 +96,33 @@ command_header! {
     }
 }
 
+command_header! {
+    /// GET_CONSUME_STATS request header, Java `GetConsumeStatsRequestHeader`:
+    /// the group's offsets on one broker, for one topic (or every topic the
+    /// group consumes when `topic` is absent).
+    pub struct GetConsumeStatsRequestHeader {
+        /// `consumerGroup`.
+        consumer_group: req String => "consumerGroup",
+        /// `topic`.
+        topic: opt String => "topic",
+        /// `topicList` (5.x): several topics, `;`-separated.
+        topic_list: opt String => "topicList",
+        /// Inherited keys.
+        rpc: flat RpcHeaderExtras,
+    }
+}
+
+command_header! {
+    /// GET_CONSUMER_CONNECTION_LIST request header, Java
+    /// `GetConsumerConnectionListRequestHeader`.
+    pub struct GetConsumerConnectionListRequestHeader {
+        /// `consumerGroup`.
+        consumer_group: req String => "consumerGroup",
+        /// Inherited keys.
+        rpc: flat RpcHeaderExtras,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -155,6 +184,33 @@ mod tests {
         minimal: DeleteTopicFromNamesrvRequestHeader { topic: "T".into(), ..Default::default() },
         keys: ["topic", "clusterName", "ns", "nsd", "bname", "oway", "lo"],
         required: ["topic"],
+    );
+
+    header_spec!(
+        get_consume_stats_request,
+        full: GetConsumeStatsRequestHeader {
+            consumer_group: "G".into(),
+            topic: Some("T".into()),
+            topic_list: Some("T;U".into()),
+            rpc: full_extras(),
+        },
+        minimal: GetConsumeStatsRequestHeader { consumer_group: "G".into(), ..Default::default() },
+        keys: ["consumerGroup", "topic", "topicList", "ns", "nsd", "bname", "oway", "lo"],
+        required: ["consumerGroup"],
+    );
+
+    header_spec!(
+        get_consumer_connection_list_request,
+        full: GetConsumerConnectionListRequestHeader {
+            consumer_group: "G".into(),
+            rpc: rpc_only_extras(),
+        },
+        minimal: GetConsumerConnectionListRequestHeader {
+            consumer_group: "G".into(),
+            ..Default::default()
+        },
+        keys: ["consumerGroup", "ns", "nsd", "bname", "oway"],
+        required: ["consumerGroup"],
     );
 
     #[test]

@@ -130,7 +130,7 @@ pub mod transaction;
 
 pub use admin::{
     CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader,
-    TopicFilterType,
+    GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader, TopicFilterType,
 };
 pub use client::{
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
