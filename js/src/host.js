@@ -3,9 +3,9 @@
 // after every input or command, carry out every transmit, settle every
 // completion, hand out every delivery, then re-arm the timer at
 // pollTimeout(). Nothing here decides protocol.
-import { WasmClient, lastPanic } from './wasm.js';
-import { RmqError, fromThrown, fromCompletion } from './errors.js';
-import { connectTcp, hostFacts } from './platform-node.js';
+import { liveInstance, isTrap, trapped } from './wasm.js';
+import { fromThrown, fromCompletion } from './errors.js';
+import { hostFacts, selectTransport, TRANSPORT_KEYS } from './platform.js';
 
 /** The monotonic clock, in ms (fractions are floored by the core). */
 const now = () => performance.now();
@@ -14,6 +14,9 @@ const EMPTY = new Uint8Array(0);
 
 export class Host {
   #client;
+  #wasm; // the WebAssembly instance this client lives in (see wasm.js)
+  #detach = null;
+  #connect; // (addr, events) => link: node:net, Deno.connect, the bridge or the user's
   #links = new Map(); // conn -> { write, close }
   #pending = new Map(); // operation id -> { resolve, reject }
   #timer = null;
@@ -29,17 +32,22 @@ export class Host {
   constructor(options, onDelivery) {
     const facts = hostFacts();
     this.#onDelivery = onDelivery;
+    const core = { ...options };
+    for (const k of TRANSPORT_KEYS) delete core[k];
+    this.#connect = selectTransport(options).connect;
+    this.#wasm = liveInstance();
     try {
-      this.#client = new WasmClient({
+      this.#client = new this.#wasm.WasmClient({
         ip: facts.ip,
         pid: facts.pid,
-        ...options,
+        ...core,
         now: now(),
         wallMs: Date.now(),
       });
     } catch (e) {
       throw this.#translate(e);
     }
+    this.#detach = this.#wasm.attach((error) => this.#fail(error));
   }
 
   get clientId() {
@@ -126,7 +134,7 @@ export class Host {
     switch (t.kind) {
       case 'connect': {
         const conn = t.conn;
-        const link = connectTcp(t.addr, {
+        const link = this.#connect(t.addr, {
           onOpen: () => this.#input((c, n) => c.connected(conn, n)),
           onData: (bytes) => this.#input((c, n) => c.input(conn, bytes, n)),
           onDrain: () => this.#input((c, n) => c.writable(conn, n)),
@@ -190,32 +198,31 @@ export class Host {
     this.#timer = null;
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
+    this.#detach?.();
+    this.#detach = null;
+  }
+
+  /** The instance trapped (this client's call or another's): all fails. */
+  #fail(error) {
+    if (this.#dead) return;
+    this.#dead = error;
+    this.#stop();
+    for (const w of this.#pending.values()) w.reject(error);
+    this.#pending.clear();
   }
 
   /**
    * A thrown value as an RmqError. A WebAssembly.RuntimeError is a trap
-   * (a panic under panic=abort): the instance is dead, every waiter fails.
+   * (a panic under panic=abort): the instance is dead, every waiter of
+   * every client in it fails with one INTERNAL error, and new clients get
+   * a fresh instance (wasm.js `trapped`).
    */
   #translate(e) {
-    if (e instanceof WebAssembly.RuntimeError || /recursive use of an object/.test(e?.message)) {
-      if (!this.#dead) {
-        const why = safeLastPanic() ?? e.message;
-        this.#dead = new RmqError('INTERNAL', `rmq-wasm trapped: ${why}`);
-        this.#dead.cause = e;
-        this.#stop();
-        for (const w of this.#pending.values()) w.reject(this.#dead);
-        this.#pending.clear();
-      }
+    if (isTrap(e)) {
+      const error = trapped(this.#wasm, e);
+      this.#fail(error);
       return this.#dead;
     }
     return fromThrown(e);
-  }
-}
-
-function safeLastPanic() {
-  try {
-    return lastPanic() ?? undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -1,6 +1,6 @@
 // Client options shared by producers and consumers, as the wasm binding takes them.
 import { RmqError } from './errors.js';
-import { envNameServer } from './platform-node.js';
+import { envNameServer, TRANSPORT_KEYS } from './platform.js';
 
 const CLIENT_KEYS = [
   'instanceName',
@@ -26,5 +26,7 @@ export function clientOptions(options) {
   }
   const out = { nameServer };
   for (const k of CLIENT_KEYS) if (options[k] !== undefined) out[k] = options[k];
+  // transport, bridge, token: the host picks the connections with them.
+  for (const k of TRANSPORT_KEYS) if (options[k] !== undefined) out[k] = options[k];
   return out;
 }

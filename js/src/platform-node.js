@@ -1,20 +1,10 @@
-// What only Node can do: TCP sockets and facts about the process.
+// What only Node can do: TCP sockets (node:net) and facts about the process.
+// Loaded by platform.js only in Node (and Bun), never in a browser.
 import net from 'node:net';
 import os from 'node:os';
+import { CONNECT_TIMEOUT_MS, parseAddr } from './transport.js';
 
-/** How long a TCP connect may take (Java: connectTimeoutMillis = 3 s). */
-export const CONNECT_TIMEOUT_MS = 3000;
-
-/** `host:port`, `[v6]:port` → { host, port }. */
-export function parseAddr(addr) {
-  const i = addr.lastIndexOf(':');
-  if (i <= 0) return null;
-  let host = addr.slice(0, i);
-  const port = Number(addr.slice(i + 1));
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return null;
-  return { host, port };
-}
+export { CONNECT_TIMEOUT_MS, parseAddr };
 
 /**
  * Opens a TCP connection; `events` gets onOpen(), onData(bytes),
@@ -80,6 +70,10 @@ export function hostFacts() {
   }
   return { ip, pid: process.pid };
 }
+
+/** platform.js's default connector here: node:net. */
+export const connect = connectTcp;
+export const transportName = 'node';
 
 export function envNameServer() {
   return process.env.NAMESRV_ADDR;

@@ -197,7 +197,7 @@ fn gzipped_len(file: &Path) -> Result<u64, String> {
 }
 
 /// Builds `host-wasm` (release, wasm32-unknown-unknown), runs wasm-bindgen
-/// (`--target nodejs`) into `js/dist/wasm`, prints the size and, with
+/// (`--target web`) into `js/dist/wasm`, prints the size and, with
 /// `enforce_budget`, fails when the gzipped `.wasm` exceeds [`GZIP_BUDGET`]
 /// (the bindings are written either way). Returns the path of the bound
 /// `.wasm`. Idempotent.
@@ -229,7 +229,9 @@ pub fn build_wasm(say: &mut dyn FnMut(&str), enforce_budget: bool) -> Result<Pat
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     run(
         Command::new(&bindgen)
-            .args(["--target", "nodejs"])
+            // ES module glue that Node, Deno and browsers all load; js/src/wasm.js
+            // compiles the .wasm once and instantiates it with `initSync`.
+            .args(["--target", "web"])
             .args(["--remove-name-section", "--remove-producers-section"])
             .args(["--out-name", "rmq_wasm"])
             .arg("--out-dir")
@@ -237,9 +239,13 @@ pub fn build_wasm(say: &mut dyn FnMut(&str), enforce_budget: bool) -> Result<Pat
             .arg(&module),
         "wasm-bindgen",
     )?;
-    // The package is ESM ("type": "module"); the nodejs bindings are CommonJS.
-    std::fs::write(out_dir.join("package.json"), "{\"type\":\"commonjs\"}\n")
-        .map_err(|e| format!("cannot write {}: {e}", out_dir.display()))?;
+    // The web glue is ESM like the package: a `package.json` left by an
+    // older (`--target nodejs`, CommonJS) build would mislabel it.
+    let stale = out_dir.join("package.json");
+    if stale.exists() {
+        std::fs::remove_file(&stale)
+            .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+    }
 
     let wasm = out_dir.join("rmq_wasm_bg.wasm");
     let raw = std::fs::metadata(&wasm)

@@ -1,0 +1,53 @@
+// A Rust panic traps the WebAssembly instance: it must come out as a
+// rejected promise (RmqError INTERNAL), never as a dead package.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Producer, RmqError } from '../src/index.js';
+import { __testPanic, liveInstance, ready } from '../src/wasm.js';
+import { nameServer, unique } from '../test-support/broker.js';
+
+test('a panic rejects every pending call of the trapped instance and new clients get a fresh one', async () => {
+  const ns = nameServer('RMQ_TEST_NAMESRV_V5');
+  const topic = unique('js_panic');
+  const before = liveInstance().id;
+  const a = new Producer({ nameServer: ns, group: unique('js_panic_a') });
+  const b = new Producer({ nameServer: ns, group: unique('js_panic_b') });
+  await a.start();
+  await b.start();
+  // Pending (the route lookup needs the network) when the instance traps.
+  const pendingA = a.send({ topic, body: 'never sent' });
+  const pendingB = b.send({ topic, body: 'never sent either' });
+  const error = __testPanic('deliberate panic from panic.test.js');
+  assert.ok(error instanceof RmqError);
+  assert.equal(error.code, 'INTERNAL');
+  assert.match(error.message, /deliberate panic from panic\.test\.js/);
+  for (const pending of [pendingA, pendingB]) {
+    await assert.rejects(pending, (e) => e === error);
+  }
+  // The dead clients refuse further calls with a typed error.
+  await assert.rejects(a.send({ topic, body: 'x' }), (e) => e instanceof RmqError);
+  await assert.rejects(b.shutdown(), (e) => e === error);
+
+  // A client made now lives in a new instance of the cached module.
+  const c = new Producer({ nameServer: ns, group: unique('js_panic_c') });
+  await c.start();
+  try {
+    assert.ok(liveInstance().id > before, 'a fresh instance');
+    const r = await c.send({ topic, body: 'after the panic' });
+    assert.equal(r.status, 'SEND_OK');
+  } finally {
+    await c.shutdown();
+  }
+});
+
+test('two panics in a row: the package recovers after the second as well', async () => {
+  await ready();
+  __testPanic('first');
+  const second = __testPanic('second');
+  assert.equal(second.code, 'INTERNAL');
+  assert.match(second.message, /second/);
+  await ready();
+  const p = new Producer({ nameServer: '127.0.0.1:1', group: unique('js_panic_d') });
+  await p.start();
+  await p.shutdown();
+});
