@@ -32,7 +32,10 @@ pub fn workspace_root() -> PathBuf {
         std::env::current_dir().ok(),
     ];
     for start in starts.into_iter().flatten() {
-        if let Some(root) = start.ancestors().find(|dir| dir.join("tests/maven").is_dir()) {
+        if let Some(root) = start
+            .ancestors()
+            .find(|dir| dir.join("tests/maven").is_dir())
+        {
             return root.to_path_buf();
         }
     }
@@ -86,11 +89,40 @@ pub fn classpath(
     role: Role,
     log: &mut dyn FnMut(&str),
 ) -> Result<String, HarnessError> {
-    let file = classpath_file(version, role)?;
-    if let Some(cp) = read_valid_classpath(&file) {
+    let artifact = format!("rocketmq-{} {}", role.name(), version.maven_version());
+    resolve_classpath(
+        &pom_path(version, role),
+        &classpath_file(version, role)?,
+        &artifact,
+        log,
+    )
+}
+
+/// Returns the runtime classpath of the dependencies named by the pom at
+/// `pom` (any pom of the repository, e.g. the bench's rocketmq-proxy pom),
+/// cached under [`cache_dir`] as `<name>-<pom hash>.txt`.
+pub fn classpath_of_pom(
+    pom: &Path,
+    name: &str,
+    log: &mut dyn FnMut(&str),
+) -> Result<String, HarnessError> {
+    let text = fs::read(pom).map_err(|e| HarnessError::io(format!("read {}", pom.display()), e))?;
+    let file = cache_dir()
+        .join("classpath")
+        .join(format!("{name}-{:016x}.txt", fnv1a(&text)));
+    resolve_classpath(pom, &file, name, log)
+}
+
+/// The cached classpath in `file`, or Maven's answer for `pom` written there.
+fn resolve_classpath(
+    pom: &Path,
+    file: &Path,
+    artifact: &str,
+    log: &mut dyn FnMut(&str),
+) -> Result<String, HarnessError> {
+    if let Some(cp) = read_valid_classpath(file) {
         return Ok(cp);
     }
-    let artifact = format!("rocketmq-{} {}", role.name(), version.maven_version());
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     fs::create_dir_all(&dir)
         .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
@@ -99,7 +131,6 @@ pub fn classpath(
         file.file_name().and_then(|n| n.to_str()).unwrap_or("cp"),
         std::process::id()
     ));
-    let pom = pom_path(version, role);
     let mut last_output = String::new();
     for offline in [true, false] {
         log(&format!(
@@ -117,7 +148,7 @@ pub fn classpath(
             cmd.arg("-o");
         }
         cmd.arg("-f")
-            .arg(&pom)
+            .arg(pom)
             .arg(DEPENDENCY_PLUGIN)
             .arg(format!("-Dmdep.outputFile={}", tmp.display()))
             .arg("-Dmdep.pathSeparator=:")
@@ -133,10 +164,10 @@ pub fn classpath(
             }
         })?;
         if out.status.success() {
-            fs::rename(&tmp, &file).map_err(|e| {
+            fs::rename(&tmp, file).map_err(|e| {
                 HarnessError::io(format!("rename {} to {}", tmp.display(), file.display()), e)
             })?;
-            if let Some(cp) = read_valid_classpath(&file) {
+            if let Some(cp) = read_valid_classpath(file) {
                 return Ok(cp);
             }
             last_output = format!("{} names a jar that does not exist", file.display());
@@ -148,7 +179,7 @@ pub fn classpath(
         }
     }
     Err(HarnessError::Maven {
-        artifact,
+        artifact: artifact.to_string(),
         output: last_output,
     })
 }

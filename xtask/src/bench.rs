@@ -3,12 +3,12 @@
 //! (stdout and `benches/results/latest.md`).
 //!
 //! ```text
-//! cargo xtask bench [--only send,consume,latency] [--clients rmq,go,java]
+//! cargo xtask bench [--only send,consume,latency,node] [--clients rmq,go,java]
 //!                   [--rounds 3] [--duration-sec 8] [--consume-count 200000]
 //!                   [--latency-rate 2000] [--namesrv ADDR] [--out FILE]
 //! ```
 //!
-//! - `--only`: the sections to run (comma-separated; default all three).
+//! - `--only`: the sections to run (comma-separated; default all four).
 //! - `--clients`: the clients to run (default all; a ratio against a client
 //!   left out shows `-`).
 //! - `--rounds`: rounds per section; each round runs every case of the
@@ -32,6 +32,8 @@
 //!   message to the last.
 //! - latency: each run gets a fresh, empty topic; one process consumes what
 //!   it sends at a fixed rate (`rmq_latency_bench`; `bench-latency`).
+//! - node: rmq in Node (WebAssembly) vs rmq native, over rmq-bridge, and
+//!   Apache's TypeScript client through rocketmq-proxy (xtask/src/bench_node.rs).
 //!
 //! Every program is a separate process reporting its own CPU time and peak
 //! RSS in the same JSON summary shape. The Go peer is tests/interop/go
@@ -317,13 +319,13 @@ const CASES: &[Case] = &[
 
 /// One run's summary line, as every program prints it.
 #[derive(Debug, Clone, Copy, Default)]
-struct Sample {
+pub(crate) struct Sample {
     /// Messages sent (consume: consumed) in the timed run.
     sent: f64,
-    errors: f64,
-    msgs_per_sec: f64,
+    pub(crate) errors: f64,
+    pub(crate) msgs_per_sec: f64,
     cpu_sec: f64,
-    max_rss_kib: f64,
+    pub(crate) max_rss_kib: f64,
     /// Latency runs: messages of the measured part that arrived.
     received: f64,
     lat_p50_ms: f64,
@@ -332,7 +334,7 @@ struct Sample {
 }
 
 impl Sample {
-    fn cpu_per_100k(&self) -> f64 {
+    pub(crate) fn cpu_per_100k(&self) -> f64 {
         if self.sent > 0.0 {
             self.cpu_sec / self.sent * 100_000.0
         } else {
@@ -352,7 +354,7 @@ fn json_number(line: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-fn parse_summary(stdout: &str) -> Result<Sample, String> {
+pub(crate) fn parse_summary(stdout: &str) -> Result<Sample, String> {
     let line = stdout
         .lines()
         .rev()
@@ -385,6 +387,8 @@ struct Options {
     latency_rate: u64,
     namesrv: Option<String>,
     out: PathBuf,
+    /// Run the `node` section (xtask/src/bench_node.rs).
+    node: bool,
 }
 
 /// Latency runs: seconds sent (and not counted) before the measured part.
@@ -426,6 +430,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         latency_rate: 2000,
         namesrv: None,
         out: crate::workspace_root().join("benches/results/latest.md"),
+        node: true,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -449,7 +454,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--consume-count" => out.consume_count = number(value()?)?,
             "--latency-rate" => out.latency_rate = number(value()?)?,
             "--only" => {
-                out.sections = parse_list(flag, &value()?, &Section::ALL, Section::name)?;
+                let v = value()?;
+                let words: Vec<&str> = v.split(',').map(str::trim).collect();
+                out.node = words.contains(&"node");
+                let rest: Vec<&str> = words.into_iter().filter(|w| *w != "node").collect();
+                out.sections = if rest.iter().all(|w| w.is_empty()) && out.node {
+                    Vec::new()
+                } else {
+                    parse_list(flag, &rest.join(","), &Section::ALL, Section::name)?
+                };
             }
             "--clients" => {
                 let all = [Client::Rmq, Client::Go, Client::Java];
@@ -467,7 +480,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(out)
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -520,15 +533,15 @@ impl Peers {
 }
 
 /// How a bench program ended.
-struct Finished {
-    stdout: String,
+pub(crate) struct Finished {
+    pub(crate) stdout: String,
     /// `None` on exit 0, else the exit status and the tail of stderr.
-    failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 /// Runs a bench program to completion (killed after `limit`); returns its
 /// stdout and how it exited, or an error when it could not run or was killed.
-fn run_program(mut cmd: Command, limit: Duration) -> Result<Finished, String> {
+pub(crate) fn run_program(mut cmd: Command, limit: Duration) -> Result<Finished, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -660,7 +673,7 @@ fn run_case(
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     match values.len() {
         0 => f64::NAN,
@@ -1060,7 +1073,32 @@ pub fn cmd_bench(args: &[String]) -> Result<ExitCode, String> {
         (None, None) => unreachable!("a cluster was started"),
     };
 
-    let result = run_all(&opts, &peers, &namesrv);
+    let mut result = if opts.sections.is_empty() {
+        Ok(String::new())
+    } else {
+        run_all(&opts, &peers, &namesrv)
+    };
+    if opts.node && result.is_ok() {
+        let cluster_name = cluster.as_ref().map_or("DefaultCluster".to_string(), |c| {
+            c.cluster_name().to_string()
+        });
+        let create_topic = |topic: &str| prefill(&peers, &namesrv, topic, 0).map(|_| ());
+        let setup = crate::bench_node::Setup {
+            namesrv: &namesrv,
+            cluster_name: &cluster_name,
+            rmq_bench_dir: &peers.rmq_dir,
+            rounds: opts.rounds,
+            duration_sec: opts.duration_sec,
+            run_id: std::process::id(),
+            create_topic: &create_topic,
+        };
+        result = crate::bench_node::run(&setup).map(|node| {
+            let mut md = result.unwrap_or_default();
+            md.push_str("\n");
+            md.push_str(&node);
+            md
+        });
+    }
     if let Some(cluster) = cluster {
         say("stopping the cluster");
         if let Err(e) = cluster.stop() {

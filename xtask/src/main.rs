@@ -15,6 +15,7 @@
 //! ```
 
 mod bench;
+mod bench_node;
 mod go;
 mod java;
 mod vectors;
@@ -152,6 +153,7 @@ fn install_signal_handler() {
                 .arg(child.to_string())
                 .status();
         }
+        bench_node::kill_background();
         rmq_tests::kill_all_started();
         std::process::exit(130);
     });
