@@ -1,0 +1,206 @@
+// The npm package in a real browser: Debian's chromium, driven by
+// playwright-core, loads page.html from a tiny HTTP server (js/src and
+// js/dist), and the page produces and consumes through rmq-bridge against
+// real brokers. A screenshot of each run is kept under
+// $CARGO_TARGET_DIR/rmq-artifacts/.
+//
+// Run (from js/test-browser, after `npm ci`):
+//   RMQ_TEST_NAMESRV_V5=127.0.0.1:9876 RMQ_TEST_NAMESRV_V4=127.0.0.1:9886 node --test
+// Needs /usr/bin/chromium (or $CHROMIUM) and the rmq-bridge binary
+// ($RMQ_BRIDGE, else $CARGO_TARGET_DIR/debug/rmq-bridge, built when missing).
+// Anything missing fails the test; nothing is skipped.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { BROKERS, nameServer, unique } from '../test-support/broker.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const jsRoot = resolve(here, '..');
+const repoRoot = resolve(jsRoot, '..');
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repoRoot, process.env.CARGO_TARGET_DIR) : join(repoRoot, 'target');
+const artifacts = join(targetDir, 'rmq-artifacts');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const PAGE_TIMEOUT_MS = 90_000;
+
+/** Runs `fn` with a deadline; the rejection names `what`. */
+async function within(ms, what, fn) {
+  let timer;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The rmq-bridge binary, built (bounded) when missing. */
+function bridgeBinary() {
+  const bin = process.env.RMQ_BRIDGE ?? join(targetDir, 'debug', 'rmq-bridge');
+  if (existsSync(bin)) return bin;
+  console.log(`building rmq-bridge (cargo build -p rmq --bin rmq-bridge): ${bin} is missing`);
+  const r = spawnSync(process.env.CARGO ?? 'cargo', ['build', '-p', 'rmq', '--bin', 'rmq-bridge'], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+    timeout: 20 * 60_000,
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+  });
+  assert.ok(r.status === 0 && existsSync(bin), `cannot build rmq-bridge (${r.error?.message ?? `exit ${r.status}`})`);
+  return bin;
+}
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.ts': 'text/plain; charset=utf-8',
+};
+
+/** Serves js/src, js/dist and this directory's page on 127.0.0.1. */
+function serve() {
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    const file = join(jsRoot, path);
+    const allowed = ['src', 'dist', 'test-browser'].some((d) => file.startsWith(join(jsRoot, d) + sep));
+    const type = TYPES[path.slice(path.lastIndexOf('.'))];
+    if (!allowed || !type || file.includes(`${sep}node_modules${sep}`)) {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ok(server));
+  });
+}
+
+/** Starts rmq-bridge on a free port; resolves with { child, url } once it serves. */
+function startBridge(bin, nameServers, token, origin) {
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--allow-origin', origin, ...nameServers.flatMap((n) => ['--namesrv', n])], {
+    env: { ...process.env, RMQ_BRIDGE_TOKEN: token, NO_COLOR: '1', RUST_LOG: 'info' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  return within(15_000, 'rmq-bridge to start', () =>
+    new Promise((ok, fail) => {
+      child.once('error', (e) => fail(new Error(`cannot start ${bin}: ${e.message}`)));
+      child.once('exit', (code) => fail(new Error(`rmq-bridge exited (${code}) before serving:\n${log}`)));
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (text) => {
+        log += text;
+        // eslint-disable-next-line no-control-regex
+        const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/listen=(127\.0\.0\.1:[0-9]+)/);
+        if (m) ok({ child, url: `ws://${m[1]}`, log: () => log });
+      });
+    }),
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+}
+
+let server;
+let bridge;
+let browser;
+const token = randomBytes(16).toString('hex');
+
+before(async () => {
+  assert.ok(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: apt-get install -y chromium (cargo xtask test installs it), or set CHROMIUM`,
+  );
+  const nameServers = BROKERS.map((b) => nameServer(b.variable));
+  server = await serve();
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  bridge = await startBridge(bridgeBinary(), nameServers, token, origin);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    timeout: 60_000,
+  });
+  mkdirSync(artifacts, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  if (bridge) {
+    bridge.child.kill('SIGTERM');
+    const gone = new Promise((r) => bridge.child.once('exit', r));
+    const killer = setTimeout(() => bridge.child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(killer);
+  }
+  await new Promise((r) => (server ? server.close(r) : r()));
+});
+
+for (const { label, variable } of BROKERS) {
+  test(`a page produces and consumes through rmq-bridge (broker ${label})`, async () => {
+    const ns = nameServer(variable);
+    const page = await browser.newPage({ viewport: { width: 1000, height: 480 } });
+    const logs = [];
+    page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    const params = new URLSearchParams({
+      ns,
+      label,
+      bridge: bridge.url,
+      token,
+      topic: unique('browser_topic'),
+      group: unique('browser'),
+    });
+    const origin = `http://127.0.0.1:${server.address().port}`;
+    const shot = join(artifacts, `browser-${label}.png`);
+    let result;
+    try {
+      await page.goto(`${origin}/test-browser/page.html?${params}`, { timeout: 30_000 });
+      await page.waitForFunction(() => window.__rmqResult !== undefined, null, { timeout: PAGE_TIMEOUT_MS });
+      result = await page.evaluate(() => window.__rmqResult);
+    } finally {
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      console.log(`screenshot: ${shot}`);
+      await page.close().catch(() => {});
+    }
+    assert.ok(result?.ok, `the page failed: ${result?.error}\n${result?.stack ?? ''}\n${logs.join('\n')}`);
+    assert.equal(result.runtime, 'browser');
+    assert.deepEqual(result.sent.map((s) => s.status), ['SEND_OK', 'SEND_OK', 'SEND_OK']);
+    assert.deepEqual([...result.received].sort(), result.sent.map((s) => s.body).sort());
+    assert.equal(result.panic.code, 'INTERNAL');
+    assert.equal(result.panic.sendAfter, 'SEND_OK');
+    console.log(`${label}: produced and consumed 3 messages in the browser in ${result.ms} ms`);
+  });
+}
+
+test('the bridge refuses a page without the token', async () => {
+  const page = await browser.newPage();
+  try {
+    const origin = `http://127.0.0.1:${server.address().port}`;
+    await page.goto(`${origin}/test-browser/page.html?ns=x:1&bridge=ws://127.0.0.1:1&topic=t&group=g&label=none`, { timeout: 30_000 });
+    const outcome = await page.evaluate(
+      ({ url, ns }) =>
+        new Promise((resolve) => {
+          const ws = new WebSocket(`${url}/tcp/${ns}`);
+          ws.onopen = () => resolve('open');
+          ws.onclose = (ev) => resolve(`closed ${ev.code}`);
+          setTimeout(() => resolve('timeout'), 10_000);
+        }),
+      { url: bridge.url, ns: nameServer(BROKERS[0].variable) },
+    );
+    assert.equal(outcome, 'closed 1006', 'a refused upgrade (401) is a 1006 close in a browser');
+  } finally {
+    await page.close().catch(() => {});
+  }
+});
