@@ -689,8 +689,18 @@ impl Engine {
                 .push_back(Notice::BrokerRequest(BrokerRequest::new(conn, cmd)));
             return;
         }
+        // A late answer to a request that already timed out is dropped; so
+        // is an answer on another connection than its request's: a peer
+        // cannot settle what it was not asked.
+        if self
+            .inflight
+            .get(&cmd.opaque)
+            .is_none_or(|r| r.conn != conn)
+        {
+            return;
+        }
         let Some(req) = self.inflight.remove(&cmd.opaque) else {
-            return; // late answer to a request that already timed out
+            return;
         };
         self.deadlines.remove(&(req.deadline, cmd.opaque));
         if let Some(c) = self.conns.get_mut(req.conn) {
@@ -989,5 +999,123 @@ impl<A: FieldSource + ?Sized, B: FieldSource + ?Sized> FieldSource for Chained<'
     fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
         self.0.write_to(sink);
         self.1.write_to(sink);
+    }
+}
+
+#[cfg(test)]
+mod bad_input_tests {
+    use alloc::rc::Rc;
+    use alloc::string::String;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
+    use core::time::Duration;
+
+    use bytes::BytesMut;
+
+    use crate::client::{Caller, Client, Outcome};
+    use crate::engine::{ClientConfig, ConnId, Transmit};
+    use crate::protocol::{response_code, FrameDecoder, RemotingCommand, SerializeType};
+    use crate::time::Instant;
+
+    #[derive(Clone, Default)]
+    struct Done(Rc<RefCell<Vec<bool>>>);
+
+    struct Slot(Done, usize);
+
+    impl Caller for Slot {
+        fn complete(self, _outcome: Outcome) {
+            self.0 .0.borrow_mut()[self.1] = true;
+        }
+    }
+
+    /// Opens every connection the client asks for; returns (conn, addr, opaque) of each request written.
+    fn pump(client: &mut Client<Slot>, now: Instant) -> Vec<(ConnId, String, i32)> {
+        let mut addrs = alloc::collections::BTreeMap::new();
+        let mut written = Vec::new();
+        while let Some(t) = client.poll_transmit() {
+            match t {
+                Transmit::Connect { conn, addr } => {
+                    addrs.insert(conn, addr);
+                    client.handle_connected(conn, now);
+                }
+                Transmit::Write { conn, bytes } => {
+                    let mut dec = FrameDecoder::default();
+                    dec.feed(&bytes);
+                    while let Ok(Some(cmd)) = dec.decode_next() {
+                        written.push((
+                            conn,
+                            addrs.get(&conn).cloned().unwrap_or_default(),
+                            cmd.opaque,
+                        ));
+                    }
+                }
+                Transmit::Close { .. } => {}
+            }
+        }
+        written
+    }
+
+    fn answer(opaque: i32) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        RemotingCommand::response(response_code::SUCCESS, opaque)
+            .encode(SerializeType::Json, &mut out)
+            .unwrap();
+        out.to_vec()
+    }
+
+    #[test]
+    fn an_answer_on_another_connection_than_its_request_is_dropped() {
+        let now = Instant::ZERO;
+        let config = ClientConfig {
+            name_servers: vec!["ns:1".into()],
+            ..Default::default()
+        };
+        let mut client = Client::new(config, now);
+        let done = Done::default();
+        done.0.borrow_mut().extend([false, false]);
+        for (i, addr) in ["a:1", "b:1"].into_iter().enumerate() {
+            let cmd = RemotingCommand::request(crate::protocol::request_code::HEART_BEAT, 0);
+            client.request(
+                Some(addr),
+                cmd,
+                Duration::from_secs(3),
+                now,
+                Slot(done.clone(), i),
+            );
+        }
+        let written = pump(&mut client, now);
+        let a = written.iter().find(|w| w.1 == "a:1").unwrap().clone();
+        let b = written.iter().find(|w| w.1 == "b:1").unwrap().clone();
+        // b answers a's request: a's caller keeps waiting, b's connection stays usable.
+        client.handle_input(b.0, &answer(a.2), now);
+        pump(&mut client, now);
+        assert_eq!(*done.0.borrow(), [false, false]);
+        client.handle_input(b.0, &answer(b.2), now);
+        client.handle_input(a.0, &answer(a.2), now);
+        pump(&mut client, now);
+        assert_eq!(*done.0.borrow(), [true, true]);
+    }
+
+    #[test]
+    fn an_answer_with_an_unknown_opaque_is_dropped_and_the_connection_kept() {
+        let now = Instant::ZERO;
+        let mut client = Client::new(ClientConfig::default(), now);
+        let done = Done::default();
+        done.0.borrow_mut().push(false);
+        let cmd = RemotingCommand::request(crate::protocol::request_code::HEART_BEAT, 0);
+        client.request(
+            Some("a:1"),
+            cmd,
+            Duration::from_secs(3),
+            now,
+            Slot(done.clone(), 0),
+        );
+        let (conn, _, opaque) = pump(&mut client, now).pop().unwrap();
+        client.handle_input(conn, &answer(opaque.wrapping_add(1000)), now);
+        assert!(pump(&mut client, now).is_empty());
+        assert_eq!(*done.0.borrow(), [false]);
+        client.handle_input(conn, &answer(opaque), now);
+        assert_eq!(*done.0.borrow(), [true]);
     }
 }

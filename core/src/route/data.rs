@@ -10,6 +10,14 @@ use crate::protocol::json::{self, JsonValue};
 /// Broker id of a master in [`BrokerData::broker_addrs`]; slaves are ≥ 1.
 pub const MASTER_ID: i64 = 0;
 
+/// The most queues (read, or write) one route may add up to over all its
+/// brokers. [`TopicRouteData::parse`] refuses a route above it as
+/// [`RouteError::Invalid`], and [`super::RouteTable`] never builds more
+/// (an `orderTopicConf` is cut there): a peer's absurd queue counts cannot
+/// make the client allocate without bound. Real clusters stay far below
+/// (hundreds of brokers × 16 queues).
+pub const MAX_ROUTE_QUEUES: usize = 32 * 1024;
+
 /// A topic's route: its queues per broker and the brokers' addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicRouteData {
@@ -71,10 +79,28 @@ impl TopicRouteData {
                 field: "TopicRouteData",
             });
         }
-        let queue_datas = list(root, "queueDatas")?
+        let queue_datas: Vec<QueueData> = list(root, "queueDatas")?
             .iter()
             .map(QueueData::from_json)
             .collect::<Result<_, _>>()?;
+        // A route the client would expand into more queues than any real
+        // cluster has is refused, before a table is built from it.
+        let total = |count: fn(&QueueData) -> i32| {
+            queue_datas
+                .iter()
+                .map(|q| usize::try_from(count(q)).unwrap_or(0))
+                .fold(0usize, usize::saturating_add)
+        };
+        if total(|q| q.read_queue_nums) > MAX_ROUTE_QUEUES {
+            return Err(RouteError::Invalid {
+                field: "readQueueNums",
+            });
+        }
+        if total(|q| q.write_queue_nums) > MAX_ROUTE_QUEUES {
+            return Err(RouteError::Invalid {
+                field: "writeQueueNums",
+            });
+        }
         let broker_datas = list(root, "brokerDatas")?
             .iter()
             .map(BrokerData::from_json)
@@ -214,6 +240,39 @@ mod tests {
 
     /// PROTOCOL.md §4.1, as a 5.x name server writes it with fastjson.
     const FASTJSON_ROUTE: &[u8] = br#"{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.5:10911",1:"10.0.0.6:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+
+    fn route_with_counts(read: i64, write: i64, copies: usize) -> alloc::vec::Vec<u8> {
+        let one = alloc::format!(
+            r#"{{"brokerName":"b","perm":6,"readQueueNums":{read},"writeQueueNums":{write}}}"#
+        );
+        let all = alloc::vec![one; copies].join(",");
+        alloc::format!(r#"{{"brokerDatas":[],"queueDatas":[{all}]}}"#).into_bytes()
+    }
+
+    #[test]
+    fn absurd_queue_counts_are_refused_as_invalid() {
+        assert_eq!(
+            TopicRouteData::parse(&route_with_counts(i32::MAX.into(), 4, 1)),
+            Err(RouteError::Invalid {
+                field: "readQueueNums"
+            })
+        );
+        assert_eq!(
+            TopicRouteData::parse(&route_with_counts(4, i32::MAX.into(), 1)),
+            Err(RouteError::Invalid {
+                field: "writeQueueNums"
+            })
+        );
+    }
+
+    #[test]
+    fn queue_counts_summed_over_brokers_are_bounded() {
+        let per = (MAX_ROUTE_QUEUES / 4) as i64;
+        assert!(TopicRouteData::parse(&route_with_counts(per, per, 4)).is_ok());
+        assert!(TopicRouteData::parse(&route_with_counts(per, per, 5)).is_err());
+        // Negative counts mean no queues, as before.
+        assert!(TopicRouteData::parse(&route_with_counts(-5, -5, 3)).is_ok());
+    }
 
     #[test]
     fn parses_fastjson_unquoted_broker_ids() {

@@ -13,7 +13,7 @@ mod data;
 mod queue;
 mod table;
 
-pub use data::{BrokerData, QueueData, TopicRouteData, MASTER_ID};
+pub use data::{BrokerData, QueueData, TopicRouteData, MASTER_ID, MAX_ROUTE_QUEUES};
 pub use queue::MessageQueue;
 pub use table::{RouteTable, DEFAULT_TOPIC_QUEUE_NUMS};
 

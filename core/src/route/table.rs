@@ -5,7 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::data::{BrokerData, QueueData, TopicRouteData};
+use super::data::{BrokerData, QueueData, TopicRouteData, MAX_ROUTE_QUEUES};
 use super::perm;
 use super::queue::MessageQueue;
 use crate::acl::java_string_cmp;
@@ -36,6 +36,9 @@ impl RouteTable {
     ///
     /// Subscribe queues: ids `0..readQueueNums` of every broker with the READ
     /// permission, sorted and deduplicated (Java keeps a set).
+    ///
+    /// Each list holds at most [`MAX_ROUTE_QUEUES`] queues; the rest of a
+    /// larger route is left out.
     pub fn new(topic: &str, route: &TopicRouteData) -> Self {
         let mut brokers = BTreeMap::new();
         for b in &route.broker_datas {
@@ -53,6 +56,7 @@ impl RouteTable {
             .iter()
             .filter(|q| perm::is_readable(q.perm))
             .flat_map(|q| queue_range(topic, &q.broker_name, q.read_queue_nums))
+            .take(MAX_ROUTE_QUEUES)
             .collect();
         subscribe.sort();
         subscribe.dedup();
@@ -155,6 +159,7 @@ fn publish_queues(topic: &str, route: &TopicRouteData) -> Vec<MessageQueue> {
                 .is_some_and(|b| b.master_addr().is_some())
         })
         .flat_map(|q| queue_range(topic, &q.broker_name, q.write_queue_nums))
+        .take(MAX_ROUTE_QUEUES)
         .collect()
 }
 
@@ -167,6 +172,7 @@ fn order_topic_queues(topic: &str, conf: &str) -> Vec<MessageQueue> {
             Some((broker, count))
         })
         .flat_map(|(broker, count)| queue_range(topic, broker, count))
+        .take(MAX_ROUTE_QUEUES)
         .collect()
 }
 
@@ -204,6 +210,28 @@ mod tests {
             broker_datas: brokers,
             order_topic_conf: None,
         }
+    }
+
+    #[test]
+    fn a_huge_order_topic_conf_builds_at_most_the_route_queue_limit() {
+        let mut r = route(vec![], vec![bd("b", &[0])]);
+        r.order_topic_conf = Some(alloc::format!("b:{};c:{}", i32::MAX, i32::MAX));
+        let t = RouteTable::new("T", &r);
+        assert_eq!(t.publish_queues().len(), MAX_ROUTE_QUEUES);
+    }
+
+    #[test]
+    fn hand_built_huge_queue_datas_build_at_most_the_route_queue_limit() {
+        let r = route(
+            vec![
+                qd("b", i32::MAX, i32::MAX, 6),
+                qd("c", i32::MAX, i32::MAX, 6),
+            ],
+            vec![bd("b", &[0]), bd("c", &[0])],
+        );
+        let t = RouteTable::new("T", &r);
+        assert_eq!(t.publish_queues().len(), MAX_ROUTE_QUEUES);
+        assert_eq!(t.subscribe_queues().len(), MAX_ROUTE_QUEUES);
     }
 
     fn ids(qs: &[MessageQueue]) -> Vec<(&str, i32)> {
