@@ -336,7 +336,11 @@ fn send_result_to_js(r: &SendResult) -> Object {
 }
 
 /// The `{ offset }` of a queue-offset answer, or why there is none.
-fn offset_answer(kind: OffsetKind, broker: String, cmd: &RemotingCommand) -> Result<Object, RmqError> {
+fn offset_answer(
+    kind: OffsetKind,
+    broker: String,
+    cmd: &RemotingCommand,
+) -> Result<Object, RmqError> {
     if cmd.code != response_code::SUCCESS {
         return Err(RmqError::Broker {
             broker,
@@ -533,6 +537,41 @@ fn message_of(v: &JsValue) -> Result<Message, JsValue> {
     Ok(m)
 }
 
+/// A queue: `{ topic, brokerName, queueId }` (as a send result's `queue`).
+fn queue_of(v: &JsValue) -> Result<MessageQueue, JsValue> {
+    let topic = req_string(v, "topic")?;
+    validate_topic(&topic).map_err(|e| js_error("CONFIG", &format!("topic: {e}")))?;
+    let broker_name = req_string(v, "brokerName")?;
+    let queue_id = opt_whole(v, "queueId", f64::from(i32::MAX))?
+        .ok_or_else(|| invalid("`queueId` is required"))?;
+    Ok(MessageQueue::new(topic, broker_name, queue_id as i32))
+}
+
+/// An array of queues.
+fn queues_of(v: &JsValue) -> Result<Vec<MessageQueue>, JsValue> {
+    if !Array::is_array(v) {
+        return Err(invalid(
+            "queues must be an array of { topic, brokerName, queueId }",
+        ));
+    }
+    Array::from(v).iter().map(|q| queue_of(&q)).collect()
+}
+
+/// Bytes given as a Uint8Array or a string (UTF-8).
+fn opt_bytes(obj: &JsValue, key: &str) -> Result<Option<Vec<u8>>, JsValue> {
+    let v = get(obj, key)?;
+    if absent(&v) {
+        return Ok(None);
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Some(s.into_bytes()));
+    }
+    if v.is_instance_of::<Uint8Array>() {
+        return Ok(Some(Uint8Array::from(v).to_vec()));
+    }
+    Err(invalid(format!("`{key}` must be a Uint8Array or a string")))
+}
+
 fn producer_config_of(v: &JsValue) -> Result<ProducerConfig, JsValue> {
     let mut c = ProducerConfig {
         group: req_string(v, "group")?,
@@ -602,6 +641,24 @@ fn consumer_config_of(v: &JsValue) -> Result<ConsumerConfig, JsValue> {
     if let Some(b) = opt_bool(v, "orderly")? {
         c.orderly = b;
     }
+    if let Some(d) = opt_millis(v, "pullSuspendMs")? {
+        c.pull_suspend = d;
+        // The pull's deadline must outlast the broker's hold.
+        c.pull_timeout = c.pull_timeout.max(d + Duration::from_secs(5));
+    }
+    if let Some(d) = opt_millis(v, "rebalanceIntervalMs")? {
+        c.rebalance_interval = d.max(Duration::from_millis(100));
+    }
+    if let Some(d) = opt_millis(v, "persistIntervalMs")? {
+        c.persist_interval = d.max(Duration::from_millis(100));
+    }
+    if let Some(t) = opt_string(v, "consumeType")? {
+        c.consume_type = match t.as_str() {
+            "push" => ConsumeType::ConsumePassively,
+            "pull" => ConsumeType::ConsumeActively,
+            _ => return Err(invalid("`consumeType` is 'push' or 'pull'")),
+        };
+    }
     Ok(c)
 }
 
@@ -663,6 +720,8 @@ pub struct WasmClient {
     next_op: u64,
     last_now: u64,
     client_id: String,
+    /// The highest delivery id handed out so far (see [`WasmClient::seek`]).
+    last_delivery: u64,
 }
 
 #[wasm_bindgen]
@@ -727,6 +786,7 @@ impl WasmClient {
             next_op: 1,
             last_now: now,
             client_id,
+            last_delivery: 0,
         })
     }
 
@@ -750,10 +810,15 @@ impl WasmClient {
     }
 
     fn op(&mut self) -> (u64, Recorder) {
+        self.op_answered(Answer::Code)
+    }
+
+    fn op_answered(&mut self, answer: Answer) -> (u64, Recorder) {
         let op = self.next_op;
         self.next_op += 1;
         let caller = Recorder {
             op,
+            answer,
             done: Rc::clone(&self.done),
         };
         (op, caller)
@@ -837,8 +902,10 @@ impl WasmClient {
     /// Starts sending `message` (`{ topic, body, tags?|tag?, keys?,
     /// properties?, delayLevel?, deliverAt?, flag? }`) with producer
     /// `producer`; returns the operation id its completion carries.
-    /// `options`: `{ oneway?, timeoutMs?, shardingKey? }` or undefined
-    /// (`shardingKey`: the queue Java's `SelectMessageQueueByHash` picks).
+    /// `options`: `{ oneway?, timeoutMs?, shardingKey?, queue? }` or
+    /// undefined (`shardingKey`: the queue Java's `SelectMessageQueueByHash`
+    /// picks; `queue`: exactly this `{ topic, brokerName, queueId }`, no
+    /// retry elsewhere).
     pub fn send(
         &mut self,
         producer: f64,
@@ -847,13 +914,60 @@ impl WasmClient {
         wall_ms: f64,
         options: JsValue,
     ) -> Result<f64, JsValue> {
-        let producer = self.producer(producer)?;
         let message = message_of(&message)?;
-        let mut request = SendRequest::new(message, wall(wall_ms)?);
-        if !absent(&options) {
-            request.oneway = opt_bool(&options, "oneway")?.unwrap_or(false);
-            request.timeout = opt_millis(&options, "timeoutMs")?;
-            if let Some(key) = opt_string(&options, "shardingKey")? {
+        self.submit(producer, Payload::Single(message), now, wall_ms, &options)
+    }
+
+    /// Starts sending `messages` (an array of messages of one topic, as
+    /// for [`WasmClient::send`]) as one batch request: they are stored in
+    /// order, and the result's `msgId` and `offsetMsgId` are
+    /// comma-separated lists (as Java's). `options` as for `send`, without
+    /// `oneway`.
+    #[wasm_bindgen(js_name = sendBatch)]
+    pub fn send_batch(
+        &mut self,
+        producer: f64,
+        messages: JsValue,
+        now: f64,
+        wall_ms: f64,
+        options: JsValue,
+    ) -> Result<f64, JsValue> {
+        if !Array::is_array(&messages) {
+            return Err(invalid("a batch is an array of messages"));
+        }
+        let batch = Array::from(&messages)
+            .iter()
+            .map(|m| message_of(&m))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !absent(&options) && opt_bool(&options, "oneway")? == Some(true) {
+            return Err(invalid("a batch is never oneway"));
+        }
+        self.submit(producer, Payload::Batch(batch), now, wall_ms, &options)
+    }
+
+    fn submit(
+        &mut self,
+        producer: f64,
+        payload: Payload,
+        now: f64,
+        wall_ms: f64,
+        options: &JsValue,
+    ) -> Result<f64, JsValue> {
+        let producer = self.producer(producer)?;
+        let mut request = SendRequest {
+            payload,
+            target: QueueTarget::Any,
+            oneway: false,
+            timeout: None,
+            clock: wall(wall_ms)?,
+        };
+        if !absent(options) {
+            request.oneway = opt_bool(options, "oneway")?.unwrap_or(false);
+            request.timeout = opt_millis(options, "timeoutMs")?;
+            let queue = get(options, "queue")?;
+            if !absent(&queue) {
+                request.target = QueueTarget::Queue(queue_of(&queue)?);
+            } else if let Some(key) = opt_string(options, "shardingKey")? {
                 request.target = QueueTarget::ShardingKey(key);
             }
         }
@@ -863,10 +977,18 @@ impl WasmClient {
         Ok(op as f64)
     }
 
-    /// Adds and starts a push-consumer group (`{ group, model?,
-    /// consumeFrom?, batchSize?, pullBatchSize?, maxReconsumeTimes?,
-    /// concurrency?, consumeTimeoutMs?, orderly? }`) subscribed to
-    /// `subscriptions` (`[{ topic, expression?, sql? }]`); returns its index.
+    /// Adds and starts a consumer group (`{ group, model?, consumeFrom?,
+    /// batchSize?, pullBatchSize?, maxReconsumeTimes?, concurrency?,
+    /// consumeTimeoutMs?, orderly?, pullSuspendMs?, rebalanceIntervalMs?,
+    /// persistIntervalMs?, consumeType?, assign?, storedOffsets? }`)
+    /// subscribed to `subscriptions` (`[{ topic, expression?, sql? }]`;
+    /// may be empty with `assign`); returns its index.
+    ///
+    /// `consumeType: 'pull'` announces a lite pull consumer (Java's
+    /// `CONSUME_ACTIVELY`); `assign` (an array of queues) consumes exactly
+    /// those queues, without a group rebalance; `storedOffsets` (bytes of
+    /// an earlier [`WasmClient::poll_offset_snapshot`]) is where a
+    /// broadcasting consumer starts.
     #[wasm_bindgen(js_name = addConsumer)]
     pub fn add_consumer(
         &mut self,
@@ -875,17 +997,198 @@ impl WasmClient {
         now: f64,
         wall_ms: f64,
     ) -> Result<u32, JsValue> {
-        let config = consumer_config_of(&config)?;
-        let subs = subscriptions_of(&subscriptions)?;
+        let assign = get(&config, "assign")?;
+        let assigned = if absent(&assign) {
+            None
+        } else {
+            Some(queues_of(&assign)?)
+        };
+        let stored = opt_bytes(&config, "storedOffsets")?;
+        let consumer_config = consumer_config_of(&config)?;
+        let subs = match &assigned {
+            Some(queues)
+                if Array::is_array(&subscriptions) && Array::from(&subscriptions).length() == 0 =>
+            {
+                if queues.is_empty() {
+                    return Err(js_error("CONFIG", "no queue assigned"));
+                }
+                Vec::new()
+            }
+            _ => subscriptions_of(&subscriptions)?,
+        };
         let version = wall(wall_ms)?.now_ms;
         let now = self.now(now)?;
         let subs: Vec<(&str, &str, bool)> = subs
             .iter()
             .map(|(t, e, s)| (t.as_str(), e.as_str(), *s))
             .collect();
-        let id = self.client.add_consumer(config, &subs, None, version, now);
+        let id = self.client.add_consumer_with(
+            consumer_config,
+            &subs,
+            stored.as_deref(),
+            version,
+            now,
+            |c| {
+                if let Some(queues) = assigned {
+                    c.assign(queues, version);
+                }
+            },
+        );
         self.consumers.push(id);
         Ok((self.consumers.len() - 1) as u32)
+    }
+
+    /// Lite pull: the next pull of `queue` (`{ topic, brokerName, queueId
+    /// }`) starts at `offset`; what was pulled and not yet consumed of it
+    /// is dropped. Returns the highest delivery id handed out before the
+    /// seek: a delivery of this queue with an id up to it, still on its
+    /// way to the application, predates the seek and must be dropped.
+    /// Throws `CONFIG` when the consumer does not own the queue (yet).
+    pub fn seek(
+        &mut self,
+        consumer: f64,
+        queue: JsValue,
+        offset: f64,
+        now: f64,
+    ) -> Result<f64, JsValue> {
+        let consumer = self.consumer(consumer)?;
+        let mq = queue_of(&queue)?;
+        let offset = whole(offset, "offset", MAX_SAFE)? as i64;
+        let now = self.now(now)?;
+        let sought = self
+            .client
+            .with_consumer(consumer, now, |c, ctx| c.seek(ctx, &mq, offset));
+        if sought != Some(true) {
+            return Err(js_error(
+                "CONFIG",
+                &format!(
+                    "queue {}@{}#{} is not owned by this consumer (yet)",
+                    mq.topic, mq.broker_name, mq.queue_id
+                ),
+            ));
+        }
+        Ok(self.last_delivery as f64)
+    }
+
+    /// Lite pull: stops pulling `queues` (an array) until [`WasmClient::resume`].
+    pub fn pause(&mut self, consumer: f64, queues: JsValue, now: f64) -> Result<(), JsValue> {
+        let consumer = self.consumer(consumer)?;
+        let queues = queues_of(&queues)?;
+        let now = self.now(now)?;
+        self.client
+            .with_consumer(consumer, now, |c, _| c.pause(&queues));
+        Ok(())
+    }
+
+    /// Lite pull: pulls `queues` again.
+    pub fn resume(&mut self, consumer: f64, queues: JsValue, now: f64) -> Result<(), JsValue> {
+        let consumer = self.consumer(consumer)?;
+        let queues = queues_of(&queues)?;
+        let now = self.now(now)?;
+        self.client
+            .with_consumer(consumer, now, |c, ctx| c.resume(ctx, &queues));
+        Ok(())
+    }
+
+    /// The queues consumer `consumer` owns now (by its last rebalance, or
+    /// its assignment), as `{ topic, brokerName, queueId }`.
+    #[wasm_bindgen(js_name = ownedQueues)]
+    pub fn owned_queues(&self, consumer: f64) -> Result<Array, JsValue> {
+        let consumer = self.consumer(consumer)?;
+        let out = Array::new();
+        if let Some(c) = self.client.consumer(consumer) {
+            for q in c.owned_queues() {
+                out.push(&queue_to_js(q));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The offset consumer `consumer` would commit for `queue` now, or
+    /// undefined when it does not own the queue or knows no offset yet.
+    #[wasm_bindgen(js_name = committedOffset)]
+    pub fn committed_offset(&self, consumer: f64, queue: JsValue) -> Result<Option<f64>, JsValue> {
+        let consumer = self.consumer(consumer)?;
+        let mq = queue_of(&queue)?;
+        Ok(self
+            .client
+            .consumer(consumer)
+            .and_then(|c| c.committed_offset(&mq))
+            .map(|o| o as f64))
+    }
+
+    /// Asks `queue`'s master broker for an offset: `kind` `'min'` (the
+    /// first stored), `'max'` (the next to be written) or `'timestamp'`
+    /// (the first stored at or after `timestamp`, Unix ms); returns the
+    /// operation id whose result is `{ offset }`. Throws `NO_ROUTE` when
+    /// the queue's broker is not routed yet.
+    #[wasm_bindgen(js_name = queueOffset)]
+    pub fn queue_offset(
+        &mut self,
+        kind: &str,
+        queue: JsValue,
+        timestamp: f64,
+        now: f64,
+    ) -> Result<f64, JsValue> {
+        let mq = queue_of(&queue)?;
+        let (kind, cmd) = match kind {
+            "min" => (
+                OffsetKind::Min,
+                RemotingCommand::request(request_code::GET_MIN_OFFSET, 0).with_header(
+                    &GetMinOffsetRequestHeader {
+                        topic: mq.topic.clone(),
+                        queue_id: mq.queue_id,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            "max" => (
+                OffsetKind::Max,
+                RemotingCommand::request(request_code::GET_MAX_OFFSET, 0).with_header(
+                    &GetMaxOffsetRequestHeader {
+                        topic: mq.topic.clone(),
+                        queue_id: mq.queue_id,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            "timestamp" => {
+                if !timestamp.is_finite() || timestamp.abs() > MAX_SAFE {
+                    return Err(invalid("`timestamp` must be a Unix time in ms"));
+                }
+                (
+                    OffsetKind::ByTimestamp,
+                    RemotingCommand::request(request_code::SEARCH_OFFSET_BY_TIMESTAMP, 0)
+                        .with_header(&SearchOffsetRequestHeader {
+                            topic: mq.topic.clone(),
+                            queue_id: mq.queue_id,
+                            timestamp: timestamp.floor() as i64,
+                            ..Default::default()
+                        }),
+                )
+            }
+            _ => return Err(invalid("`kind` is 'min', 'max' or 'timestamp'")),
+        };
+        let addr = self
+            .client
+            .engine()
+            .route(&mq.topic)
+            .and_then(|t| t.master_addr(&mq.broker_name))
+            .map(String::from)
+            .ok_or_else(|| {
+                js_error(
+                    "NO_ROUTE",
+                    &format!(
+                        "broker {} of topic {} is not routed yet",
+                        mq.broker_name, mq.topic
+                    ),
+                )
+            })?;
+        let timeout = self.client.config().request_timeout;
+        let now = self.now(now)?;
+        let (op, caller) = self.op_answered(Answer::Offset(kind, mq.broker_name));
+        self.client.request(Some(&addr), cmd, timeout, now, caller);
+        Ok(op as f64)
     }
 
     /// The handler of delivery `id` of consumer `consumer` finished with
@@ -952,7 +1255,21 @@ impl WasmClient {
     #[wasm_bindgen(js_name = pollCompletion)]
     pub fn poll_completion(&mut self) -> Option<Object> {
         let next = self.done.try_borrow_mut().ok()?.pop_front();
-        next.map(|(op, outcome)| completion_to_js(op, outcome))
+        next.map(|(op, answer, outcome)| completion_to_js(op, answer, outcome))
+    }
+
+    /// Broadcasting: the next snapshot of a consumer's offsets for the host
+    /// to store, `{ consumer, bytes }` (Java's `offsets.json`; store it
+    /// whole, replacing the previous one, and pass it back as
+    /// `storedOffsets` to resume), or undefined.
+    #[wasm_bindgen(js_name = pollOffsetSnapshot)]
+    pub fn poll_offset_snapshot(&mut self) -> Option<Object> {
+        let (consumer, bytes) = self.client.poll_offset_snapshot()?;
+        let index = self.consumers.iter().position(|c| *c == consumer)?;
+        let o = Object::new();
+        set(&o, "consumer", index as u32);
+        set(&o, "bytes", bytes_to_js(&bytes));
+        Some(o)
     }
 
     /// The next batch for a consumer's handler: `{ consumer, id, queue,
@@ -960,6 +1277,7 @@ impl WasmClient {
     #[wasm_bindgen(js_name = pollDelivery)]
     pub fn poll_delivery(&mut self) -> Option<Object> {
         let (consumer, delivery) = self.client.poll_delivery()?;
+        self.last_delivery = self.last_delivery.max(delivery.id.0);
         let index = self.consumers.iter().position(|c| *c == consumer)?;
         let o = Object::new();
         set(&o, "consumer", index as u32);

@@ -1,6 +1,7 @@
 import { Host } from './host.js';
 import { RmqError } from './errors.js';
 import { clientOptions } from './options.js';
+import { defaultOffsetStore } from './offset-store.js';
 
 /** What a handler returns. Anything else (or a throw) counts as Retry. */
 export const ConsumeResult = Object.freeze({
@@ -19,7 +20,42 @@ const CONSUMER_KEYS = [
   'pullBatchSize',
   'maxReconsumeTimes',
   'consumeTimeoutMs',
+  'orderly',
+  'pullSuspendMs',
+  'rebalanceIntervalMs',
+  'persistIntervalMs',
 ];
+
+/** The consumer options the wasm binding takes, from the user's. */
+export function consumerOptions(options) {
+  const out = {};
+  for (const k of CONSUMER_KEYS) if (options[k] !== undefined) out[k] = options[k];
+  return out;
+}
+
+/**
+ * Client options of a consumer: a broadcasting consumer keeps Java's
+ * DEFAULT instance unless named (a stable client id, so a stable key for
+ * its offsets), as the Rust host and Java do.
+ */
+export function consumerClientOptions(options) {
+  const client = clientOptions(options);
+  if (isBroadcasting(options) && client.instanceName === undefined) client.instanceName = 'DEFAULT';
+  return client;
+}
+
+function isBroadcasting(options) {
+  return options.model === 'broadcasting' || options.model === 'BROADCASTING';
+}
+
+/** Checks an offset store: `{ load(key), save(key, bytes) }`. */
+function offsetStoreOf(options) {
+  const store = options.offsetStore ?? defaultOffsetStore;
+  if (typeof store?.load !== 'function' || typeof store?.save !== 'function') {
+    throw new RmqError('INVALID_ARGUMENT', 'offsetStore must have load(key) and save(key, bytes)');
+  }
+  return store;
+}
 
 /** How long shutdown() waits for handlers in flight. */
 const SHUTDOWN_HANDLER_WAIT_MS = 10_000;
@@ -43,7 +79,9 @@ function normalize(result) {
  *
  * Options: nameServer, group, model ('clustering' | 'broadcasting'),
  * consumeFrom ('last' | 'first' | 'halfHourAgo' | Unix ms), batchSize,
- * concurrency (handlers at once, default 20), maxReconsumeTimes, …
+ * concurrency (handlers at once, default 20), maxReconsumeTimes, orderly
+ * (each queue locked, one batch at a time in queue order), offsetStore
+ * (broadcasting: where offsets are kept; default in memory), …
  */
 export class PushConsumer {
   #client;
@@ -56,13 +94,18 @@ export class PushConsumer {
   #active = 0;
   #queue = [];
   #idle = [];
+  #index = 0;
+  #store = null;
+  #storeKey = '';
+  #saving = Promise.resolve();
+  #saveError = null;
 
   constructor(options) {
-    this.#client = clientOptions(options);
-    this.#consumer = {};
-    for (const k of CONSUMER_KEYS) if (options[k] !== undefined) this.#consumer[k] = options[k];
+    this.#client = consumerClientOptions(options);
+    this.#consumer = consumerOptions(options);
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 20));
     this.#consumer.concurrency = this.#concurrency;
+    if (isBroadcasting(options)) this.#store = offsetStoreOf(options);
   }
 
   /** This consumer's client id (`ip@instance`), once started. */
@@ -97,15 +140,58 @@ export class PushConsumer {
 
   /** Joins the group, rebalances, pulls and calls the handlers. */
   async start() {
-    if (this.#state === 'running') return;
+    if (this.#state === 'running' || this.#state === 'starting') return;
     if (this.#state === 'stopped') throw new RmqError('SHUT_DOWN', 'client is shut down');
     if (this.#subscriptions.length === 0) {
       throw new RmqError('CONFIG', 'no subscription: call subscribe() first');
     }
-    const host = new Host(this.#client, (d) => this.#deliver(d));
-    this.#host = host;
-    host.run((c, now) => c.addConsumer(this.#consumer, this.#subscriptions, now, Date.now()));
+    this.#state = 'starting';
+    try {
+      const host = new Host(
+        this.#client,
+        (d) => this.#deliver(d),
+        (s) => this.#storeOffsets(s),
+      );
+      this.#host = host;
+      const config = { ...this.#consumer };
+      if (this.#store) {
+        this.#storeKey = `${host.clientId}/${this.#consumer.group}`;
+        let stored;
+        try {
+          stored = await this.#store.load(this.#storeKey);
+        } catch (e) {
+          await host.operation((c, now) => c.shutdown(now));
+          throw e;
+        }
+        if (stored !== undefined) config.storedOffsets = stored;
+      }
+      this.#index = host.run((c, now) => c.addConsumer(config, this.#subscriptions, now, Date.now()));
+    } catch (e) {
+      this.#state = 'idle';
+      this.#host = null;
+      throw e;
+    }
     this.#state = 'running';
+  }
+
+  /** Broadcasting: a snapshot of this consumer's offsets, saved in order. */
+  #storeOffsets(snapshot) {
+    if (!this.#store) return;
+    const bytes = snapshot.bytes;
+    this.#saving = this.#saving
+      .then(() => this.#store.save(this.#storeKey, bytes))
+      .catch((e) => {
+        this.#saveError = e;
+      });
+  }
+
+  /**
+   * The queues this consumer owns now, by the group's last rebalance
+   * (empty before the first and after shutdown).
+   */
+  assignedQueues() {
+    if (this.#state !== 'running' || this.#host.closed) return [];
+    return this.#host.run((c) => c.ownedQueues(this.#index));
   }
 
   #deliver(delivery) {
@@ -165,5 +251,13 @@ export class PushConsumer {
       clearTimeout(timer);
     }
     await this.#host.operation((c, now) => c.shutdown(now));
+    // The final snapshot was queued by the shutdown's drain.
+    await new Promise((resolve) => queueMicrotask(resolve));
+    await this.#saving;
+    if (this.#saveError) {
+      const e = new RmqError('CONFIG', `cannot store offsets: ${this.#saveError.message}`);
+      e.cause = this.#saveError;
+      throw e;
+    }
   }
 }

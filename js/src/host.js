@@ -24,14 +24,18 @@ export class Host {
   #dead = null;
   #draining = false;
   #onDelivery;
+  #onOffsets;
 
   /**
    * @param {object} options client options (nameServer, instanceName, …)
    * @param {(delivery: object) => void} [onDelivery] gets consumer deliveries
+   * @param {(snapshot: { consumer: number, bytes: Uint8Array }) => void} [onOffsets]
+   *   gets broadcasting consumers' offset snapshots, to store
    */
-  constructor(options, onDelivery) {
+  constructor(options, onDelivery, onOffsets) {
     const facts = hostFacts();
     this.#onDelivery = onDelivery;
+    this.#onOffsets = onOffsets;
     const core = { ...options };
     for (const k of TRANSPORT_KEYS) delete core[k];
     this.#connect = selectTransport(options).connect;
@@ -117,6 +121,11 @@ export class Host {
       while ((d = client.pollDelivery()) !== undefined) {
         const delivery = d;
         if (this.#onDelivery) queueMicrotask(() => this.#onDelivery(delivery));
+      }
+      let s;
+      while ((s = client.pollOffsetSnapshot()) !== undefined) {
+        const snapshot = s;
+        if (this.#onOffsets) queueMicrotask(() => this.#onOffsets(snapshot));
       }
       if (client.isClosed()) {
         this.#stop();

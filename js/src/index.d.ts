@@ -72,6 +72,23 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
+export interface BatchOptions extends SendOptions {
+  /** Send the batch to exactly this queue (no retry elsewhere). */
+  queue?: MessageQueue;
+}
+
+/** A batch's result: one request, so one status and one queue. */
+export interface BatchSendResult extends SendResult {
+  /** The messages' unique ids, comma-separated (as Java's). */
+  msgId: string;
+  /** The broker's offset message ids, comma-separated. */
+  offsetMsgId: string;
+  /** The messages' unique ids, in message order. */
+  msgIds: string[];
+  /** The first message's offset; the others follow it. */
+  queueOffset: number;
+}
+
 export class Producer {
   constructor(options: ProducerOptions);
   /** `ip@instance`, once started. */
@@ -82,6 +99,14 @@ export class Producer {
   sendOrdered(message: Message, shardingKey: string, options?: SendOptions): Promise<SendResult>;
   /** Written without an acknowledgement: resolves with { status: 'WRITTEN', msgId, queue }. */
   sendOneway(message: Message): Promise<{ status: 'WRITTEN'; msgId: string; queue: MessageQueue }>;
+  /**
+   * Messages of one topic as one request, stored in order on one queue.
+   * Each may have its own tag, keys and properties; no delay. Rejects
+   * with INVALID_MESSAGE for mixed topics or an empty batch.
+   */
+  sendBatch(messages: Message[], options?: BatchOptions): Promise<BatchSendResult>;
+  /** Sends to exactly `queue` (e.g. an earlier SendResult's `queue`); no retry elsewhere. */
+  sendToQueue(message: Message, queue: MessageQueue, options?: SendOptions): Promise<SendResult>;
   shutdown(): Promise<void>;
 }
 
@@ -123,21 +148,80 @@ export type ConsumeOutcome = 'success' | 'retry' | boolean | { acked: number; de
 
 export type Handler = (messages: MessageExt[]) => ConsumeOutcome | Promise<ConsumeOutcome>;
 
-export interface PushConsumerOptions extends ClientOptions {
-  /** Default 'clustering'. */
+/**
+ * Where a broadcasting consumer keeps its offsets. In broadcasting mode
+ * every member reads every queue, so offsets are the client's own, not
+ * the group's on the broker (Java's LocalFileOffsetStore). The core hands
+ * over a snapshot (Java's `offsets.json` bytes) every persist interval
+ * while offsets move and once at shutdown; `save` replaces the previous
+ * one, `load` returns the last at start (undefined: start at
+ * `consumeFrom`). `key` is `<clientId>/<group>`. Either may be async;
+ * saves run one at a time, in order, and shutdown() waits for the last.
+ */
+export interface OffsetStore {
+  load(key: string): Uint8Array | string | undefined | Promise<Uint8Array | string | undefined>;
+  save(key: string, bytes: Uint8Array): void | Promise<void>;
+}
+
+/** Snapshots kept in memory for the life of the process: the default store. */
+export class MemoryOffsetStore implements OffsetStore {
+  constructor();
+  load(key: string): Uint8Array | undefined;
+  save(key: string, bytes: Uint8Array): void;
+}
+
+/**
+ * Snapshots kept in files, as the Rust host and Java do:
+ * `<dir>/<clientId>/<group>/offsets.json`, written atomically (temporary
+ * file, then rename). Node and Deno only. `dir` defaults to
+ * `~/.rocketmq_offsets` (Java's default).
+ */
+export class FileOffsetStore implements OffsetStore {
+  constructor(dir?: string);
+  load(key: string): Promise<Uint8Array | undefined>;
+  save(key: string, bytes: Uint8Array): Promise<void>;
+}
+
+export interface ConsumerOptions extends ClientOptions {
+  /**
+   * Default 'clustering' (the group shares the queues; offsets on the
+   * broker). 'broadcasting': every member gets every message; offsets in
+   * `offsetStore`; the instance name defaults to 'DEFAULT' (Java's), so
+   * the client id, and the store key, stay the same across restarts —
+   * give each member of one process its own `instanceName`.
+   */
   model?: 'clustering' | 'broadcasting';
   /** Where a group with no committed offset starts (default 'last'), or a Unix ms timestamp. */
   consumeFrom?: 'last' | 'first' | 'halfHourAgo' | number;
-  /** Messages per handler call (default 1). */
-  batchSize?: number;
   /** Messages per pull (default 32). */
   pullBatchSize?: number;
+  /** How long the broker holds a pull that finds nothing, ms (default 15000). */
+  pullSuspendMs?: number;
+  /** Rebalance period, ms (default 20000). */
+  rebalanceIntervalMs?: number;
+  /** How often committed offsets go to the broker (or the offset store), ms (default 5000). */
+  persistIntervalMs?: number;
+  /** Broadcasting: where offsets are kept (default: a process-wide MemoryOffsetStore). */
+  offsetStore?: OffsetStore;
+}
+
+export interface PushConsumerOptions extends ConsumerOptions {
+  /** Messages per handler call (default 1). */
+  batchSize?: number;
   /** Handlers running at once (default 20). */
   concurrency?: number;
   /** Deliveries before a failing message goes to the DLQ (default 16). */
   maxReconsumeTimes?: number;
   /** Default 15 minutes. */
   consumeTimeoutMs?: number;
+  /**
+   * Orderly consumption (Java's MessageListenerOrderly): each queue is
+   * locked on its broker (clustering) and its messages reach the handler
+   * one batch at a time, in queue order, so messages sent with one
+   * sharding key (sendOrdered) are consumed in the order sent. 'retry'
+   * suspends the queue a moment and retries the same batch. Default false.
+   */
+  orderly?: boolean;
 }
 
 export class PushConsumer {
@@ -147,6 +231,65 @@ export class PushConsumer {
   subscribe(topic: string, expression: string | { sql: string }, handler: Handler): void;
   subscribe(topic: string, handler: Handler): void;
   start(): Promise<void>;
+  /** The queues this consumer owns now (empty before the first rebalance and after shutdown). */
+  assignedQueues(): MessageQueue[];
+  /** Waits (bounded) for handlers in flight, commits offsets (broadcasting: saves them), closes. */
+  shutdown(): Promise<void>;
+}
+
+export interface LitePullConsumerOptions extends ConsumerOptions {
+  /**
+   * Default true: what a poll returned is committed by the next poll (and
+   * what `for await` took, when the loop asks for the next message), and
+   * at shutdown. false: only commit() commits.
+   */
+  autoCommit?: boolean;
+  /** Messages per delivery (default 1); commits are per delivery. */
+  batchSize?: number;
+}
+
+/**
+ * A lite pull consumer (Java's DefaultLitePullConsumer): the core pulls
+ * ahead in the background, the application takes messages with poll() or
+ * `for await (const msg of consumer)`. Either subscribe() (the group
+ * rebalances the topic's queues) or assign() (exactly these queues).
+ * Committed offsets go to the group on the broker (clustering).
+ */
+export class LitePullConsumer implements AsyncIterable<MessageExt> {
+  constructor(options: LitePullConsumerOptions);
+  readonly clientId: string | undefined;
+  /** Before start. A tag expression or { sql }; default '*'. */
+  subscribe(topic: string, expression?: string | { sql: string }): void;
+  /** Before start: exactly these queues, no rebalance. */
+  assign(queues: MessageQueue[]): void;
+  start(): Promise<void>;
+  /** What was pulled so far, waiting up to `timeoutMs` (default 5000) for the first; [] if none. */
+  poll(timeoutMs?: number): Promise<MessageExt[]>;
+  /**
+   * Messages one by one until shutdown(). Leaving the loop does not shut
+   * the consumer down; commit() afterwards commits exactly what the loop took.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<MessageExt>;
+  /** Commits what poll() and the iterator returned so far. */
+  commit(): Promise<void>;
+  /** The next message of `queue` (owned by this consumer) is the one at `offset`. */
+  seek(queue: MessageQueue, offset: number): Promise<void>;
+  seekToBegin(queue: MessageQueue): Promise<void>;
+  seekToEnd(queue: MessageQueue): Promise<void>;
+  /** The queue's first stored offset (GET_MIN_OFFSET). */
+  minOffset(queue: MessageQueue): Promise<number>;
+  /** The offset the next message written gets (GET_MAX_OFFSET). */
+  maxOffset(queue: MessageQueue): Promise<number>;
+  /** The first offset stored at or after `timestampMs` (SEARCH_OFFSET_BY_TIMESTAMP). */
+  offsetForTimestamp(queue: MessageQueue, timestampMs: number): Promise<number>;
+  /** Stops pulling `queues` until resume(). */
+  pause(queues: MessageQueue[]): void;
+  resume(queues: MessageQueue[]): void;
+  /** The queues owned now (assigned, or by the last rebalance). */
+  assignment(): MessageQueue[];
+  /** The offset that would be committed for `queue` now, if known. */
+  committedOffset(queue: MessageQueue): number | undefined;
+  /** Commits (autoCommit), stops, commits offsets to the broker, closes; iterators end. */
   shutdown(): Promise<void>;
 }
 

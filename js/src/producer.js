@@ -77,6 +77,36 @@ export class Producer {
     );
   }
 
+  /**
+   * Sends messages of one topic as one request; the broker stores them in
+   * order, on one queue. Resolves with one SendResult whose `msgId` and
+   * `offsetMsgId` are comma-separated (as Java's), plus `msgIds` (an
+   * array, in message order); `queueOffset` is the first message's.
+   * `options.queue` sends the batch to exactly that queue.
+   */
+  async sendBatch(messages, options) {
+    const host = this.#running();
+    if (!Array.isArray(messages) || messages.length === 0) {
+      throw new RmqError('INVALID_ARGUMENT', 'a batch is a non-empty array of messages');
+    }
+    const r = await host.operation((c, now) =>
+      c.sendBatch(this.#index, messages, now, Date.now(), options ?? {}),
+    );
+    r.msgIds = r.msgId.split(',');
+    return r;
+  }
+
+  /**
+   * Sends to exactly `queue` ({ topic, brokerName, queueId }, e.g. a
+   * SendResult's `queue`), with no retry on another queue.
+   */
+  async sendToQueue(message, queue, options) {
+    if (queue === null || typeof queue !== 'object') {
+      throw new RmqError('INVALID_ARGUMENT', 'queue must be { topic, brokerName, queueId }');
+    }
+    return this.send(message, { ...options, queue });
+  }
+
   /** Unregisters from every broker and closes every connection. */
   async shutdown() {
     if (this.#state !== 'running') {
