@@ -12,6 +12,12 @@ import { consumerClientOptions, consumerOptions } from './consumer.js';
 /** How long one internal wait lasts before the iterator looks again. */
 const ITERATOR_WAIT_MS = 1000;
 
+/**
+ * How long seek() waits for an assigned queue to become owned: the core
+ * takes it once the topic's route came from the name server.
+ */
+const SEEK_OWNERSHIP_WAIT_MS = 10_000;
+
 const queueKey = (q) => `${q.topic}\u0000${q.brokerName}\u0000${q.queueId}`;
 
 function checkQueue(q) {
@@ -218,16 +224,25 @@ export class LitePullConsumer {
   /**
    * The next message of `queue` is the one at `offset`; what was pulled
    * ahead of it and not yet returned is dropped. The consumer must own
-   * the queue (assigned, or allocated by the last rebalance).
+   * the queue: allocated by the last rebalance (else CONFIG), or assigned
+   * (right after start(), seek waits up to 10 s for the topic's route).
    */
   async seek(queue, offset) {
-    const host = this.#running();
+    let host = this.#running();
     const q = checkQueue(queue);
     if (!Number.isSafeInteger(offset) || offset < 0) {
       throw new RmqError('INVALID_ARGUMENT', 'offset must be a non-negative integer');
     }
-    const floor = host.run((c, now) => c.seek(this.#index, q, offset, now));
     const key = queueKey(q);
+    if (this.#assigned?.some((a) => queueKey(a) === key)) {
+      const deadline = Date.now() + SEEK_OWNERSHIP_WAIT_MS;
+      const owned = () => host.run((c) => c.ownedQueues(this.#index)).some((o) => queueKey(o) === key);
+      while (!owned() && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        host = this.#running();
+      }
+    }
+    const floor = host.run((c, now) => c.seek(this.#index, q, offset, now));
     this.#seekFloor.set(key, floor);
     this.#ready = this.#ready.filter((d) => queueKey(d.queue) !== key);
   }

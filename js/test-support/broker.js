@@ -66,3 +66,14 @@ export async function waitForRoute(ns, topic, timeoutMs = 10_000) {
     });
   await eventually(ask, { timeoutMs, stepMs: 100, what: `the name server to serve topic ${topic}` });
 }
+
+/** A body as text (UTF-8). */
+export const text = (bytes) => new TextDecoder().decode(bytes);
+
+/** Polls a LitePullConsumer until `n` messages came or `limitMs` passed. */
+export async function pollUntil(consumer, n, limitMs) {
+  const deadline = Date.now() + limitMs;
+  const out = [];
+  while (out.length < n && Date.now() < deadline) out.push(...(await consumer.poll(500)));
+  return out;
+}
