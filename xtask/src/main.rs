@@ -18,6 +18,7 @@ mod bench;
 mod bench_node;
 mod go;
 mod java;
+mod runtimes;
 mod vectors;
 mod wasm;
 
@@ -395,8 +396,20 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
                 .unwrap_or_default()
         };
         let (v5, v4) = (namesrv(BrokerVersion::V5), namesrv(BrokerVersion::V4));
-        wasm::build_wasm(&mut |l| say(l), false)
-            .and_then(|_| wasm::run_node_tests(&mut |l| say(l), &v5, &v4))
+        let built = wasm::build_wasm(&mut |l| say(l), false).map(|_| ());
+        let node = built
+            .clone()
+            .and_then(|()| wasm::run_node_tests(&mut |l| say(l), &v5, &v4));
+        // The same package under Deno and in chromium (through rmq-bridge).
+        let runtimes = built.and_then(|()| runtimes::run_runtime_tests(&mut |l| say(l), &v5, &v4));
+        match (node, runtimes) {
+            (Ok(()), Ok(())) => Ok(()),
+            (node, runtimes) => Err([node.err(), runtimes.err()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
     });
 
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());

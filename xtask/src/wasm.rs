@@ -28,7 +28,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => {
             let dir = PathBuf::from(dir);
@@ -45,7 +45,7 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Where the pinned wasm-bindgen-cli is installed: `$RMQ_TOOLS_DIR`, else
 /// `$CARGO_TARGET_DIR/tools`, else `/var/tmp/rmq-tools`, each with
 /// `wasm-bindgen-<version>/bin/wasm-bindgen` below.
-fn tools_dir() -> PathBuf {
+pub(crate) fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("RMQ_TOOLS_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -55,7 +55,7 @@ fn tools_dir() -> PathBuf {
     }
 }
 
-fn cargo() -> PathBuf {
+pub(crate) fn cargo() -> PathBuf {
     std::env::var_os("CARGO")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("cargo"))
