@@ -18,6 +18,40 @@ export interface ClientOptions {
   accessKey?: string;
   secretKey?: string;
   securityToken?: string;
+  /**
+   * Connections through rmq-bridge (`ws://host:port` or `wss://…`): one
+   * WebSocket per TCP connection. Required where there is no TCP (browsers,
+   * edge runtimes); without it Node uses `node:net` and Deno `Deno.connect`.
+   */
+  bridge?: string;
+  /** The bridge's token (sent as the `token` query parameter). */
+  token?: string;
+  /** Your own connections; wins over `bridge` and the runtime's TCP. */
+  transport?: Transport;
+}
+
+/**
+ * Opens connections for a client (like KafkaJS's `socketFactory`). `open`
+ * gets `host:port` (`[v6]:port`) — a name server or a broker — and
+ * resolves with the connection, or rejects when it cannot connect (within
+ * 3 s, else the client gives up on it). A Deno.Conn and a Cloudflare
+ * `connect()` socket already are a `Duplex`; in Node, wrap a socket with
+ * `Duplex.toWeb(socket)` plus `close: () => socket.destroy()`.
+ */
+export interface Transport {
+  open(addr: string): Duplex | Promise<Duplex>;
+}
+
+/**
+ * One connection: bytes both ways as `Uint8Array` chunks, passed through
+ * without copies. The end of `readable` is the peer closing; an error in
+ * `readable` or a rejected write is a connection error; the client calls
+ * `close()` when it is done (after writing what it wrote).
+ */
+export interface Duplex {
+  readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+  close(): void | Promise<void>;
 }
 
 export interface ProducerOptions extends ClientOptions {
