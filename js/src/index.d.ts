@@ -35,11 +35,11 @@ export interface ClientOptions {
  * gets `host:port` (`[v6]:port`) — a name server or a broker — and
  * resolves with the connection, or rejects when it cannot connect (within
  * 3 s, else the client gives up on it). A Deno.Conn and a Cloudflare
- * `connect()` socket already are a `Duplex`; in Node, wrap a socket with
+ * `connect()` socket already are a `TransportConnection`; in Node, wrap a socket with
  * `Duplex.toWeb(socket)` plus `close: () => socket.destroy()`.
  */
 export interface Transport {
-  open(addr: string): Duplex | Promise<Duplex>;
+  open(addr: string): TransportConnection | Promise<TransportConnection>;
 }
 
 /**
@@ -48,7 +48,7 @@ export interface Transport {
  * `readable` or a rejected write is a connection error; the client calls
  * `close()` when it is done (after writing what it wrote).
  */
-export interface Duplex {
+export interface TransportConnection {
   readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
   writable: WritableStream<Uint8Array>;
   close(): void | Promise<void>;
