@@ -54,8 +54,7 @@ function nodeStreamsTransport(log) {
         socket.once('error', reject);
         socket.once('connect', () => {
           socket.off('error', reject);
-          const { readable, writable } = Duplex.toWeb(socket);
-          resolve({ readable, writable, close: () => socket.destroy() });
+          resolve({ ...Duplex.toWeb(socket), close: () => socket.destroy() }); // as in the README
         });
       });
     },
