@@ -15,6 +15,7 @@ mod driver;
 mod error;
 mod lite_pull;
 mod producer;
+mod simple_consumer;
 
 pub use admin::{Admin, PullResult, PullStatus};
 pub use consumer::{ConsumeFrom, MessageModel, PushConsumer, PushConsumerBuilder, Selector};
@@ -29,6 +30,7 @@ pub use rmq_core::message::{Message, MessageExt};
 pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;
 pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};
+pub use simple_consumer::{ReceivedMessage, SimpleConsumer, SimpleConsumerBuilder};
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

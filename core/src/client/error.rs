@@ -58,6 +58,47 @@ pub enum Error {
     /// A response could not be understood, or a request not encoded.
     #[error("unexpected response: {0}")]
     Protocol(String),
+    /// The broker does not offer this feature (POP on a 4.x broker).
+    #[error("broker {broker} does not support {feature}")]
+    Unsupported {
+        /// The broker address.
+        broker: String,
+        /// What is missing.
+        feature: String,
+    },
+    /// The broker refused the request for lack of permission (ACL, or a
+    /// topic or broker that forbids it): code 16 NO_PERMISSION.
+    #[error("permission denied by broker {broker}: {remark}")]
+    PermissionDenied {
+        /// The broker address.
+        broker: String,
+        /// The broker's remark.
+        remark: String,
+    },
+}
+
+impl Error {
+    /// The error for a broker's answer `code` (not SUCCESS) with `remark`:
+    /// NO_PERMISSION is [`Error::PermissionDenied`], REQUEST_CODE_NOT_SUPPORTED
+    /// [`Error::Unsupported`], anything else [`Error::Broker`].
+    pub fn from_broker_code(broker: &str, code: i32, remark: String) -> Self {
+        use crate::protocol::response_code;
+        match code {
+            response_code::NO_PERMISSION => Error::PermissionDenied {
+                broker: broker.into(),
+                remark,
+            },
+            response_code::REQUEST_CODE_NOT_SUPPORTED => Error::Unsupported {
+                broker: broker.into(),
+                feature: remark,
+            },
+            _ => Error::Broker {
+                broker: broker.into(),
+                code,
+                remark,
+            },
+        }
+    }
 }
 
 impl From<SendError> for Error {

@@ -6,10 +6,12 @@
 //!   the same queues to the same client for the same inputs, and
 //!   [`rebalance_allocation`], the sorting step of Java's `RebalanceImpl`
 //!   in front of them;
-//! - [`ProcessQueue`]: what an owned queue has in flight.
+//! - [`ProcessQueue`]: what an owned queue has in flight;
+//! - [`pop`]: POP consumption (5.x) for simple consumers.
 
 pub mod allocate;
 mod config;
+pub mod pop;
 mod process_queue;
 mod push;
 
