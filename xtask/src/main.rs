@@ -399,7 +399,7 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
         let built = wasm::build_wasm(&mut |l| say(l), false).map(|_| ());
         let node = built
             .clone()
-            .and_then(|()| wasm::run_node_tests(&mut |l| say(l), &v5, &v4));
+            .and_then(|()| wasm::run_node_tests(&mut |l| say(l), &v5, &v4, &go_peer));
         // The same package under Deno and in chromium (through rmq-bridge).
         let runtimes = built.and_then(|()| runtimes::run_runtime_tests(&mut |l| say(l), &v5, &v4));
         match (node, runtimes) {

@@ -275,12 +275,13 @@ pub fn build_wasm(say: &mut dyn FnMut(&str), enforce_budget: bool) -> Result<Pat
 }
 
 /// Runs `node --test test/` in `js/` with the name servers the tests read
-/// (`RMQ_TEST_NAMESRV_V5`, `RMQ_TEST_NAMESRV_V4`). Needs Node >= 18 and a
-/// [`build_wasm`] first.
+/// (`RMQ_TEST_NAMESRV_V5`, `RMQ_TEST_NAMESRV_V4`) and the Go peer of the
+/// interop tests (`RMQ_GO_PEER`). Needs Node >= 18 and a [`build_wasm`] first.
 pub fn run_node_tests(
     say: &mut dyn FnMut(&str),
     namesrv_v5: &str,
     namesrv_v4: &str,
+    go_peer: &Path,
 ) -> Result<(), String> {
     let js = repo_root().join("js");
     let node = std::env::var_os("NODE")
@@ -312,7 +313,8 @@ pub fn run_node_tests(
             .current_dir(&js)
             .args(["--test", "test/"])
             .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
-            .env("RMQ_TEST_NAMESRV_V4", namesrv_v4),
+            .env("RMQ_TEST_NAMESRV_V4", namesrv_v4)
+            .env("RMQ_GO_PEER", go_peer),
         "node --test",
     )?;
     say(&format!("node tests passed in {:.1?}", started.elapsed()));
