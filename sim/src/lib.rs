@@ -24,6 +24,8 @@
 //! assert_eq!(net.outcomes(node).len(), 1);
 //! ```
 
+pub mod cluster;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -49,7 +51,7 @@ pub type NodeId = usize;
 
 /// Records a caller's outcome in its client's log.
 #[derive(Debug, Clone)]
-pub struct Recorder(Rc<RefCell<Vec<Outcome>>>);
+pub struct Recorder(pub(crate) Rc<RefCell<Vec<Outcome>>>);
 
 impl Caller for Recorder {
     fn complete(self, outcome: Outcome) {

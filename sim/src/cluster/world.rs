@@ -1,0 +1,1251 @@
+//! The simulated world: clients, links, brokers, name servers, the event
+//! queue and the fault scheduler, stepped on one virtual clock.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rmq_core::client::{Client, ConsumerId, Outcome, ProducerId, RequestId};
+use rmq_core::consumer::{ConsumeResult, ConsumerConfig, DeliveryId};
+use rmq_core::engine::{ClientConfig, ConnId, Transmit};
+use rmq_core::message::Message;
+use rmq_core::producer::{ProducerConfig, SendId, SendReceipt, SendRequest, WallClock};
+use rmq_core::protocol::{request_code, FrameDecoder, RemotingCommand, SerializeType};
+use rmq_core::time::Instant;
+
+use super::broker::{route_answer, Broker, Effect, LinkId, Location};
+use super::check::{Checker, QueueKey};
+use super::rng::Rng;
+use super::{Bug, Failure, FaultKind, Invariant, SimConfig, Stats};
+use crate::Recorder;
+
+const TOPIC: &str = "orders";
+const GROUP: &str = "cg";
+const RETRY: &str = "%RETRY%cg";
+/// Wall clock at virtual time zero (Unix ms).
+const EPOCH_MS: i64 = 1_700_000_000_000;
+/// Bound on steps per run: a livelock becomes a failure.
+const MAX_STEPS: u64 = 2_000_000;
+/// Slack on a deadline before a request counts as never ended.
+const DEADLINE_SLACK: Duration = Duration::from_millis(5);
+/// Memory probes (GET_CONSUMER_RUNNING_INFO) this often.
+const PROBE_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Producer,
+    Consumer,
+}
+
+/// One client process.
+struct Node {
+    kind: Kind,
+    base: String,
+    inc: u32,
+    client_id: String,
+    client: Option<Client<Recorder>>,
+    log: Rc<RefCell<Vec<Outcome>>>,
+    seen: usize,
+    conns: BTreeMap<ConnId, LinkId>,
+    producer: Option<ProducerId>,
+    consumer: Option<ConsumerId>,
+    sends: BTreeMap<SendId, (Instant, Vec<u8>)>,
+    raws: BTreeMap<RequestId, Instant>,
+    /// The bug wrapper's frozen routes: topic -> first answer.
+    frozen: BTreeMap<String, RemotingCommand>,
+    /// Handler time range in ms.
+    slow: (u64, u64),
+}
+
+/// One simulated connection.
+struct Link {
+    node: usize,
+    conn: ConnId,
+    addr: String,
+    open: bool,
+    decoder: FrameDecoder,
+    /// Last scheduled arrival each way (TCP keeps order on a connection).
+    up_at: Instant,
+    down_at: Instant,
+}
+
+enum Target {
+    NameServer(usize),
+    Broker(usize),
+}
+
+enum Ev {
+    Connected(LinkId),
+    ToServer(LinkId, RemotingCommand),
+    ToClient(LinkId, Vec<u8>),
+    HandlerDone {
+        node: usize,
+        inc: u32,
+        consumer: ConsumerId,
+        id: DeliveryId,
+        result: ConsumeResult,
+        key: QueueKey,
+        done: Vec<(Location, Vec<u8>)>,
+    },
+    Produce(usize, usize),
+    Raw(usize),
+    Probe,
+    Fault(FaultKind),
+    Restart(usize),
+    BrokerRestart(usize),
+    Resume(usize),
+    NameServerBack(usize),
+    StormOver,
+}
+
+/// A compact trace entry, formatted only on failure.
+enum Tr {
+    Up(usize, LinkId, i32, i32),
+    Down(usize, LinkId, usize),
+    Timer(usize),
+    Tick(usize),
+    Deliver(usize, String, i32, i64, usize),
+    Done(usize, i32, i64, bool),
+    Sent(usize, usize),
+    Fault(String),
+}
+
+/// The simulated world. Build with [`World::new`], run with [`World::run`].
+pub struct World {
+    seed: u64,
+    cfg: SimConfig,
+    now: Instant,
+    end: Instant,
+    rng: Rng,
+    net: Rng,
+    events: BTreeMap<(Instant, u64), Ev>,
+    seq: u64,
+    nodes: Vec<Node>,
+    links: BTreeMap<LinkId, Link>,
+    next_link: LinkId,
+    brokers: Vec<Broker>,
+    ns_addrs: Vec<String>,
+    ns_down: Vec<bool>,
+    storm: bool,
+    check: Checker,
+    stats: Stats,
+    faults: Vec<String>,
+    trace: VecDeque<(Instant, Tr)>,
+    /// Queue ownership must be exact from then on (membership stable).
+    settled_at: Instant,
+    next_probe_opaque: i32,
+    consumer_cfg: ConsumerConfig,
+    failure: Option<Box<Failure>>,
+}
+
+impl World {
+    /// A world for `seed` shaped by `cfg`, at time zero.
+    pub fn new(seed: u64, cfg: SimConfig) -> Self {
+        let mut rng = Rng::new(seed);
+        let net = rng.fork();
+        let total = cfg.brokers + cfg.spare_brokers;
+        let mut brokers: Vec<Broker> = (0..total)
+            .map(|i| Broker::new(&format!("broker-{i}"), &format!("10.0.0.{}:10911", i + 1)))
+            .collect();
+        for b in brokers.iter_mut().take(cfg.brokers) {
+            b.up = true;
+            b.topics.insert(TOPIC.into(), cfg.queues);
+        }
+        let ns_addrs: Vec<String> = (0..cfg.name_servers.max(1))
+            .map(|i| format!("10.0.1.{}:9876", i + 1))
+            .collect();
+        let consumer_cfg = ConsumerConfig {
+            group: GROUP.into(),
+            orderly: cfg.orderly,
+            pull_batch_size: 4,
+            pull_threshold_for_queue: 6,
+            ..Default::default()
+        };
+        let mut w = World {
+            seed,
+            end: Instant::ZERO + cfg.run_for,
+            now: Instant::ZERO,
+            rng,
+            net,
+            events: BTreeMap::new(),
+            seq: 0,
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            next_link: 1,
+            brokers,
+            ns_down: vec![false; ns_addrs.len()],
+            ns_addrs,
+            storm: false,
+            check: Checker::default(),
+            stats: Stats::default(),
+            faults: Vec::new(),
+            trace: VecDeque::new(),
+            settled_at: Instant::ZERO,
+            next_probe_opaque: 1 << 30,
+            consumer_cfg,
+            failure: None,
+            cfg,
+        };
+        for i in 0..w.cfg.producers {
+            w.add_node(Kind::Producer, format!("10.0.2.{}@p{i}", i + 1));
+        }
+        for i in 0..w.cfg.consumers {
+            w.add_node(Kind::Consumer, format!("10.0.3.{}@c{i}", i + 1));
+        }
+        // The workload: messages spread over the producers and the window.
+        let window = w.cfg.produce_window.as_millis() as u64;
+        for k in 0..w.cfg.messages {
+            let p = k % w.cfg.producers.max(1);
+            let at = Instant::ZERO + Duration::from_millis(w.rng.range(100, window.max(100)));
+            w.schedule(at, Ev::Produce(p, k));
+        }
+        for p in 0..w.cfg.producers {
+            let at = Instant::ZERO + Duration::from_millis(w.rng.range(500, 7000));
+            w.schedule(at, Ev::Raw(p));
+        }
+        let fw = w.cfg.fault_window.as_millis() as u64;
+        for _ in 0..w.cfg.faults {
+            if w.cfg.fault_kinds.is_empty() {
+                break;
+            }
+            let kind = w.cfg.fault_kinds[w.rng.below(w.cfg.fault_kinds.len() as u64) as usize];
+            let at = Instant::ZERO + Duration::from_millis(w.rng.range(1000, fw.max(1000)));
+            w.schedule(at, Ev::Fault(kind));
+        }
+        w.schedule(Instant::ZERO + PROBE_EVERY, Ev::Probe);
+        w
+    }
+
+    fn schedule(&mut self, at: Instant, ev: Ev) {
+        self.seq += 1;
+        self.events.insert((at, self.seq), ev);
+    }
+
+    fn trace(&mut self, tr: Tr) {
+        if self.trace.len() == self.cfg.trace_len.max(1) {
+            self.trace.pop_front();
+        }
+        self.trace.push_back((self.now, tr));
+    }
+
+    fn add_node(&mut self, kind: Kind, base: String) {
+        self.nodes.push(Node {
+            kind,
+            base: base.clone(),
+            inc: 0,
+            client_id: String::new(),
+            client: None,
+            log: Rc::new(RefCell::new(Vec::new())),
+            seen: 0,
+            conns: BTreeMap::new(),
+            producer: None,
+            consumer: None,
+            sends: BTreeMap::new(),
+            raws: BTreeMap::new(),
+            frozen: BTreeMap::new(),
+            slow: if self.rng.chance(300) {
+                (50, 400)
+            } else {
+                (1, 20)
+            },
+        });
+        let n = self.nodes.len() - 1;
+        self.start_node(n);
+    }
+
+    /// Starts (or restarts) node `n`'s process with a fresh client id.
+    fn start_node(&mut self, n: usize) {
+        let now = self.now;
+        let seed = self.rng.next_u64();
+        let node = &mut self.nodes[n];
+        node.inc += 1;
+        node.client_id = if node.inc == 1 {
+            node.base.clone()
+        } else {
+            format!("{}#{}", node.base, node.inc)
+        };
+        let config = ClientConfig {
+            name_servers: self.ns_addrs.clone(),
+            client_id: node.client_id.clone(),
+            seed,
+            ..Default::default()
+        };
+        node.log = Rc::new(RefCell::new(Vec::new()));
+        node.seen = 0;
+        node.frozen.clear();
+        let mut client = Client::new(config, now);
+        match node.kind {
+            Kind::Producer => {
+                let pc = ProducerConfig {
+                    group: "pg".into(),
+                    ..Default::default()
+                };
+                node.producer = Some(client.add_producer(pc, now));
+            }
+            Kind::Consumer => {
+                let version = EPOCH_MS + now.as_millis() as i64;
+                let id = client.add_consumer(
+                    self.consumer_cfg.clone(),
+                    &[(TOPIC, "*", false)],
+                    None,
+                    version,
+                    now,
+                );
+                node.consumer = Some(id);
+            }
+        }
+        node.client = Some(client);
+        self.flush_node(n);
+    }
+
+    fn target(&self, addr: &str) -> Option<Target> {
+        if let Some(i) = self.ns_addrs.iter().position(|a| a == addr) {
+            return Some(Target::NameServer(i));
+        }
+        self.brokers
+            .iter()
+            .position(|b| b.addr == addr)
+            .map(Target::Broker)
+    }
+
+    fn reachable(&self, addr: &str) -> bool {
+        match self.target(addr) {
+            Some(Target::NameServer(i)) => !self.ns_down[i],
+            Some(Target::Broker(i)) => self.brokers[i].up,
+            None => false,
+        }
+    }
+
+    /// One-way latency of a frame: a few ms, sometimes (often in a storm)
+    /// hundreds.
+    fn latency(&mut self) -> Duration {
+        let spike = if self.storm { 250 } else { 15 };
+        let ms = if self.net.chance(spike) {
+            self.net.range(50, 1000)
+        } else {
+            self.net.range(0, 3)
+        };
+        Duration::from_millis(ms) + Duration::from_micros(self.net.below(1000))
+    }
+
+    // ----- the host side of each client ---------------------------------------
+
+    /// Follows the drain rule for node `n`: transmits, deliveries, snapshots, outcomes.
+    fn flush_node(&mut self, n: usize) {
+        loop {
+            let Some(client) = self.nodes[n].client.as_mut() else {
+                return;
+            };
+            let Some(t) = client.poll_transmit() else {
+                break;
+            };
+            match t {
+                Transmit::Connect { conn, addr } => {
+                    let id = self.next_link;
+                    self.next_link += 1;
+                    self.links.insert(
+                        id,
+                        Link {
+                            node: n,
+                            conn,
+                            addr,
+                            open: true,
+                            decoder: FrameDecoder::default(),
+                            up_at: self.now,
+                            down_at: self.now,
+                        },
+                    );
+                    self.nodes[n].conns.insert(conn, id);
+                    let at = self.now + self.latency() * 2;
+                    self.schedule(at, Ev::Connected(id));
+                }
+                Transmit::Write { conn, bytes } => {
+                    let Some(&id) = self.nodes[n].conns.get(&conn) else {
+                        continue;
+                    };
+                    let mut frames = Vec::new();
+                    if let Some(link) = self.links.get_mut(&id) {
+                        link.decoder.feed(&bytes);
+                        while let Ok(Some(cmd)) = link.decoder.decode_next() {
+                            frames.push(cmd);
+                        }
+                    }
+                    for cmd in frames {
+                        let lat = self.latency();
+                        let Some(link) = self.links.get_mut(&id) else {
+                            break;
+                        };
+                        let at = (self.now + lat).max(link.up_at);
+                        link.up_at = at;
+                        self.schedule(at, Ev::ToServer(id, cmd));
+                    }
+                }
+                Transmit::Close { conn } => {
+                    if let Some(id) = self.nodes[n].conns.remove(&conn) {
+                        self.close_server_side(id);
+                    }
+                }
+            }
+        }
+        // Deliveries to the handler.
+        loop {
+            let Some(client) = self.nodes[n].client.as_mut() else {
+                return;
+            };
+            let Some((consumer, d)) = client.poll_delivery() else {
+                break;
+            };
+            while client.poll_offset_snapshot().is_some() {}
+            self.deliver(n, consumer, d);
+        }
+        self.outcomes(n);
+    }
+
+    fn deliver(&mut self, n: usize, consumer: ConsumerId, d: rmq_core::consumer::Delivery) {
+        self.stats.deliveries += 1;
+        let q = &d.queue;
+        let key: QueueKey = (
+            GROUP.into(),
+            q.broker_name.clone(),
+            q.topic.clone(),
+            q.queue_id,
+        );
+        let first = d.messages.first().map_or(-1, |m| m.queue_offset);
+        let last = d.messages.last().map_or(-1, |m| m.queue_offset);
+        self.trace(Tr::Deliver(
+            n,
+            q.broker_name.clone(),
+            q.queue_id,
+            first,
+            d.messages.len(),
+        ));
+        let inc = self.nodes[n].inc;
+        if self.cfg.orderly && q.topic != RETRY {
+            if let Some((other, id)) = self.check.active.get(&key) {
+                let detail = format!(
+                    "{} got batch {first}..={last} of {key:?} while {} still runs delivery {id}",
+                    self.nodes[n].client_id, self.nodes[*other].client_id
+                );
+                return self.fail(Invariant::OrderlyOverlap, detail);
+            }
+            self.check.active.insert(key.clone(), (n, d.id.0));
+            let ascending = d
+                .messages
+                .windows(2)
+                .all(|w| w[0].queue_offset < w[1].queue_offset);
+            let prev = self.check.last_batch.get(&(n, inc, key.clone())).copied();
+            let in_order = match prev {
+                None => true,
+                // After a failed batch: that batch again (or from an earlier commit point).
+                Some((pf, _, false)) => first <= pf,
+                // After a consumed batch: what follows, or a restart from a commit point.
+                Some((pf, pl, true)) => first > pl || first <= pf,
+            };
+            if !ascending || !in_order {
+                let detail = format!(
+                    "{} got batch {first}..={last} of {key:?} after {prev:?}",
+                    self.nodes[n].client_id
+                );
+                return self.fail(Invariant::OrderlyOrder, detail);
+            }
+        }
+        let retry = d
+            .messages
+            .iter()
+            .any(|m| m.reconsume_times == 0 && self.rng.chance(self.cfg.retry_per_mille));
+        let result = if retry {
+            ConsumeResult::RETRY
+        } else {
+            ConsumeResult::Success
+        };
+        let done = d
+            .messages
+            .iter()
+            .map(|m| {
+                let at = (
+                    q.broker_name.clone(),
+                    q.topic.clone(),
+                    q.queue_id,
+                    m.queue_offset,
+                );
+                (at, m.body().to_vec())
+            })
+            .collect();
+        let (lo, hi) = self.nodes[n].slow;
+        let took = Duration::from_millis(self.rng.range(lo, hi));
+        let at = self.now + took;
+        self.schedule(
+            at,
+            Ev::HandlerDone {
+                node: n,
+                inc,
+                consumer,
+                id: d.id,
+                result,
+                key,
+                done,
+            },
+        );
+    }
+
+    fn outcomes(&mut self, n: usize) {
+        let new: Vec<Outcome> = {
+            let node = &mut self.nodes[n];
+            let mut log = node.log.borrow_mut();
+            let out = log.drain(node.seen..).collect();
+            node.seen = log.len();
+            out
+        };
+        for o in new {
+            match o {
+                Outcome::Sent { id, result } => {
+                    let Some((_, body)) = self.nodes[n].sends.remove(&id) else {
+                        continue;
+                    };
+                    if let Ok(SendReceipt::Acknowledged(r)) = result {
+                        let at = (
+                            r.queue.broker_name.clone(),
+                            r.queue.topic.clone(),
+                            r.queue.queue_id,
+                            r.queue_offset,
+                        );
+                        let held = self
+                            .brokers
+                            .iter()
+                            .find(|b| b.name == at.0)
+                            .is_some_and(|b| b.holds(&at.1, at.2, at.3, &body));
+                        if !held {
+                            let detail = format!(
+                                "{} acknowledged at {at:?}, not stored there",
+                                String::from_utf8_lossy(&body)
+                            );
+                            return self.fail(Invariant::AckedMessageLost, detail);
+                        }
+                        self.check.acked.insert(body, at);
+                        self.stats.acked += 1;
+                    }
+                }
+                Outcome::Answered { id, .. } => {
+                    self.nodes[n].raws.remove(&id);
+                }
+                Outcome::ShutDown => {}
+            }
+        }
+    }
+
+    // ----- the server side ---------------------------------------------------
+
+    fn close_server_side(&mut self, id: LinkId) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        link.open = false;
+        let addr = link.addr.clone();
+        self.links.remove(&id);
+        if let Some(Target::Broker(b)) = self.target(&addr) {
+            self.brokers[b].link_closed(id);
+            self.flush_broker(b);
+        }
+    }
+
+    /// Resets link `id` on both sides: the client sees it closed.
+    fn reset_link(&mut self, id: LinkId, reason: &str) {
+        let Some(link) = self.links.get(&id) else {
+            return;
+        };
+        let (n, conn) = (link.node, link.conn);
+        self.trace(Tr::Down(n, id, 0));
+        self.close_server_side(id);
+        self.nodes[n].conns.remove(&conn);
+        let now = self.now;
+        if let Some(c) = self.nodes[n].client.as_mut() {
+            c.handle_closed(conn, reason, now);
+        }
+        self.flush_node(n);
+    }
+
+    fn to_client(&mut self, id: LinkId, cmd: &RemotingCommand) {
+        let mut out = BytesMut::new();
+        if cmd.encode(SerializeType::RocketMq, &mut out).is_err() {
+            return;
+        }
+        let lat = self.latency();
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        let at = (self.now + lat).max(link.down_at);
+        link.down_at = at;
+        self.schedule(at, Ev::ToClient(id, out.to_vec()));
+    }
+
+    fn flush_broker(&mut self, b: usize) {
+        let out = std::mem::take(&mut self.brokers[b].out);
+        for (link, cmd) in out {
+            self.to_client(link, &cmd);
+        }
+        let effects = std::mem::take(&mut self.brokers[b].effects);
+        for e in effects {
+            match e {
+                Effect::Stored { at, body } => {
+                    self.check.stored.entry(body).or_default().push(at);
+                }
+                Effect::Committed { group, at } => {
+                    let done = self.check.done_prefix(&group, &at.0, &at.1, at.2);
+                    if at.3 > done {
+                        let detail = format!(
+                            "{group} committed {} on {}/{}/{} but offset {done} is not consumed",
+                            at.3, at.0, at.1, at.2
+                        );
+                        return self.fail(Invariant::CommitPassedUnacked, detail);
+                    }
+                }
+                Effect::TakenBack { group, at } => self.check.mark_done(&group, &at),
+                Effect::RetrySent { group, body } => {
+                    let places = self.check.stored.get(&body).cloned().unwrap_or_default();
+                    for at in places {
+                        self.check.mark_done(&group, &at);
+                    }
+                }
+                Effect::MembersChanged => self.disturbed(Duration::ZERO),
+                Effect::TopicCreated => self.disturbed(Duration::from_secs(30)),
+            }
+        }
+    }
+
+    /// Something changed the group's view: ownership must be exact only a
+    /// rebalance interval (plus `extra`: a route refresh) after it.
+    fn disturbed(&mut self, extra: Duration) {
+        let by = self.now + self.consumer_cfg.rebalance_interval + extra + Duration::from_secs(5);
+        self.settled_at = self.settled_at.max(by);
+    }
+
+    fn on_server(&mut self, id: LinkId, cmd: RemotingCommand) {
+        let Some(link) = self.links.get(&id) else {
+            return; // the connection is gone; so is the frame
+        };
+        let (n, addr) = (link.node, link.addr.clone());
+        self.trace(Tr::Up(n, id, cmd.code, cmd.opaque));
+        match self.target(&addr) {
+            Some(Target::NameServer(i)) => {
+                if self.ns_down[i] || cmd.is_response() || cmd.is_oneway() {
+                    return;
+                }
+                let mut r = match cmd.code {
+                    request_code::GET_ROUTEINFO_BY_TOPIC => {
+                        let topic = cmd.ext_fields.get("topic").unwrap_or_default();
+                        let fresh = route_answer(&self.brokers, topic, cmd.opaque);
+                        if self.cfg.bug == Some(Bug::FrozenRoutes)
+                            && self.nodes[n].kind == Kind::Consumer
+                        {
+                            let frozen = &mut self.nodes[n].frozen;
+                            match frozen.get(topic) {
+                                Some(first) => first.clone(),
+                                None => {
+                                    if fresh.code == 0 {
+                                        frozen.insert(topic.to_string(), fresh.clone());
+                                    }
+                                    fresh
+                                }
+                            }
+                        } else {
+                            fresh
+                        }
+                    }
+                    _ => RemotingCommand::response(0, cmd.opaque),
+                };
+                r.opaque = cmd.opaque;
+                self.to_client(id, &r);
+            }
+            Some(Target::Broker(b)) => {
+                if !self.brokers[b].up {
+                    return;
+                }
+                if let Some(until) = self.brokers[b].paused_until {
+                    if until > self.now {
+                        // Processed when the broker runs again, in order.
+                        self.schedule(until, Ev::ToServer(id, cmd));
+                        return;
+                    }
+                }
+                if cmd.is_response() {
+                    self.on_probe_answer(n, &cmd);
+                    return;
+                }
+                let now = self.now;
+                self.brokers[b].handle(id, &cmd, now);
+                self.flush_broker(b);
+            }
+            None => {}
+        }
+    }
+
+    /// A consumer's GET_CONSUMER_RUNNING_INFO answer: every queue's cached
+    /// messages must stay within the flow-control bound.
+    fn on_probe_answer(&mut self, n: usize, cmd: &RemotingCommand) {
+        self.stats.probes += 1;
+        let bound =
+            self.consumer_cfg.pull_threshold_for_queue + self.consumer_cfg.pull_batch_size as usize;
+        let text = String::from_utf8_lossy(&cmd.body);
+        for part in text.split("\"cachedMsgCount\":").skip(1) {
+            let count: usize = part
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0);
+            if count > bound {
+                let detail = format!(
+                    "{} caches {count} messages in one queue (bound {bound})",
+                    self.nodes[n].client_id
+                );
+                return self.fail(Invariant::MemoryBound, detail);
+            }
+        }
+    }
+
+    // ----- events -------------------------------------------------------------
+
+    fn on_event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Connected(id) => {
+                let Some(link) = self.links.get(&id) else {
+                    return;
+                };
+                let (n, conn, addr) = (link.node, link.conn, link.addr.clone());
+                let now = self.now;
+                let ok = self.reachable(&addr);
+                if !ok {
+                    self.links.remove(&id);
+                    self.nodes[n].conns.remove(&conn);
+                }
+                if let Some(c) = self.nodes[n].client.as_mut() {
+                    if ok {
+                        c.handle_connected(conn, now);
+                    } else {
+                        c.handle_closed(conn, "connection refused", now);
+                    }
+                }
+                self.flush_node(n);
+            }
+            Ev::ToServer(id, cmd) => self.on_server(id, cmd),
+            Ev::ToClient(id, bytes) => {
+                let Some(link) = self.links.get(&id) else {
+                    return;
+                };
+                let (n, conn) = (link.node, link.conn);
+                self.trace(Tr::Down(n, id, bytes.len()));
+                let now = self.now;
+                if let Some(c) = self.nodes[n].client.as_mut() {
+                    c.handle_input(conn, &bytes, now);
+                }
+                self.flush_node(n);
+            }
+            Ev::HandlerDone {
+                node,
+                inc,
+                consumer,
+                id,
+                result,
+                key,
+                done,
+            } => {
+                if self.nodes[node].inc != inc || self.nodes[node].client.is_none() {
+                    return; // the process died with the batch
+                }
+                let ok = result == ConsumeResult::Success;
+                let (first, last) = (
+                    done.first().map_or(-1, |d| d.0 .3),
+                    done.last().map_or(-1, |d| d.0 .3),
+                );
+                self.trace(Tr::Done(node, key.3, first, ok));
+                if self.cfg.orderly && key.2 != RETRY {
+                    self.check.active.remove(&key);
+                    self.check
+                        .last_batch
+                        .insert((node, inc, key), (first, last, ok));
+                }
+                if ok {
+                    for (at, body) in done {
+                        self.check.mark_done(GROUP, &at);
+                        self.check.consumed.insert(body);
+                    }
+                }
+                let now = self.now;
+                if let Some(c) = self.nodes[node].client.as_mut() {
+                    c.consumed(consumer, id, result, now);
+                }
+                self.flush_node(node);
+            }
+            Ev::Produce(p, k) => {
+                let n = p;
+                let now = self.now;
+                let node = &mut self.nodes[n];
+                let (Some(c), Some(pid)) = (node.client.as_mut(), node.producer) else {
+                    return; // the producer is down: this message is not sent
+                };
+                let body = format!("m{k}").into_bytes();
+                let clock = WallClock::from_unix_ms(EPOCH_MS + now.as_millis() as i64);
+                let req = SendRequest::new(Message::new(TOPIC, body.clone()), clock);
+                let recorder = Recorder(Rc::clone(&node.log));
+                let id = c.send(pid, req, now, recorder);
+                node.sends.insert(id, (now + Duration::from_secs(3), body));
+                self.trace(Tr::Sent(n, k));
+                self.flush_node(n);
+            }
+            Ev::Raw(n) => {
+                let now = self.now;
+                let next = now + Duration::from_secs(7);
+                if next < self.end {
+                    self.schedule(next, Ev::Raw(n));
+                }
+                let node = &mut self.nodes[n];
+                let Some(c) = node.client.as_mut() else {
+                    return;
+                };
+                let cmd = RemotingCommand::request(request_code::GET_BROKER_CLUSTER_INFO, 0);
+                let recorder = Recorder(Rc::clone(&node.log));
+                let timeout = Duration::from_secs(3);
+                let id = c.request(None, cmd, timeout, now, recorder);
+                node.raws.insert(id, now + timeout);
+                self.flush_node(n);
+            }
+            Ev::Probe => {
+                let next = self.now + PROBE_EVERY;
+                self.schedule(next, Ev::Probe);
+                for n in 0..self.nodes.len() {
+                    if self.nodes[n].kind != Kind::Consumer || self.nodes[n].client.is_none() {
+                        continue;
+                    }
+                    let link = self.nodes[n].conns.values().copied().find(|id| {
+                        self.links.get(id).is_some_and(|l| {
+                            matches!(self.target(&l.addr), Some(Target::Broker(b)) if self.brokers[b].up)
+                        })
+                    });
+                    if let Some(id) = link {
+                        self.next_probe_opaque += 1;
+                        let mut cmd = RemotingCommand::request(
+                            request_code::GET_CONSUMER_RUNNING_INFO,
+                            self.next_probe_opaque,
+                        );
+                        cmd.ext_fields.insert("consumerGroup", GROUP);
+                        cmd.ext_fields
+                            .insert("clientId", self.nodes[n].client_id.clone());
+                        cmd.ext_fields.insert("jstackEnable", "false");
+                        self.to_client(id, &cmd);
+                    }
+                }
+            }
+            Ev::Fault(kind) => self.inject(kind),
+            Ev::Restart(n) => {
+                self.fault_note(format!("restart {}", self.nodes[n].base));
+                self.start_node(n);
+            }
+            Ev::BrokerRestart(b) => {
+                self.fault_note(format!("restart {}", self.brokers[b].name));
+                self.brokers[b].up = true;
+                self.brokers[b].paused_until = None;
+                self.disturbed(Duration::from_secs(30));
+            }
+            Ev::Resume(b) => {
+                self.fault_note(format!("resume {}", self.brokers[b].name));
+                self.disturbed(Duration::from_secs(30));
+            }
+            Ev::NameServerBack(i) => {
+                self.fault_note(format!("name server {} back", self.ns_addrs[i]));
+                self.ns_down[i] = false;
+            }
+            Ev::StormOver => {
+                self.fault_note("delay storm over".into());
+                self.storm = false;
+                self.disturbed(Duration::ZERO);
+            }
+        }
+    }
+
+    fn fault_note(&mut self, what: String) {
+        let line = format!("{:>8} ms  {what}", self.now.as_millis());
+        self.trace(Tr::Fault(what));
+        self.faults.push(line);
+    }
+
+    // ----- faults ----------------------------------------------------------------
+
+    fn inject(&mut self, kind: FaultKind) {
+        self.stats.faults += 1;
+        let now = self.now;
+        match kind {
+            FaultKind::CrashConsumer | FaultKind::CrashProducer => {
+                let want = if kind == FaultKind::CrashConsumer {
+                    Kind::Consumer
+                } else {
+                    Kind::Producer
+                };
+                let live: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&n| self.nodes[n].kind == want && self.nodes[n].client.is_some())
+                    .collect();
+                if live.is_empty() {
+                    return;
+                }
+                let n = live[self.rng.below(live.len() as u64) as usize];
+                self.fault_note(format!("crash {}", self.nodes[n].client_id));
+                self.crash_node(n);
+                let at = now + Duration::from_millis(self.rng.range(500, 20_000));
+                self.schedule(at, Ev::Restart(n));
+            }
+            FaultKind::CrashBroker => {
+                let up: Vec<usize> = (0..self.brokers.len())
+                    .filter(|&b| self.brokers[b].up)
+                    .collect();
+                if up.len() < 2 {
+                    return; // keep one broker up: a topic with no route at all is another test
+                }
+                let b = up[self.rng.below(up.len() as u64) as usize];
+                self.fault_note(format!("crash {}", self.brokers[b].name));
+                self.brokers[b].crash();
+                self.close_links_to(&self.brokers[b].addr.clone(), "connection reset by peer");
+                let at = now + Duration::from_millis(self.rng.range(1_000, 30_000));
+                self.schedule(at, Ev::BrokerRestart(b));
+                self.disturbed(Duration::from_secs(30));
+            }
+            FaultKind::DropConnection => {
+                let ids: Vec<LinkId> = self.links.keys().copied().collect();
+                if ids.is_empty() {
+                    return;
+                }
+                let id = ids[self.rng.below(ids.len() as u64) as usize];
+                let addr = self.links[&id].addr.clone();
+                let who = self.nodes[self.links[&id].node].client_id.clone();
+                self.fault_note(format!("drop connection {who} -> {addr}"));
+                self.reset_link(id, "connection reset by peer");
+                self.disturbed(Duration::ZERO);
+            }
+            FaultKind::DelayStorm => {
+                if self.storm {
+                    return;
+                }
+                self.fault_note("delay storm".into());
+                self.storm = true;
+                let at = now + Duration::from_millis(self.rng.range(2_000, 15_000));
+                self.schedule(at, Ev::StormOver);
+            }
+            FaultKind::PauseBroker => {
+                let up: Vec<usize> = (0..self.brokers.len())
+                    .filter(|&b| {
+                        self.brokers[b].up && self.brokers[b].paused_until.is_none_or(|u| u <= now)
+                    })
+                    .collect();
+                if up.is_empty() {
+                    return;
+                }
+                let b = up[self.rng.below(up.len() as u64) as usize];
+                let until = now + Duration::from_millis(self.rng.range(1_000, 20_000));
+                self.fault_note(format!(
+                    "pause {} until {} ms",
+                    self.brokers[b].name,
+                    until.as_millis()
+                ));
+                self.brokers[b].paused_until = Some(until);
+                self.schedule(until, Ev::Resume(b));
+                self.settled_at = self.settled_at.max(until);
+            }
+            FaultKind::LoseNameServer => {
+                if self.ns_down.iter().filter(|d| !**d).count() < 2 {
+                    return;
+                }
+                let i = self.rng.below(self.ns_addrs.len() as u64) as usize;
+                if self.ns_down[i] {
+                    return;
+                }
+                self.fault_note(format!("lose name server {}", self.ns_addrs[i]));
+                self.ns_down[i] = true;
+                self.close_links_to(&self.ns_addrs[i].clone(), "connection reset by peer");
+                let at = now + Duration::from_millis(self.rng.range(5_000, 60_000));
+                self.schedule(at, Ev::NameServerBack(i));
+            }
+            FaultKind::AddQueues => {
+                let up: Vec<usize> = (0..self.brokers.len())
+                    .filter(|&b| self.brokers[b].topics.contains_key(TOPIC))
+                    .collect();
+                if up.is_empty() {
+                    return;
+                }
+                let b = up[self.rng.below(up.len() as u64) as usize];
+                let add = self.rng.range(1, 4) as i32;
+                let q = self.brokers[b].topics.entry(TOPIC.into()).or_insert(0);
+                *q += add;
+                let total = *q;
+                self.fault_note(format!(
+                    "add {add} queues to {TOPIC} on {} ({total} now)",
+                    self.brokers[b].name
+                ));
+                self.disturbed(Duration::from_secs(30));
+            }
+            FaultKind::AddBroker => {
+                let Some(b) = (0..self.brokers.len())
+                    .find(|&b| !self.brokers[b].up && !self.brokers[b].topics.contains_key(TOPIC))
+                else {
+                    return;
+                };
+                self.fault_note(format!("add broker {}", self.brokers[b].name));
+                let queues = self.cfg.queues;
+                self.brokers[b].topics.insert(TOPIC.into(), queues);
+                self.brokers[b].up = true;
+                self.disturbed(Duration::from_secs(30));
+            }
+        }
+    }
+
+    fn crash_node(&mut self, n: usize) {
+        let node = &mut self.nodes[n];
+        node.client = None;
+        node.sends.clear();
+        node.raws.clear();
+        let conns: Vec<LinkId> = std::mem::take(&mut node.conns).into_values().collect();
+        self.check.active.retain(|_, (who, _)| *who != n);
+        for id in conns {
+            self.close_server_side(id);
+        }
+    }
+
+    fn close_links_to(&mut self, addr: &str, reason: &str) {
+        let ids: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.addr == addr)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.reset_link(id, reason);
+        }
+    }
+
+    // ----- the loop and the invariants -----------------------------------------
+
+    /// Runs to the end, or to the first violated invariant.
+    pub fn run(mut self) -> Result<Stats, Box<Failure>> {
+        let mut failure = None;
+        while failure.is_none() {
+            let client = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| Some((n.client.as_ref()?.poll_timeout()?, i)))
+                .min();
+            let broker = self
+                .brokers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| {
+                    let due = b.next_due()?;
+                    Some((due.max(b.paused_until.unwrap_or(Instant::ZERO)), i))
+                })
+                .min();
+            let event = self.events.keys().next().map(|k| k.0);
+            let next = [client.map(|c| c.0), broker.map(|b| b.0), event]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { break };
+            if next > self.end {
+                break;
+            }
+            self.now = self.now.max(next);
+            self.stats.steps += 1;
+            if self.stats.steps > MAX_STEPS {
+                self.fail(Invariant::Livelock, format!("over {MAX_STEPS} steps"));
+            } else if let Some((t, n)) = client.filter(|c| c.0 == next) {
+                let _ = t;
+                self.trace(Tr::Timer(n));
+                let now = self.now;
+                if let Some(c) = self.nodes[n].client.as_mut() {
+                    c.handle_timeout(now);
+                }
+                self.flush_node(n);
+            } else if let Some((_, b)) = broker.filter(|b| b.0 == next) {
+                self.trace(Tr::Tick(b));
+                let now = self.now;
+                self.brokers[b].tick(now);
+                self.flush_broker(b);
+            } else if let Some((_, ev)) = self.events.pop_first() {
+                self.on_event(ev);
+            }
+            self.check_step();
+            failure = self.failure.take();
+        }
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        self.check_end();
+        match self.failure.take() {
+            Some(f) => Err(f),
+            None => {
+                self.stats.consumed = self.check.consumed.len();
+                Ok(self.stats)
+            }
+        }
+    }
+
+    /// Records the first violation.
+    fn fail(&mut self, invariant: Invariant, detail: String) {
+        if self.failure.is_some() {
+            return;
+        }
+        let trace = self
+            .trace
+            .iter()
+            .map(|(at, tr)| format!("{:>8} ms  {}", at.as_millis(), self.describe(tr)))
+            .collect();
+        self.failure = Some(Box::new(Failure {
+            seed: self.seed,
+            invariant,
+            detail,
+            at_ms: self.now.as_millis(),
+            faults: self.faults.clone(),
+            trace,
+        }));
+    }
+
+    fn describe(&self, tr: &Tr) -> String {
+        let who = |n: &usize| self.nodes[*n].base.as_str();
+        match tr {
+            Tr::Up(n, l, code, opaque) => {
+                let name = rmq_core::protocol::request_code::name(*code).unwrap_or("?");
+                format!("{} -> link {l}: {name} ({code}) #{opaque}", who(n))
+            }
+            Tr::Down(n, l, 0) => format!("link {l} of {} reset", who(n)),
+            Tr::Down(n, l, len) => format!("link {l} -> {}: {len} bytes", who(n)),
+            Tr::Timer(n) => format!("{} timer", who(n)),
+            Tr::Tick(b) => format!("{} housekeeping", self.brokers[*b].name),
+            Tr::Deliver(n, b, q, first, len) => {
+                format!("{} handler <- {b}/{q} offsets {first}+{len}", who(n))
+            }
+            Tr::Done(n, q, first, ok) => {
+                format!(
+                    "{} handler -> queue {q} offset {first}: {}",
+                    who(n),
+                    if *ok { "ok" } else { "retry" }
+                )
+            }
+            Tr::Sent(n, k) => format!("{} sends m{k}", who(n)),
+            Tr::Fault(f) => format!("FAULT {f}"),
+        }
+    }
+
+    /// The invariants checked after every step.
+    fn check_step(&mut self) {
+        if self.failure.is_some() {
+            return;
+        }
+        let now = self.now;
+        // Every send and request ends by its deadline.
+        for node in &self.nodes {
+            let late_send = node
+                .sends
+                .iter()
+                .find(|(_, (d, _))| *d + DEADLINE_SLACK < now);
+            if let Some((id, (d, body))) = late_send {
+                let detail = format!(
+                    "{}'s send {id:?} of {} still open past its deadline {} ms",
+                    node.client_id,
+                    String::from_utf8_lossy(body),
+                    d.as_millis()
+                );
+                return self.fail(Invariant::RequestNeverEnded, detail);
+            }
+            if let Some((id, d)) = node.raws.iter().find(|(_, d)| **d + DEADLINE_SLACK < now) {
+                let detail = format!(
+                    "{}'s request {id:?} still open past its deadline {} ms",
+                    node.client_id,
+                    d.as_millis()
+                );
+                return self.fail(Invariant::RequestNeverEnded, detail);
+            }
+        }
+        if now >= self.settled_at {
+            self.check_ownership();
+        }
+    }
+
+    /// Once membership is stable, every queue has exactly one owner.
+    fn check_ownership(&mut self) {
+        let live: BTreeSet<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == Kind::Consumer && n.client.is_some())
+            .map(|n| n.client_id.as_str())
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        // Stable: every broker up lists exactly the live members.
+        for b in self.brokers.iter().filter(|b| b.up) {
+            let members = b.members(GROUP);
+            if members.len() != live.len() || !members.iter().all(|m| live.contains(m.as_str())) {
+                return;
+            }
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|n| n.kind == Kind::Consumer && n.client.is_none())
+        {
+            return;
+        }
+        self.stats.ownership_checks += 1;
+        let mut owners: BTreeMap<(String, String, i32), Vec<usize>> = BTreeMap::new();
+        for b in self.brokers.iter().filter(|b| b.up) {
+            for topic in [TOPIC, RETRY] {
+                for q in 0..b.topics.get(topic).copied().unwrap_or(0) {
+                    owners.insert((b.name.clone(), topic.to_string(), q), Vec::new());
+                }
+            }
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (Some(c), Some(id)) = (node.client.as_ref(), node.consumer) else {
+                continue;
+            };
+            let Some(consumer) = c.consumer(id) else {
+                continue;
+            };
+            for mq in consumer.owned_queues() {
+                if let Some(o) =
+                    owners.get_mut(&(mq.broker_name.clone(), mq.topic.clone(), mq.queue_id))
+                {
+                    o.push(i);
+                }
+            }
+        }
+        if let Some((q, o)) = owners.iter().find(|(_, o)| o.len() != 1) {
+            let names: Vec<&str> = o
+                .iter()
+                .map(|&i| self.nodes[i].client_id.as_str())
+                .collect();
+            let detail = format!(
+                "membership stable since {} ms, yet {q:?} is owned by {names:?}",
+                self.settled_at.as_millis()
+            );
+            self.fail(Invariant::QueueOwnership, detail);
+        }
+    }
+
+    /// At the end: every acknowledged message was consumed.
+    fn check_end(&mut self) {
+        let missing: Vec<(&Vec<u8>, &Location)> = self
+            .check
+            .acked
+            .iter()
+            .filter(|(body, _)| !self.check.consumed.contains(*body))
+            .collect();
+        if let Some((body, at)) = missing.first() {
+            let detail = format!(
+                "{} of {} acknowledged messages never consumed, first {} at {at:?}",
+                missing.len(),
+                self.check.acked.len(),
+                String::from_utf8_lossy(body)
+            );
+            self.fail(Invariant::MessageNotConsumed, detail);
+        }
+    }
+}
