@@ -12,7 +12,8 @@
 //! - [`engine`]: the role-agnostic state machine; [`producer`]: the producer role;
 //! - [`client`]: the layer every host shares (roles, completions, setup, errors);
 //! - [`time`]: the engine's notion of time (supplied by the host);
-//! - [`trace`]: message trace records in the Java client's text format.
+//! - [`trace`]: message trace records in the Java client's text format;
+//! - [`transaction`]: transactional messages (half message, END_TRANSACTION, checks).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,3 +32,4 @@ pub mod protocol;
 pub mod route;
 pub mod time;
 pub mod trace;
+pub mod transaction;

@@ -328,6 +328,23 @@ impl<C: Caller> Client<C> {
         }
     }
 
+    /// Runs `f` on producer `id` with its context (make it transactional,
+    /// end a transaction, start a request), then settles.
+    pub fn with_producer<R>(
+        &mut self,
+        id: ProducerId,
+        now: Instant,
+        f: impl FnOnce(&mut Producer, &mut Context<'_>) -> R,
+    ) -> Option<R> {
+        let role = id.0;
+        let out = match self.roles.slots.get_mut(role.index()) {
+            Some(Slot::Producer(p)) => Some(f(p, &mut self.engine.context(role, now))),
+            _ => None,
+        };
+        self.settle(now);
+        out
+    }
+
     /// Adds a role of the caller's own making (an extension, a test's
     /// scripted role); `start` runs at once with the role's context, to
     /// set its group data, watch routes, arm timers.

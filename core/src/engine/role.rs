@@ -392,6 +392,12 @@ impl Context<'_> {
             .write_role_command(role, addr, command, delivery, now)
     }
 
+    /// The address of connection `conn` (the broker a request came from),
+    /// while it is open.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<&str> {
+        self.engine.conns.get(conn).map(|c| c.addr.as_str())
+    }
+
     /// The name server requests go to now.
     pub fn name_server(&self) -> Option<&str> {
         self.engine.current_name_server()

@@ -7,9 +7,11 @@ mod config;
 mod fault;
 mod outcome;
 mod prepare;
+mod request;
 mod routing;
 mod select;
 mod send;
+mod transaction;
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
@@ -20,10 +22,17 @@ pub use config::ProducerConfig;
 pub use fault::FaultTracker;
 pub use outcome::{SendError, SendId, SendReceipt, SendResult, SendStatus};
 pub use prepare::{Payload, WallClock};
+pub use request::{
+    create_reply, is_reply, reply_topic, CreateReplyError, ReplyWaiter, RequestReplyError,
+    REPLY_MESSAGE_FLAG, REPLY_TOPIC_POSTFIX,
+};
 pub use select::{hash_queue_index, QueueSelector, QueueTarget, RoundRobin};
 pub use send::SendRequest;
 
-use crate::engine::{ClientConfig, Context, GroupData, RequestError, Role, RouteOutcome, Token};
+use crate::engine::{
+    Answered, BrokerRequest, ClientConfig, Context, GroupData, RequestError, Role, RouteOutcome,
+    Token,
+};
 use crate::message::id::UniqueIdGenerator;
 use crate::protocol::body::ProducerData;
 use crate::protocol::RemotingCommand;
@@ -49,6 +58,14 @@ pub struct Producer {
     ids: UniqueIdGenerator,
     next_send_id: u64,
     done: VecDeque<(SendId, Result<SendReceipt, SendError>)>,
+    /// Where checks of a transactional group go.
+    checks: Option<transaction::Checks>,
+    /// Requests waiting for their reply, by correlation id.
+    requests: BTreeMap<String, request::PendingRequest>,
+    /// Request deadlines, for expiry and the role's deadline timer.
+    request_deadlines: BTreeSet<(Instant, String)>,
+    /// This producer made requests: it takes replies nobody waits for.
+    takes_replies: bool,
 }
 
 impl Producer {
@@ -68,6 +85,10 @@ impl Producer {
             ids: UniqueIdGenerator::new(client.client_ip, client.pid, seed as i32),
             next_send_id: 0,
             done: VecDeque::new(),
+            checks: None,
+            requests: BTreeMap::new(),
+            request_deadlines: BTreeSet::new(),
+            takes_replies: false,
         }
     }
 
@@ -86,17 +107,26 @@ impl Producer {
 
     /// The next finished send, in completion order.
     pub fn poll_done(&mut self) -> Option<(SendId, Result<SendReceipt, SendError>)> {
-        self.done.pop_front()
+        let done = self.done.pop_front()?;
+        if let (Err(e), false) = (&done.1, self.requests.is_empty()) {
+            self.fail_request_of(done.0, e);
+        }
+        Some(done)
     }
 
-    /// The earliest deadline of the sends in flight.
+    /// The earliest deadline of the sends in flight and the requests
+    /// waiting for a reply.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(t, _)| *t)
+        let send = self.deadlines.first().map(|(t, _)| *t);
+        match (send, self.next_request_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// True when no send is in flight.
+    /// True when no send is in flight and no request waits for a reply.
     pub fn is_idle(&self) -> bool {
-        self.sends.is_empty()
+        self.sends.is_empty() && self.requests.is_empty()
     }
 }
 
@@ -119,7 +149,19 @@ impl Role for Producer {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _kind: crate::engine::TimerKind) {
+        self.expire_requests(ctx.now());
         self.expire_sends(ctx);
+    }
+
+    fn on_broker_request(
+        &mut self,
+        ctx: &mut Context<'_>,
+        request: BrokerRequest,
+    ) -> Result<Answered, BrokerRequest> {
+        match self.take_check(ctx, request) {
+            Ok(answered) => Ok(answered),
+            Err(request) => self.take_reply(ctx, request),
+        }
     }
 
     fn is_settled(&self) -> bool {
@@ -128,5 +170,6 @@ impl Role for Producer {
 
     fn on_closed(&mut self, ctx: &mut Context<'_>) {
         self.abort_all_sends(ctx);
+        self.abort_requests();
     }
 }

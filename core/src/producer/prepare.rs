@@ -72,6 +72,8 @@ pub(crate) struct Prepared {
     pub(crate) sys_flag: i32,
     pub(crate) flag: i32,
     pub(crate) batch: bool,
+    /// A reply (`MSG_TYPE=reply`): sent with SEND_REPLY_MESSAGE_V2.
+    pub(crate) reply: bool,
     pub(crate) born_ms: i64,
     /// UNIQ_KEY, comma-separated for a batch.
     pub(crate) msg_id: String,
@@ -107,6 +109,9 @@ pub(crate) fn prepare(
             msg.properties
                 .insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, msg_id.clone());
             let mut sys_flag = 0;
+            if msg.property(property::TRANSACTION_PREPARED) == Some("true") {
+                sys_flag |= sysflag::TRANSACTION_PREPARED_TYPE;
+            }
             let mut body = msg.body.clone();
             if body.len() > config.compress_threshold {
                 let packed = compress_zlib(&body, config.compress_level);
@@ -122,6 +127,7 @@ pub(crate) fn prepare(
                 sys_flag,
                 flag: msg.flag,
                 batch: false,
+                reply: super::is_reply(&msg),
                 born_ms: clock.now_ms,
                 msg_id,
                 message: Some(msg),
@@ -166,6 +172,7 @@ pub(crate) fn prepare(
                 sys_flag: 0,
                 flag: 0,
                 batch: true,
+                reply: false,
                 born_ms: clock.now_ms,
                 msg_id: msg_ids,
                 message: None,

@@ -180,6 +180,8 @@ impl Producer {
         ctx.use_broker(&addr);
         let code = if send.prepared.batch {
             request_code::SEND_BATCH_MESSAGE
+        } else if send.prepared.reply {
+            request_code::SEND_REPLY_MESSAGE_V2
         } else {
             request_code::SEND_MESSAGE_V2
         };
@@ -299,7 +301,7 @@ impl Producer {
     }
 
     /// Arms the role's deadline timer at the earliest send deadline.
-    fn arm_deadline(&self, ctx: &mut Context<'_>) {
+    pub(super) fn arm_deadline(&self, ctx: &mut Context<'_>) {
         let next = self.next_deadline();
         if ctx.timer(TimerKind::OperationDeadline) != next {
             ctx.set_timer(TimerKind::OperationDeadline, next);

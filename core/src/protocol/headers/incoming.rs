@@ -1,6 +1,7 @@
 //! Requests a broker sends to a client: NOTIFY_CONSUMER_IDS_CHANGED (40),
-//! RESET_CONSUMER_CLIENT_OFFSET (220), GET_CONSUMER_RUNNING_INFO (307) and
-//! CONSUME_MESSAGE_DIRECTLY (309). CHECK_TRANSACTION_STATE (39) lives in
+//! RESET_CONSUMER_CLIENT_OFFSET (220), GET_CONSUMER_RUNNING_INFO (307),
+//! CONSUME_MESSAGE_DIRECTLY (309) and PUSH_REPLY_MESSAGE_TO_CLIENT (326).
+//! CHECK_TRANSACTION_STATE (39) lives in
 //! [`transaction`](super::transaction).
 
 use super::RpcHeaderExtras;
@@ -72,6 +73,46 @@ command_header! {
         topic_sys_flag: opt i32 => "topicSysFlag",
         /// `groupSysFlag`.
         group_sys_flag: opt i32 => "groupSysFlag",
+        /// Inherited keys.
+        rpc: flat RpcHeaderExtras,
+    }
+}
+
+command_header! {
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT request header (326), Java
+    /// `ReplyMessageRequestHeader`: a reply the broker pushes to the client
+    /// named by the request's `REPLY_TO_CLIENT`; the body is the reply's
+    /// body (compressed when `sysFlag` says so). The broker waits for an
+    /// answer.
+    pub struct ReplyMessageRequestHeader {
+        /// `producerGroup`: the replier's group.
+        producer_group: req String => "producerGroup",
+        /// `topic`: the reply topic.
+        topic: req String => "topic",
+        /// `defaultTopic`.
+        default_topic: req String => "defaultTopic",
+        /// `defaultTopicQueueNums`.
+        default_topic_queue_nums: req i32 => "defaultTopicQueueNums",
+        /// `queueId`.
+        queue_id: req i32 => "queueId",
+        /// `sysFlag` (bit 0: compressed body).
+        sys_flag: req i32 => "sysFlag",
+        /// `bornTimestamp`, ms.
+        born_timestamp: req i64 => "bornTimestamp",
+        /// `flag`: the user flag.
+        flag: req i32 => "flag",
+        /// `properties`: the reply's properties string.
+        properties: opt String => "properties",
+        /// `reconsumeTimes`.
+        reconsume_times: opt i32 => "reconsumeTimes",
+        /// `unitMode`.
+        unit_mode: opt bool => "unitMode",
+        /// `bornHost`: `ip:port` of the replier.
+        born_host: req String => "bornHost",
+        /// `storeHost`: `ip:port` of the broker.
+        store_host: req String => "storeHost",
+        /// `storeTimestamp`, ms.
+        store_timestamp: req i64 => "storeTimestamp",
         /// Inherited keys.
         rpc: flat RpcHeaderExtras,
     }

@@ -138,7 +138,7 @@ pub use client::{
 };
 pub use incoming::{
     ConsumeMessageDirectlyResultRequestHeader, GetConsumerRunningInfoRequestHeader,
-    NotifyConsumerIdsChangedRequestHeader, ResetOffsetRequestHeader,
+    NotifyConsumerIdsChangedRequestHeader, ReplyMessageRequestHeader, ResetOffsetRequestHeader,
 };
 pub use offset::{
     BoundaryType, GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
