@@ -95,6 +95,7 @@ pub struct PushConsumerBuilder {
     instance: Option<String>,
     threads: usize,
     offset_store_dir: Option<PathBuf>,
+    trace: Option<crate::trace::TraceConfig>,
 }
 
 impl Default for PushConsumerBuilder {
@@ -105,6 +106,7 @@ impl Default for PushConsumerBuilder {
             instance: None,
             threads: 20,
             offset_store_dir: None,
+            trace: None,
         }
     }
 }
@@ -185,6 +187,15 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// Message trace (opt-in, Java `enableMsgTrace`): every delivery is
+    /// recorded before (`SubBefore`) and after (`SubAfter`) its handler to
+    /// `config.topic` in the Java client's format, in the background (see
+    /// [`crate::trace`]).
+    pub fn trace(mut self, config: crate::trace::TraceConfig) -> Self {
+        self.trace = Some(config);
+        self
+    }
+
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<PushConsumer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
@@ -209,6 +220,15 @@ impl PushConsumerBuilder {
                 .join("offsets.json")
         });
         let client_id = self.client.client_id.clone();
+        let tracer = match self.trace {
+            Some(config) => Some(crate::trace::Tracer::new(
+                config,
+                &self.client.name_servers,
+                &self.consumer.group,
+                true,
+            )?),
+            None => None,
+        };
         Ok(PushConsumer {
             inner: Arc::new(Inner {
                 setup: Mutex::new(Some((self.client, self.consumer))),
@@ -222,6 +242,7 @@ impl PushConsumerBuilder {
                 stopping: AtomicBool::new(false),
                 threads: self.threads,
                 offsets_file,
+                tracer,
             }),
         })
     }
@@ -240,6 +261,7 @@ struct Inner {
     stopping: AtomicBool,
     threads: usize,
     offsets_file: Option<PathBuf>,
+    tracer: Option<Arc<crate::trace::Tracer>>,
 }
 
 /// A push consumer. Cheap to clone; clones share one consumer.
@@ -284,7 +306,21 @@ impl PushConsumer {
         {
             return Err(Error::Config("subscribe before start()".into()));
         }
-        let handler: Handler = Arc::new(move |msgs| Box::pin(handler(msgs)));
+        let handler: Handler = match self.inner.tracer.clone() {
+            None => Arc::new(move |msgs| Box::pin(handler(msgs))),
+            Some(tracer) => Arc::new(move |msgs: Vec<MessageExt>| {
+                let before = tracer.before_consume(&msgs);
+                let run = handler(msgs);
+                let tracer = Arc::clone(&tracer);
+                Box::pin(async move {
+                    let result = run.await;
+                    if let Some(before) = before {
+                        tracer.after_consume(before, &result);
+                    }
+                    result
+                })
+            }),
+        };
         self.inner
             .handlers
             .lock()
@@ -372,6 +408,9 @@ impl PushConsumer {
         *self.inner.consumer.lock().map_err(|_| Error::ShutDown)? =
             made.lock().ok().and_then(|c| *c);
         *self.inner.handle.lock().map_err(|_| Error::ShutDown)? = Some(handle.clone());
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.start()?;
+        }
         let task = tokio::spawn(dispatch(Arc::clone(&self.inner), handle, rx));
         *self.inner.dispatcher.lock().map_err(|_| Error::ShutDown)? = Some(task);
         Ok(())
@@ -430,7 +469,11 @@ impl PushConsumer {
         // uncommitted and go to the group's next owner. None may start
         // once the permits are released.
         self.inner.stopping.store(true, Ordering::SeqCst);
-        handle.shutdown().await
+        let shut = handle.shutdown().await;
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.shutdown().await;
+        }
+        shut
     }
 }
 

@@ -15,13 +15,15 @@ mod driver;
 mod error;
 mod lite_pull;
 mod producer;
+pub mod trace;
 mod simple_consumer;
 
-pub use admin::{Admin, PullResult, PullStatus};
+pub use admin::{Admin, PullResult, PullStatus, TopicConfig, QUERY_MAX};
 pub use consumer::{ConsumeFrom, MessageModel, PushConsumer, PushConsumerBuilder, Selector};
 pub use error::Error;
 pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
 pub use producer::{Producer, ProducerBuilder};
+pub use trace::TraceConfig;
 pub use rmq_core;
 pub use rmq_core::acl::AclCredentials;
 pub use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};

@@ -13,6 +13,7 @@ use rmq_core::route::MessageQueue;
 
 use crate::client::ClientHandle;
 use crate::clock::{host_facts, wall_clock};
+use crate::trace::{TraceConfig, Tracer};
 use crate::{Error, SendResult};
 
 /// Builds a [`Producer`].
@@ -35,6 +36,7 @@ pub struct ProducerBuilder {
     client: ClientConfig,
     producer: ProducerConfig,
     instance: Option<String>,
+    trace: Option<TraceConfig>,
 }
 
 impl ProducerBuilder {
@@ -102,6 +104,14 @@ impl ProducerBuilder {
         self
     }
 
+    /// Message trace (opt-in, Java `enableMsgTrace`): every acknowledged
+    /// send is recorded to `config.topic` in the Java client's format, in
+    /// the background (see [`crate::trace`]).
+    pub fn trace(mut self, config: TraceConfig) -> Self {
+        self.trace = Some(config);
+        self
+    }
+
     /// Checks the settings and builds the producer (not yet started). Name
     /// servers default to `NAMESRV_ADDR`.
     pub fn build(mut self) -> Result<Producer, Error> {
@@ -110,13 +120,22 @@ impl ProducerBuilder {
         rmq_core::message::validate_group(&self.producer.group)
             .map_err(|e| Error::Config(format!("producer group: {e}")))?;
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        let tracer = match self.trace {
+            Some(config) => Some(Tracer::new(
+                config,
+                &self.client.name_servers,
+                &self.producer.group,
+                false,
+            )?),
+            None => None,
+        };
         let (client, producer) = (self.client, self.producer);
         let handle = ClientHandle::new(move |now| {
             let mut client = Client::new(client, now);
             client.add_producer(producer, now);
             client
         });
-        Ok(Producer { handle })
+        Ok(Producer { handle, tracer })
     }
 }
 
@@ -125,6 +144,7 @@ impl ProducerBuilder {
 #[derive(Clone)]
 pub struct Producer {
     handle: ClientHandle,
+    tracer: Option<std::sync::Arc<Tracer>>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -141,7 +161,27 @@ impl Producer {
 
     /// Starts the client. Connections open lazily on first use.
     pub async fn start(&self) -> Result<(), Error> {
+        self.start_untraced()?;
+        if let Some(tracer) = &self.tracer {
+            tracer.start()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the client alone (a trace producer's start).
+    pub(crate) fn start_untraced(&self) -> Result<(), Error> {
         self.handle.start()
+    }
+
+    /// Shuts the client down alone (a trace producer's shutdown).
+    pub(crate) async fn shutdown_untraced(&self) -> Result<(), Error> {
+        self.handle.shutdown().await
+    }
+
+    /// Trace records dropped because the trace queue was full (0 without
+    /// trace).
+    pub fn traces_dropped(&self) -> u64 {
+        self.tracer.as_ref().map_or(0, |t| t.dropped())
     }
 
     /// Sends one message and waits for the broker's acknowledgement,
@@ -205,10 +245,32 @@ impl Producer {
 
     /// Unregisters from every broker and closes every connection.
     pub async fn shutdown(&self) -> Result<(), Error> {
+        if let Some(tracer) = &self.tracer {
+            tracer.shutdown().await;
+        }
         self.handle.shutdown().await
     }
 
     async fn submit(
+        &self,
+        payload: Payload,
+        target: QueueTarget,
+        oneway: bool,
+    ) -> Result<SendReceipt, Error> {
+        let traced = match (&self.tracer, &payload) {
+            (Some(tracer), Payload::Single(m)) if !oneway => {
+                tracer.before_send(m).map(|p| (tracer, p))
+            }
+            _ => None,
+        };
+        let receipt = self.submit_untraced(payload, target, oneway).await;
+        if let (Some((tracer, pending)), Ok(SendReceipt::Acknowledged(r))) = (traced, &receipt) {
+            tracer.after_send(pending, r);
+        }
+        receipt
+    }
+
+    async fn submit_untraced(
         &self,
         payload: Payload,
         target: QueueTarget,
