@@ -20,6 +20,9 @@ use crate::{BrokerVersion, HarnessError, Role};
 /// Subdirectory of the run directory holding the brokers of
 /// [`Cluster::add_broker`], one directory per broker name.
 const EXTRA_BROKERS_DIR: &str = "brokers";
+/// Subdirectory of the run directory holding the name servers after the
+/// first ([`ClusterSpec::with_second_namesrv`]), one directory each (`ns1`, …).
+const EXTRA_NAMESRVS_DIR: &str = "namesrvs";
 /// How long startup may take (namesrv + broker registered), unless
 /// `RMQ_HARNESS_TIMEOUT_SECS` says otherwise.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -50,6 +53,9 @@ pub struct ClusterSpec {
     /// `("conf/plain_acl.yml", yaml)` for 4.9 ACL. Paths must be relative
     /// and must not contain `..`.
     pub home_files: Vec<(String, String)>,
+    /// Ports of more name servers on 127.0.0.1, started with the first; every
+    /// broker registers with all of them (`namesrvAddr` lists them all).
+    pub extra_namesrv_ports: Vec<u16>,
 }
 
 impl ClusterSpec {
@@ -61,7 +67,17 @@ impl ClusterSpec {
             broker_port: version.default_broker_port(),
             extra_broker_config: Vec::new(),
             home_files: Vec::new(),
+            extra_namesrv_ports: Vec::new(),
         }
+    }
+
+    /// Adds a second name server on a free port (builder style): the
+    /// harness's cluster mode of two name servers, each killable and
+    /// restartable ([`Cluster::kill_namesrv`], [`Cluster::start_namesrv`]).
+    pub fn with_second_namesrv(mut self) -> Result<Self, HarnessError> {
+        let (port, _) = pick_free_ports()?;
+        self.extra_namesrv_ports.push(port);
+        Ok(self)
     }
 
     /// A spec whose ports are currently free, chosen from 12000..32000 so that
@@ -135,6 +151,19 @@ pub struct Cluster {
     spec: ClusterSpec,
     /// Brokers added with [`Cluster::add_broker`], in order.
     extra_brokers: Vec<ExtraBroker>,
+    /// How the first name server is started (for [`Cluster::start_namesrv`]).
+    namesrv_cmd: BrokerCommand,
+    /// The name servers after the first, in [`ClusterSpec::extra_namesrv_ports`] order.
+    extra_namesrvs: Vec<ExtraNamesrv>,
+}
+
+/// A name server after the first: its own port and run subdirectory.
+#[derive(Debug)]
+struct ExtraNamesrv {
+    port: u16,
+    root: PathBuf,
+    cmd: BrokerCommand,
+    process: Option<JvmProcess>,
 }
 
 /// A master broker started by [`Cluster::add_broker`] next to the cluster's
@@ -234,6 +263,12 @@ impl Cluster {
             auth_enabled: spec.auth_enabled(),
             spec: spec.clone(),
             extra_brokers: Vec::new(),
+            namesrv_cmd: BrokerCommand {
+                java: java.clone(),
+                args: jvm_args(version, Role::Namesrv, &layout, &namesrv_cp, &[]),
+                env_home: layout.home.clone(),
+            },
+            extra_namesrvs: Vec::new(),
         };
         cluster.info.write()?;
         if let Ok(mut started) = STARTED.lock() {
@@ -243,7 +278,7 @@ impl Cluster {
 
         let deadline = Instant::now() + start_timeout();
         let t0 = Instant::now();
-        let ns_args = jvm_args(version, Role::Namesrv, &layout, &namesrv_cp, &[]);
+        let ns_args = cluster.namesrv_cmd.args.clone();
         let mut ns = spawn_jvm(&java, &ns_args, &layout.home, &layout, Role::Namesrv)?;
         cluster.info.namesrv_pid = ns.pid();
         cluster.info.write()?;
@@ -259,6 +294,10 @@ impl Cluster {
             cluster.namesrv_addr(),
             cluster.times.namesrv.as_secs_f64()
         ));
+        for &port in &spec.extra_namesrv_ports {
+            cluster.add_namesrv(port, &namesrv_cp, deadline)?;
+            log(&format!("{version} namesrv ready on 127.0.0.1:{port}"));
+        }
         cluster.spawn_broker_and_wait(deadline)?;
         log(&format!(
             "{version} broker {} ready on {} in {:.1} s (run dir {})",
@@ -327,6 +366,149 @@ impl Cluster {
                 what,
                 waited: t0.elapsed(),
                 logs: self.log_tails(role),
+            }),
+        }
+    }
+
+    fn add_namesrv(
+        &mut self,
+        port: u16,
+        classpath: &str,
+        deadline: Instant,
+    ) -> Result<(), HarnessError> {
+        let index = self.extra_namesrvs.len() + 1;
+        let root = self
+            .info
+            .run_dir
+            .join(EXTRA_NAMESRVS_DIR)
+            .join(format!("ns{index}"));
+        let layout = Layout::new(&root);
+        layout.create()?;
+        write_file(
+            &layout.conf.join("namesrv.properties"),
+            &format!("listenPort={port}\n"),
+        )?;
+        write_logging_config(self.info.version, &layout)?;
+        let cmd = BrokerCommand {
+            java: self.namesrv_cmd.java.clone(),
+            args: jvm_args(self.info.version, Role::Namesrv, &layout, classpath, &[]),
+            env_home: layout.home.clone(),
+        };
+        self.extra_namesrvs.push(ExtraNamesrv {
+            port,
+            root,
+            cmd,
+            process: None,
+        });
+        self.spawn_namesrv_and_wait(index, deadline)
+    }
+
+    /// Every name server's address, the first first (what a client's
+    /// `;`-separated name-server list names).
+    pub fn namesrv_addrs(&self) -> Vec<String> {
+        let mut out = vec![self.namesrv_addr()];
+        out.extend(
+            self.extra_namesrvs
+                .iter()
+                .map(|n| format!("127.0.0.1:{}", n.port)),
+        );
+        out
+    }
+
+    /// Kills name server `index` (0 = the first) with SIGKILL.
+    pub fn kill_namesrv(&mut self, index: usize) -> Result<(), HarnessError> {
+        let process = if index == 0 {
+            self.info.namesrv_pid = 0;
+            self.info.write()?;
+            self.namesrv.take()
+        } else {
+            self.extra_namesrv(index)?.process.take()
+        };
+        if let Some(mut p) = process {
+            p.kill();
+        }
+        Ok(())
+    }
+
+    /// Starts name server `index` again on its port and waits (bounded)
+    /// until it answers. Brokers re-register with it within their 30 s
+    /// registration interval; this does not wait for that.
+    pub fn start_namesrv(&mut self, index: usize) -> Result<(), HarnessError> {
+        self.spawn_namesrv_and_wait(index, Instant::now() + start_timeout())
+    }
+
+    /// True while name server `index` runs.
+    pub fn namesrv_running(&mut self, index: usize) -> bool {
+        if index == 0 {
+            return self.namesrv.as_mut().is_some_and(JvmProcess::is_alive);
+        }
+        self.extra_namesrv(index)
+            .is_ok_and(|n| n.process.as_mut().is_some_and(JvmProcess::is_alive))
+    }
+
+    fn extra_namesrv(&mut self, index: usize) -> Result<&mut ExtraNamesrv, HarnessError> {
+        let count = self.extra_namesrvs.len() + 1;
+        index
+            .checked_sub(1)
+            .and_then(|i| self.extra_namesrvs.get_mut(i))
+            .ok_or_else(|| {
+                HarnessError::InvalidState(format!(
+                    "no name server {index} (the cluster has {count})"
+                ))
+            })
+    }
+
+    fn spawn_namesrv_and_wait(
+        &mut self,
+        index: usize,
+        deadline: Instant,
+    ) -> Result<(), HarnessError> {
+        if self.namesrv_running(index) {
+            return Err(HarnessError::InvalidState(format!(
+                "name server {index} is already running"
+            )));
+        }
+        let (cmd, root, port) = if index == 0 {
+            (
+                self.namesrv_cmd.clone(),
+                self.info.run_dir.clone(),
+                self.info.namesrv_port,
+            )
+        } else {
+            let n = self.extra_namesrv(index)?;
+            (n.cmd.clone(), n.root.clone(), n.port)
+        };
+        let free_by = Instant::now() + Duration::from_secs(10);
+        while !port_free(port) && Instant::now() < free_by {
+            thread::sleep(Duration::from_millis(100));
+        }
+        let t0 = Instant::now();
+        let layout = Layout::new(&root);
+        let mut ns = spawn_jvm(&cmd.java, &cmd.args, &cmd.env_home, &layout, Role::Namesrv)?;
+        let addr = format!("127.0.0.1:{port}");
+        let waited = wait_until(&mut ns, deadline, || {
+            probe::namesrv_answers(&addr, PROBE_TIMEOUT)
+        });
+        let what = format!("{} namesrv {index} ({addr})", self.info.version);
+        let pid = ns.pid();
+        if index == 0 {
+            self.namesrv = Some(ns);
+            self.info.namesrv_pid = pid;
+            self.info.write()?;
+        } else {
+            self.extra_namesrv(index)?.process = Some(ns);
+        }
+        match waited {
+            Ok(()) => Ok(()),
+            Err(Some(status)) => Err(HarnessError::Exited {
+                what,
+                status,
+                logs: log_tail(&root, Role::Namesrv, LOG_TAIL_LINES),
+            }),
+            Err(None) => Err(HarnessError::Timeout {
+                what,
+                waited: t0.elapsed(),
+                logs: log_tail(&root, Role::Namesrv, LOG_TAIL_LINES),
             }),
         }
     }
@@ -671,6 +853,11 @@ impl Cluster {
         if let Some(mut ns) = self.namesrv.take() {
             ns.terminate(STOP_GRACE);
         }
+        for extra in &mut self.extra_namesrvs {
+            if let Some(mut ns) = extra.process.take() {
+                ns.terminate(STOP_GRACE);
+            }
+        }
         self.cleanup()
     }
 
@@ -680,6 +867,7 @@ impl Cluster {
         for p in [self.namesrv.as_mut(), self.broker.as_mut()]
             .into_iter()
             .chain(self.extra_brokers.iter_mut().map(|b| b.process.as_mut()))
+            .chain(self.extra_namesrvs.iter_mut().map(|n| n.process.as_mut()))
             .flatten()
         {
             p.detach();
@@ -730,6 +918,11 @@ impl Drop for Cluster {
         if let Some(mut ns) = self.namesrv.take() {
             ns.kill();
         }
+        for extra in &mut self.extra_namesrvs {
+            if let Some(mut ns) = extra.process.take() {
+                ns.kill();
+            }
+        }
         let _ = self.cleanup();
     }
 }
@@ -749,12 +942,16 @@ fn stop_recorded(info: &ClusterInfo, hard: bool) {
     // Brokers added with `Cluster::add_broker` are not in the state file:
     // their pid files are (`<run dir>/brokers/<name>/broker.pid`); their
     // command lines carry the cluster's marker as a prefix.
-    let extra_pids = fs::read_dir(info.run_dir.join(EXTRA_BROKERS_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| fs::read_to_string(e.path().join("broker.pid")).ok())
-        .filter_map(|t| t.trim().parse::<u32>().ok());
+    let pids_in = |dir: &str, file: &'static str| {
+        fs::read_dir(info.run_dir.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(move |e| fs::read_to_string(e.path().join(file)).ok())
+            .filter_map(|t| t.trim().parse::<u32>().ok())
+    };
+    let extra_pids =
+        pids_in(EXTRA_BROKERS_DIR, "broker.pid").chain(pids_in(EXTRA_NAMESRVS_DIR, "namesrv.pid"));
     let pids: Vec<u32> = extra_pids
         .chain([info.broker_pid, info.namesrv_pid])
         .collect();
@@ -903,6 +1100,15 @@ fn remove_run_dir(dir: &Path) -> Result<(), HarnessError> {
     fs::remove_dir_all(dir).map_err(|e| HarnessError::io(format!("remove {}", dir.display()), e))
 }
 
+/// `127.0.0.1:<port>` of every name server of `spec`, `;`-separated.
+fn namesrv_list(spec: &ClusterSpec) -> String {
+    std::iter::once(spec.namesrv_port)
+        .chain(spec.extra_namesrv_ports.iter().copied())
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// The broker properties (harness defaults, then the spec's extras) and the
 /// extra JVM system properties (`-D` keys).
 fn broker_properties(spec: &ClusterSpec, layout: &Layout) -> (Props, Props) {
@@ -914,7 +1120,7 @@ fn broker_properties(spec: &ClusterSpec, layout: &Layout) -> (Props, Props) {
         ("flushDiskType", "ASYNC_FLUSH".to_string()),
         ("listenPort", spec.broker_port.to_string()),
         ("brokerIP1", "127.0.0.1".to_string()),
-        ("namesrvAddr", format!("127.0.0.1:{}", spec.namesrv_port)),
+        ("namesrvAddr", namesrv_list(spec)),
         ("storePathRootDir", layout.store.display().to_string()),
         (
             "storePathCommitLog",
