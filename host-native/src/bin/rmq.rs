@@ -21,9 +21,12 @@ use rmq::{
 };
 use tokio::sync::{mpsc, watch};
 
+#[path = "rmq/admin_cli.rs"]
+mod admin_cli;
+
 /// rmq: an Apache RocketMQ client.
 #[derive(Parser, Debug)]
-#[command(name = "rmq", version, about)]
+#[command(name = "rmq", version, about, after_help = admin_cli::EXIT_CODES)]
 struct Cli {
     /// Name servers, `host:port[;host:port]`.
     #[arg(
@@ -103,6 +106,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Create, delete or list topics.
+    Topic {
+        #[command(subcommand)]
+        action: admin_cli::TopicCmd,
+    },
+    /// Print every cluster and broker: addresses, versions, TPS.
+    Cluster {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A consumer group's progress (lag per queue), members, or offset reset.
+    Group {
+        #[command(subcommand)]
+        action: admin_cli::GroupCmd,
+    },
+    /// Find messages by id (unique or offset id) or by key, on every broker
+    /// of the topic.
+    Query(admin_cli::QueryArgs),
+    /// Print a message's trace: its send and every delivery and consume
+    /// result, from the trace topic (clients with trace enabled write it).
+    Trace(admin_cli::TraceArgs),
     /// Print a consumer group's committed offset, the max offset and the
     /// lag of every queue of a topic.
     Offsets {
@@ -126,7 +151,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rmq: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(admin_cli::exit_code(&e))
         }
     }
 }
@@ -247,6 +272,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             consume(&cli.namesrv, args).await
         }
         Cmd::Offsets { group, topic } => offsets(&cli.namesrv, &group, &topic).await,
+        Cmd::Topic { action } => admin_cli::topic(&cli.namesrv, action).await,
+        Cmd::Cluster { json } => admin_cli::cluster(&cli.namesrv, json).await,
+        Cmd::Group { action } => admin_cli::group(&cli.namesrv, action).await,
+        Cmd::Query(args) => admin_cli::query(&cli.namesrv, args).await,
+        Cmd::Trace(args) => admin_cli::trace(&cli.namesrv, args).await,
     }
 }
 
