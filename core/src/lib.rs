@@ -24,6 +24,7 @@ extern crate std;
 
 pub mod acl;
 pub mod client;
+pub mod collections;
 pub mod consumer;
 pub mod engine;
 pub mod message;

@@ -34,6 +34,7 @@ use core::fmt::Write as _;
 use md5::{Digest as _, Md5};
 
 use crate::acl::java_string_cmp;
+use crate::collections::VecMap;
 use crate::route::MessageQueue;
 
 /// Java's default number of virtual nodes per client for consistent hashing
@@ -419,25 +420,21 @@ fn machine_room_nearby<S: AsRef<str>>(
     mq_all: &[MessageQueue],
     cid_all: &[S],
 ) -> Result<Vec<MessageQueue>, AllocateError> {
-    let mut queues_by_room: BTreeMap<JavaOrdered<'_>, Vec<MessageQueue>> = BTreeMap::new();
+    let mut queues_by_room: VecMap<JavaOrdered<'_>, Vec<MessageQueue>> = VecMap::new();
     for mq in mq_all {
         match resolver.broker_room(mq) {
             Some(room) if !room.is_empty() => queues_by_room
-                .entry(JavaOrdered(room))
-                .or_default()
+                .get_or_default(JavaOrdered(room))
                 .push(mq.clone()),
             _ => return Err(AllocateError::NoBrokerMachineRoom(mq.clone())),
         }
     }
-    let mut clients_by_room: BTreeMap<JavaOrdered<'_>, Vec<&str>> = BTreeMap::new();
+    let mut clients_by_room: VecMap<JavaOrdered<'_>, Vec<&str>> = VecMap::new();
     for cid in cid_all {
         let cid = cid.as_ref();
         match resolver.client_room(cid) {
             Some(room) if !room.is_empty() => {
-                clients_by_room
-                    .entry(JavaOrdered(room))
-                    .or_default()
-                    .push(cid);
+                clients_by_room.get_or_default(JavaOrdered(room)).push(cid);
             }
             _ => return Err(AllocateError::NoClientMachineRoom(cid.into())),
         }

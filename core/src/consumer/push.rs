@@ -7,7 +7,9 @@
 //! Flow control bounds what is cached per queue, so memory is bounded
 //! whatever the backlog.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
+
+use crate::collections::{VecMap, VecSet};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -197,8 +199,8 @@ struct Outstanding {
 pub struct PushConsumer {
     config: ConsumerConfig,
     client_id: String,
-    subscriptions: BTreeMap<String, Subscription>,
-    queues: BTreeMap<MessageQueue, OwnedQueue>,
+    subscriptions: VecMap<String, Subscription>,
+    queues: VecMap<MessageQueue, OwnedQueue>,
     ops: BTreeMap<u64, Op>,
     next_token: u64,
     deliveries: VecDeque<Delivery>,
@@ -214,13 +216,13 @@ pub struct PushConsumer {
     consumed_failed: u64,
     /// Topics whose member list is being fetched, and whether another
     /// round was asked for meanwhile.
-    listing: BTreeMap<String, bool>,
+    listing: VecMap<String, bool>,
     /// Rebalance rounds that found this client missing or failed.
-    incomplete_topics: BTreeSet<String>,
+    incomplete_topics: VecSet<String>,
     /// Lite pull with `assign`: exactly these queues, no group rebalance.
-    assigned: Option<BTreeSet<MessageQueue>>,
+    assigned: Option<VecSet<MessageQueue>>,
     /// Queues the user paused: owned, not pulled.
-    paused: BTreeSet<MessageQueue>,
+    paused: VecSet<MessageQueue>,
     /// Broadcasting: offsets restored from the local store, and every
     /// queue's offset since (Java's `LocalFileOffsetStore`).
     local_offsets: BTreeMap<MessageQueue, i64>,
@@ -234,8 +236,8 @@ impl PushConsumer {
         PushConsumer {
             config,
             client_id: client_id.to_string(),
-            subscriptions: BTreeMap::new(),
-            queues: BTreeMap::new(),
+            subscriptions: VecMap::new(),
+            queues: VecMap::new(),
             ops: BTreeMap::new(),
             next_token: 0,
             deliveries: VecDeque::new(),
@@ -246,12 +248,12 @@ impl PushConsumer {
             started_at_ms: 0,
             consumed_ok: 0,
             consumed_failed: 0,
-            incomplete_topics: BTreeSet::new(),
-            listing: BTreeMap::new(),
+            incomplete_topics: VecSet::new(),
+            listing: VecMap::new(),
             local_offsets: BTreeMap::new(),
             snapshots: VecDeque::new(),
             assigned: None,
-            paused: BTreeSet::new(),
+            paused: VecSet::new(),
         }
     }
 
@@ -760,7 +762,7 @@ impl PushConsumer {
     /// the new ones.
     fn apply_allocation(&mut self, ctx: &mut Context<'_>, topic: &str, mine: Vec<MessageQueue>) {
         self.incomplete_topics.remove(topic);
-        let keep: BTreeSet<&MessageQueue> = mine.iter().collect();
+        let keep: VecSet<&MessageQueue> = mine.iter().collect();
         let gone: Vec<MessageQueue> = self
             .queues
             .keys()
@@ -823,13 +825,13 @@ impl PushConsumer {
     /// LOCK_BATCH_MQ for every owned queue, one request per broker: takes
     /// new locks and renews held ones.
     fn lock_all(&mut self, ctx: &mut Context<'_>) {
-        let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
+        let mut by_broker: VecMap<String, Vec<MessageQueue>> = VecMap::new();
         for (mq, q) in &self.queues {
             if q.dropping {
                 continue; // its lock lapses; unlocked when its batch is back
             }
             if let Some(addr) = master(ctx, mq) {
-                by_broker.entry(addr).or_default().push(mq.clone());
+                by_broker.get_or_default(addr).push(mq.clone());
             }
         }
         for (addr, mqs) in by_broker {
@@ -858,7 +860,7 @@ impl PushConsumer {
         let now = ctx.now();
         // A queue the broker would not lock for us (another member holds
         // it) is not ours to consume until it does (Java: setLocked(false)).
-        let granted: BTreeSet<&MessageQueue> = body.lock_ok_mq_set.iter().collect();
+        let granted: VecSet<&MessageQueue> = body.lock_ok_mq_set.iter().collect();
         for mq in requested {
             if !granted.contains(mq) {
                 if let Some(q) = self.queues.get_mut(mq) {
@@ -1631,10 +1633,10 @@ impl PushConsumer {
         self.ops.retain(|_, op| !matches!(op, Op::Pull { .. }));
         self.persist_all(ctx, true);
         if self.locking() {
-            let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
+            let mut by_broker: VecMap<String, Vec<MessageQueue>> = VecMap::new();
             for (mq, q) in &self.queues {
                 if let (Some(_), Some(addr)) = (q.locked_at, master(ctx, mq)) {
-                    by_broker.entry(addr).or_default().push(mq.clone());
+                    by_broker.get_or_default(addr).push(mq.clone());
                 }
             }
             for (_, mqs) in by_broker {

@@ -2,10 +2,11 @@
 //! frame decoder and output buffer. Connection ids are handed out here; the
 //! host maps them to sockets.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::string::String;
 use bytes::{Bytes, BytesMut};
 
+use crate::collections::{VecMap, VecSet};
 use crate::protocol::FrameDecoder;
 
 /// Identifies one connection between the engine and its host.
@@ -55,12 +56,12 @@ pub(crate) struct Connection {
 #[derive(Debug, Default)]
 pub(crate) struct Connections {
     next_id: u64,
-    by_id: BTreeMap<ConnId, Connection>,
-    by_addr: BTreeMap<String, ConnId>,
+    by_id: VecMap<ConnId, Connection>,
+    by_addr: VecMap<String, ConnId>,
     /// Connect and close requests for the host, in order.
     control: VecDeque<Transmit>,
     /// Connections with bytes waiting in `out`.
-    dirty: BTreeSet<ConnId>,
+    dirty: VecSet<ConnId>,
     /// Set when bytes were queued on a blocked connection since the last
     /// [`Connections::pop_overflowed`] scan.
     any_blocked: bool,

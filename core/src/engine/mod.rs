@@ -83,6 +83,7 @@ pub use role::{
 };
 pub use timers::{TimerKey, TimerKind, TimerOwner};
 
+use crate::collections::VecSet;
 use crate::protocol::body::HeartbeatData;
 use crate::protocol::fields::{CommandHeader, ExtFields};
 use crate::protocol::headers::UnregisterClientRequestHeader;
@@ -166,11 +167,11 @@ pub struct Engine {
     /// Heartbeat data by role; `None` for roles without a group.
     groups: Vec<Option<GroupData>>,
     /// Broker addresses we heartbeat (masters of the routes in use).
-    brokers: BTreeSet<String>,
+    brokers: VecSet<String>,
     timers: TimerTable,
     notices: VecDeque<Notice>,
     /// Brokers whose connection was lost and not yet opened again.
-    lost_brokers: BTreeSet<String>,
+    lost_brokers: VecSet<String>,
     state: State,
 }
 
@@ -193,10 +194,10 @@ impl Engine {
             namesrv,
             routes: Routes::default(),
             groups: Vec::new(),
-            brokers: BTreeSet::new(),
+            brokers: VecSet::new(),
             timers,
             notices: VecDeque::new(),
-            lost_brokers: BTreeSet::new(),
+            lost_brokers: VecSet::new(),
             state: State::Running,
             config,
         }

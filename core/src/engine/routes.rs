@@ -3,7 +3,7 @@
 //! role makes of it (a producer's template route for a topic still to be
 //! created, a consumer's subscribe queues) is the role's business.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use crate::collections::{VecMap, VecSet};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -18,13 +18,13 @@ use crate::time::Instant;
 struct TopicEntry {
     route: Option<(TopicRouteData, RouteTable)>,
     querying: bool,
-    watchers: BTreeSet<RoleId>,
+    watchers: VecSet<RoleId>,
 }
 
 /// Route tables by topic.
 #[derive(Debug, Default)]
 pub(super) struct Routes {
-    topics: BTreeMap<String, TopicEntry>,
+    topics: VecMap<String, TopicEntry>,
 }
 
 impl Routes {
@@ -45,11 +45,11 @@ impl Routes {
             self.topics.insert(topic.to_string(), TopicEntry::default());
         }
         // Inserted just above when missing.
-        self.topics.entry(topic.to_string()).or_default()
+        self.topics.get_or_default(topic.to_string())
     }
 
     /// Master addresses of every cached route.
-    pub(super) fn master_addrs(&self) -> BTreeSet<String> {
+    pub(super) fn master_addrs(&self) -> VecSet<String> {
         self.topics
             .values()
             .filter_map(|e| e.route.as_ref())

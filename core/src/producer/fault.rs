@@ -1,9 +1,9 @@
 //! Latency-based fault avoidance, after the Java client's `MQFaultStrategy`:
 //! a broker that answered slowly, or failed, is avoided for a while.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 
+use crate::collections::VecMap;
 use crate::time::Instant;
 
 /// Latency thresholds (ms) and how long a broker at or above each is avoided
@@ -16,7 +16,7 @@ const ISOLATION_LATENCY: u64 = 30000;
 /// Per-broker availability.
 #[derive(Debug, Default, Clone)]
 pub struct FaultTracker {
-    available_from: BTreeMap<String, Instant>,
+    available_from: VecMap<String, Instant>,
 }
 
 impl FaultTracker {

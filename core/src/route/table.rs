@@ -1,7 +1,6 @@
 //! [`RouteTable`]: the publish and subscribe queues of one topic, derived
 //! from its [`TopicRouteData`] by the Java client's rules.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -9,6 +8,7 @@ use super::data::{BrokerData, QueueData, TopicRouteData, MAX_ROUTE_QUEUES};
 use super::perm;
 use super::queue::MessageQueue;
 use crate::acl::java_string_cmp;
+use crate::collections::VecMap;
 
 /// Java producers' default `defaultTopicQueueNums`: how many queues per
 /// broker a topic gets when it is auto-created from the `TBW102` template.
@@ -20,7 +20,7 @@ pub struct RouteTable {
     topic: String,
     publish: Vec<MessageQueue>,
     subscribe: Vec<MessageQueue>,
-    brokers: BTreeMap<String, BrokerData>,
+    brokers: VecMap<String, BrokerData>,
     order_topic: bool,
 }
 
@@ -40,11 +40,10 @@ impl RouteTable {
     /// Each list holds at most [`MAX_ROUTE_QUEUES`] queues; the rest of a
     /// larger route is left out.
     pub fn new(topic: &str, route: &TopicRouteData) -> Self {
-        let mut brokers = BTreeMap::new();
+        let mut brokers = VecMap::new();
         for b in &route.broker_datas {
-            brokers
-                .entry(b.broker_name.clone())
-                .or_insert_with(|| b.clone());
+            // The first entry of a name wins.
+            brokers.get_or_insert_with(b.broker_name.clone(), || b.clone());
         }
         let conf = route.order_topic_conf.as_deref().filter(|c| !c.is_empty());
         let publish = match conf {
