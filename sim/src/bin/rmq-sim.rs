@@ -1,25 +1,37 @@
 //! `rmq-sim`: runs the cluster simulation over seeds.
 //!
 //! ```text
-//! rmq-sim --seed S          one seed; prints its stats, or the failure trace
-//! rmq-sim --seeds N [--from F]   seeds F..F+N; reports throughput; exits 1 on any failure
+//! rmq-sim --seed S                          one seed: its stats, or the failure trace
+//! rmq-sim --seeds N [--from F] [--jobs J]   seeds F..F+N on J threads; reports
+//!                                           throughput; exits 1 on any failure
 //! ```
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use rmq_sim::cluster::{run, SimConfig};
+use rmq_sim::cluster::{run, SimConfig, Stats};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: rmq-sim --seed S | --seeds N [--from F]");
+    eprintln!("usage: rmq-sim --seed S | --seeds N [--from F] [--jobs J]");
     ExitCode::from(2)
+}
+
+/// Totals over a batch of seeds.
+#[derive(Default)]
+struct Totals {
+    steps: u64,
+    acked: usize,
+    checks: u64,
+    faults: usize,
+    failed: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut seed = None;
-    let mut seeds = None;
-    let mut from = 0u64;
+    let (mut seed, mut seeds, mut from) = (None, None, 0u64);
+    let mut jobs = std::thread::available_parallelism().map_or(1, usize::from) as u64;
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
@@ -27,6 +39,7 @@ fn main() -> ExitCode {
             ("--seed", Some(v)) => seed = Some(v),
             ("--seeds", Some(v)) => seeds = Some(v),
             ("--from", Some(v)) => from = v,
+            ("--jobs", Some(v)) => jobs = v.max(1),
             _ => return usage(),
         }
         i += 2;
@@ -35,10 +48,8 @@ fn main() -> ExitCode {
         let started = Instant::now();
         return match run(s, &SimConfig::for_seed(s)) {
             Ok(stats) => {
-                println!(
-                    "seed {s}: ok in {:.1} ms: {stats:?}",
-                    started.elapsed().as_secs_f64() * 1e3
-                );
+                let ms = started.elapsed().as_secs_f64() * 1e3;
+                println!("seed {s}: every invariant held ({ms:.1} ms): {stats:?}");
                 ExitCode::SUCCESS
             }
             Err(f) => {
@@ -51,34 +62,59 @@ fn main() -> ExitCode {
         return usage();
     };
     let started = Instant::now();
-    let (mut steps, mut failed, mut acked, mut checks) = (0u64, 0u64, 0usize, 0u64);
-    for s in from..from + n {
-        match run(s, &SimConfig::for_seed(s)) {
-            Ok(stats) => {
-                steps += stats.steps;
-                acked += stats.acked;
-                checks += stats.ownership_checks;
-            }
-            Err(f) => {
-                failed += 1;
-                if failed <= 3 {
-                    println!("{f}\n");
-                } else {
-                    println!("seed {s}: {:?}: {}", f.invariant, f.detail);
+    let next = AtomicU64::new(from);
+    let totals = Mutex::new(Totals::default());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let s = next.fetch_add(1, Ordering::Relaxed);
+                if s >= from + n {
+                    return;
                 }
-            }
+                let result = run(s, &SimConfig::for_seed(s));
+                let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(Stats {
+                        steps,
+                        acked,
+                        ownership_checks,
+                        faults,
+                        ..
+                    }) => {
+                        t.steps += steps;
+                        t.acked += acked;
+                        t.checks += ownership_checks;
+                        t.faults += faults;
+                    }
+                    Err(f) => {
+                        if t.failed.len() < 3 {
+                            println!("{f}\n");
+                        } else {
+                            println!("seed {s}: {:?}: {}", f.invariant, f.detail);
+                        }
+                        t.failed.push(s.to_string());
+                    }
+                }
+            });
         }
-    }
+    });
+    let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{n} seeds ({from}..{}) in {secs:.2} s: {failed} failed; {steps} steps, {:.0} steps/s, {:.0} seeds/s; {acked} messages acknowledged; {checks} ownership checks",
+        "{n} seeds ({from}..{}) on {jobs} threads in {secs:.2} s: {} failed; {} simulated steps ({:.0} steps/s, {:.0} seeds/s); {} faults injected; {} messages acknowledged; {} ownership checks",
         from + n,
-        steps as f64 / secs,
+        t.failed.len(),
+        t.steps,
+        t.steps as f64 / secs,
         n as f64 / secs,
+        t.faults,
+        t.acked,
+        t.checks,
     );
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
+    if t.failed.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        println!("failing seeds: {}", t.failed.join(" "));
+        ExitCode::FAILURE
     }
 }

@@ -202,6 +202,18 @@ impl Broker {
             .unwrap_or_default()
     }
 
+    /// How many members `group` has here.
+    pub fn member_count(&self, group: &str) -> usize {
+        self.groups.get(group).map_or(0, |g| g.members.len())
+    }
+
+    /// Is `client` a member of `group` here?
+    pub fn is_member(&self, group: &str, client: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(client))
+    }
+
     /// The next instant housekeeping has work.
     pub fn next_due(&self) -> Option<Instant> {
         if !self.up {

@@ -19,11 +19,8 @@ pub struct Checker {
     done: BTreeMap<QueueKey, (BTreeSet<i64>, i64)>,
     /// Where each body is stored (main topic and retry copies).
     pub stored: BTreeMap<Vec<u8>, Vec<Location>>,
-    /// Orderly: the batch of each queue with a handler: (node, first offset).
+    /// Orderly: the batch of each queue with a handler: (node, delivery id).
     pub active: BTreeMap<QueueKey, (usize, u64)>,
-    /// Orderly: each (node incarnation, queue)'s last batch: first, last
-    /// offset and whether it succeeded.
-    pub last_batch: BTreeMap<(usize, u32, QueueKey), (i64, i64, bool)>,
 }
 
 impl Checker {

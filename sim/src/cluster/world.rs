@@ -2,7 +2,7 @@
 //! queue and the fault scheduler, stepped on one virtual clock.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -138,6 +138,7 @@ pub struct World {
     next_probe_opaque: i32,
     consumer_cfg: ConsumerConfig,
     failure: Option<Box<Failure>>,
+    owner_counts: Vec<u8>,
 }
 
 impl World {
@@ -186,6 +187,7 @@ impl World {
             next_probe_opaque: 1 << 30,
             consumer_cfg,
             failure: None,
+            owner_counts: Vec::new(),
             cfg,
         };
         for i in 0..w.cfg.producers {
@@ -431,21 +433,18 @@ impl World {
                 return self.fail(Invariant::OrderlyOverlap, detail);
             }
             self.check.active.insert(key.clone(), (n, d.id.0));
-            let ascending = d
+            // A batch never starts past the queue's lowest offset not yet
+            // finished (consumed, or taken back) by the group: message k+1
+            // is never handed out before k is done. Redelivering earlier
+            // messages (from a commit point) is allowed.
+            let contiguous = d
                 .messages
                 .windows(2)
-                .all(|w| w[0].queue_offset < w[1].queue_offset);
-            let prev = self.check.last_batch.get(&(n, inc, key.clone())).copied();
-            let in_order = match prev {
-                None => true,
-                // After a failed batch: that batch again (or from an earlier commit point).
-                Some((pf, _, false)) => first <= pf,
-                // After a consumed batch: what follows, or a restart from a commit point.
-                Some((pf, pl, true)) => first > pl || first <= pf,
-            };
-            if !ascending || !in_order {
+                .all(|w| w[0].queue_offset + 1 == w[1].queue_offset);
+            let pending = self.check.done_prefix(GROUP, &key.1, &key.2, key.3);
+            if !contiguous || first > pending {
                 let detail = format!(
-                    "{} got batch {first}..={last} of {key:?} after {prev:?}",
+                    "{} got batch {first}..={last} of {key:?} while offset {pending} is not consumed",
                     self.nodes[n].client_id
                 );
                 return self.fail(Invariant::OrderlyOrder, detail);
@@ -755,16 +754,10 @@ impl World {
                     return; // the process died with the batch
                 }
                 let ok = result == ConsumeResult::Success;
-                let (first, last) = (
-                    done.first().map_or(-1, |d| d.0 .3),
-                    done.last().map_or(-1, |d| d.0 .3),
-                );
+                let first = done.first().map_or(-1, |d| d.0 .3);
                 self.trace(Tr::Done(node, key.3, first, ok));
                 if self.cfg.orderly && key.2 != RETRY {
                     self.check.active.remove(&key);
-                    self.check
-                        .last_batch
-                        .insert((node, inc, key), (first, last, ok));
                 }
                 if ok {
                     for (at, body) in done {
@@ -1169,40 +1162,51 @@ impl World {
     }
 
     /// Once membership is stable, every queue has exactly one owner.
+    /// Allocation-free on the common path: it runs after most steps.
     fn check_ownership(&mut self) {
-        let live: BTreeSet<&str> = self
-            .nodes
-            .iter()
-            .filter(|n| n.kind == Kind::Consumer && n.client.is_some())
-            .map(|n| n.client_id.as_str())
-            .collect();
-        if live.is_empty() {
+        let mut live = 0;
+        for n in &self.nodes {
+            if n.kind == Kind::Consumer {
+                if n.client.is_none() {
+                    return; // a member is down: membership is not stable
+                }
+                live += 1;
+            }
+        }
+        if live == 0 {
             return;
         }
         // Stable: every broker up lists exactly the live members.
         for b in self.brokers.iter().filter(|b| b.up) {
-            let members = b.members(GROUP);
-            if members.len() != live.len() || !members.iter().all(|m| live.contains(m.as_str())) {
+            if b.member_count(GROUP) != live {
+                return;
+            }
+            let all = self
+                .nodes
+                .iter()
+                .filter(|n| n.kind == Kind::Consumer)
+                .all(|n| b.is_member(GROUP, &n.client_id));
+            if !all {
                 return;
             }
         }
-        if self
-            .nodes
-            .iter()
-            .any(|n| n.kind == Kind::Consumer && n.client.is_none())
-        {
-            return;
-        }
         self.stats.ownership_checks += 1;
-        let mut owners: BTreeMap<(String, String, i32), Vec<usize>> = BTreeMap::new();
-        for b in self.brokers.iter().filter(|b| b.up) {
-            for topic in [TOPIC, RETRY] {
-                for q in 0..b.topics.get(topic).copied().unwrap_or(0) {
-                    owners.insert((b.name.clone(), topic.to_string(), q), Vec::new());
-                }
+        // Slot of (broker, topic, queue) in `counts`.
+        let mut bases = [[usize::MAX; 2]; 8];
+        let mut total = 0;
+        for (i, b) in self.brokers.iter().enumerate().take(8) {
+            if !b.up {
+                continue;
+            }
+            for (t, topic) in [TOPIC, RETRY].into_iter().enumerate() {
+                bases[i][t] = total;
+                total += b.topics.get(topic).copied().unwrap_or(0).max(0) as usize;
             }
         }
-        for (i, node) in self.nodes.iter().enumerate() {
+        let mut counts = std::mem::take(&mut self.owner_counts);
+        counts.clear();
+        counts.resize(total, 0u8);
+        for node in &self.nodes {
             let (Some(c), Some(id)) = (node.client.as_ref(), node.consumer) else {
                 continue;
             };
@@ -1210,20 +1214,56 @@ impl World {
                 continue;
             };
             for mq in consumer.owned_queues() {
-                if let Some(o) =
-                    owners.get_mut(&(mq.broker_name.clone(), mq.topic.clone(), mq.queue_id))
-                {
-                    o.push(i);
+                let Some(i) = self.brokers.iter().position(|b| b.name == mq.broker_name) else {
+                    continue;
+                };
+                let t = if mq.topic == TOPIC {
+                    0
+                } else if mq.topic == RETRY {
+                    1
+                } else {
+                    continue;
+                };
+                let Some(&base) = bases.get(i).map(|b| &b[t]) else {
+                    continue;
+                };
+                let n = self.brokers[i].topics.get(&mq.topic).copied().unwrap_or(0);
+                if base != usize::MAX && mq.queue_id >= 0 && mq.queue_id < n {
+                    let slot = &mut counts[base + mq.queue_id as usize];
+                    *slot = slot.saturating_add(1);
+                }
+            }
+        }
+        let bad = counts.iter().position(|&c| c != 1);
+        self.owner_counts = counts;
+        if bad.is_some() {
+            self.ownership_failure();
+        }
+    }
+
+    fn ownership_failure(&mut self) {
+        let mut owners: BTreeMap<(String, String, i32), Vec<String>> = BTreeMap::new();
+        for b in self.brokers.iter().filter(|b| b.up) {
+            for topic in [TOPIC, RETRY] {
+                for q in 0..b.topics.get(topic).copied().unwrap_or(0) {
+                    owners.insert((b.name.clone(), topic.to_string(), q), Vec::new());
+                }
+            }
+        }
+        for node in &self.nodes {
+            let (Some(c), Some(id)) = (node.client.as_ref(), node.consumer) else {
+                continue;
+            };
+            for mq in c.consumer(id).into_iter().flat_map(|c| c.owned_queues()) {
+                let key = (mq.broker_name.clone(), mq.topic.clone(), mq.queue_id);
+                if let Some(o) = owners.get_mut(&key) {
+                    o.push(node.client_id.clone());
                 }
             }
         }
         if let Some((q, o)) = owners.iter().find(|(_, o)| o.len() != 1) {
-            let names: Vec<&str> = o
-                .iter()
-                .map(|&i| self.nodes[i].client_id.as_str())
-                .collect();
             let detail = format!(
-                "membership stable since {} ms, yet {q:?} is owned by {names:?}",
+                "membership stable since {} ms, yet {q:?} is owned by {o:?}",
                 self.settled_at.as_millis()
             );
             self.fail(Invariant::QueueOwnership, detail);
