@@ -12,6 +12,9 @@
 //! cargo xtask broker status
 //! cargo xtask vectors [--check]              regenerate the allocation vectors with
 //!                                           the Java client (tests/java/allocation-vectors)
+//! cargo xtask soak [--minutes N] [--seed S]  producer + consumer group on a private
+//!                                           cluster under consumer restarts and a broker
+//!                                           crash: nothing lost, resources flat (xtask/src/soak.rs)
 //! ```
 
 mod bench;
@@ -19,6 +22,7 @@ mod bench_node;
 mod go;
 mod java;
 mod runtimes;
+mod soak;
 mod vectors;
 mod wasm;
 
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(true).map(|()| ExitCode::SUCCESS),
         Some("broker") => cmd_broker(&args[1..]),
         Some("vectors") => vectors::cmd_vectors(&args[1..]),
+        Some("soak") => soak::cmd_soak(&args[1..]),
         Some("wasm") => wasm::build_wasm(&mut |l| say(l), true).map(|_| ExitCode::SUCCESS),
         Some("-h" | "--help" | "help") | None => {
             print_usage();
@@ -95,6 +100,8 @@ fn print_usage() {
   cargo xtask broker stop [--version 5|4] [--namesrv-port N] [--all]
   cargo xtask broker status
   cargo xtask vectors [--check]
+  cargo xtask soak [--minutes N] [--seed S] [--rate N] [--consumers N]
+                                            a bounded soak on a private 5.x cluster (default 10 min)
   cargo xtask wasm                          build the WebAssembly client into js/dist/wasm (fails over the size budget)
 
 versions: 5 = Apache RocketMQ {} (namesrv {}, broker {}), 4 = {} (namesrv {}, broker {})",
@@ -413,6 +420,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     });
 
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());
+    // A short bounded soak on its own cluster (the whole suite only).
+    let soaked = passthrough
+        .is_empty()
+        .then(|| soak::run(soak::CI_MINUTES, &[]));
     let (status, binaries) = run?;
     say(&format!("cargo test finished: {status}"));
     // On standard error: standard output still ends with libtest's own
@@ -422,6 +433,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     }
     if let Some(Err(e)) = node {
         say(&format!("the npm package's tests failed: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(Err(e)) = soaked {
+        say(&format!("the soak failed: {e}"));
         return Ok(ExitCode::FAILURE);
     }
     return Ok(exit_code_of(status));
