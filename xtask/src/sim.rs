@@ -1,0 +1,73 @@
+//! `cargo xtask sim [--seed S | --seeds N] [--from F] [--jobs J]`: the
+//! deterministic cluster simulation (rmq-sim's `rmq-sim` binary, built in
+//! release mode so thousands of seeds take seconds).
+//!
+//! - `--seed S` replays one seed exactly: its stats, or on a violated
+//!   invariant the injected faults and the last events.
+//! - `--seeds N` runs seeds `F..F+N` (default 0..[`CI_SEEDS`]) on every
+//!   core and reports throughput (simulated steps per second).
+//! - `cargo xtask test` runs [`CI_SEEDS`] seeds.
+
+use std::process::ExitCode;
+
+use crate::{cargo, run_child, say};
+
+/// Seeds `cargo xtask test` runs.
+pub(crate) const CI_SEEDS: u64 = 2000;
+
+/// Parses the arguments of `cargo xtask sim` and runs.
+pub(crate) fn cmd_sim(args: &[String]) -> Result<ExitCode, String> {
+    let mut forwarded = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seed" | "--seeds" | "--from" | "--jobs" => {
+                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                value
+                    .parse::<u64>()
+                    .map_err(|e| format!("{arg} {value}: {e}"))?;
+                forwarded.push(arg.clone());
+                forwarded.push(value.clone());
+            }
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    if forwarded.is_empty() {
+        forwarded = vec!["--seeds".into(), CI_SEEDS.to_string()];
+    }
+    let ok = simulate(&forwarded)?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The CI-sized run of `cargo xtask test`.
+pub(crate) fn run_ci() -> Result<(), String> {
+    let args = ["--seeds".to_string(), CI_SEEDS.to_string()];
+    match simulate(&args)? {
+        true => Ok(()),
+        false => Err("a simulation seed violated an invariant (see its trace above)".into()),
+    }
+}
+
+fn simulate(args: &[String]) -> Result<bool, String> {
+    say(&format!(
+        "cargo run --release -p rmq-sim --bin rmq-sim -- {}",
+        args.join(" ")
+    ));
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "rmq-sim",
+        "--bin",
+        "rmq-sim",
+        "--",
+    ])
+    .args(args);
+    Ok(run_child(cmd)?.success())
+}
