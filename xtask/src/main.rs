@@ -12,6 +12,9 @@
 //! cargo xtask broker status
 //! cargo xtask vectors [--check]              regenerate the allocation vectors with
 //!                                           the Java client (tests/java/allocation-vectors)
+//! cargo xtask soak [--minutes N] [--seed S]  producer + consumer group on a private
+//!                                           cluster under consumer restarts and a broker
+//!                                           crash: nothing lost, resources flat (xtask/src/soak.rs)
 //! cargo xtask sim [--seed S | --seeds N] [--from F] [--jobs J]
 //!                                           deterministic cluster simulation (rmq-sim,
 //!                                           release); `test` runs 2000 seeds
@@ -23,6 +26,7 @@ mod go;
 mod java;
 mod runtimes;
 mod sim;
+mod soak;
 mod vectors;
 mod wasm;
 
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Some("broker") => cmd_broker(&args[1..]),
         Some("vectors") => vectors::cmd_vectors(&args[1..]),
         Some("sim") => sim::cmd_sim(&args[1..]),
+        Some("soak") => soak::cmd_soak(&args[1..]),
         Some("wasm") => wasm::build_wasm(&mut |l| say(l), true).map(|_| ExitCode::SUCCESS),
         Some("-h" | "--help" | "help") | None => {
             print_usage();
@@ -102,6 +107,8 @@ fn print_usage() {
   cargo xtask vectors [--check]
   cargo xtask sim [--seed S | --seeds N] [--from F] [--jobs J]
                                             deterministic cluster simulation: replay one seed, or run N and report steps/s
+  cargo xtask soak [--minutes N] [--seed S] [--rate N] [--consumers N]
+                                            a bounded soak on a private 5.x cluster (default 10 min)
   cargo xtask wasm                          build the WebAssembly client into js/dist/wasm (fails over the size budget)
 
 versions: 5 = Apache RocketMQ {} (namesrv {}, broker {}), 4 = {} (namesrv {}, broker {})",
@@ -420,6 +427,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     });
 
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());
+    // A short bounded soak on its own cluster (the whole suite only).
+    let soaked = passthrough
+        .is_empty()
+        .then(|| soak::run(soak::CI_MINUTES, &[]));
     // The deterministic cluster simulation, CI-sized (the whole suite only).
     let simulated = passthrough.is_empty().then(sim::run_ci);
     let (status, binaries) = run?;
@@ -431,6 +442,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     }
     if let Some(Err(e)) = node {
         say(&format!("the npm package's tests failed: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(Err(e)) = soaked {
+        say(&format!("the soak failed: {e}"));
         return Ok(ExitCode::FAILURE);
     }
     if let Some(Err(e)) = simulated {
