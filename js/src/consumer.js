@@ -2,6 +2,7 @@ import { Host } from './host.js';
 import { RmqError } from './errors.js';
 import { clientOptions } from './options.js';
 import { defaultOffsetStore } from './offset-store.js';
+import { shutdownHost } from './producer.js';
 
 /** What a handler returns. Anything else (or a throw) counts as Retry. */
 export const ConsumeResult = Object.freeze({
@@ -233,7 +234,9 @@ export class PushConsumer {
 
   /**
    * Stops handing out messages, waits (bounded) for handlers in flight,
-   * commits offsets, unregisters and closes every connection.
+   * commits offsets, unregisters and closes every connection. A consumer
+   * whose WebAssembly instance trapped is already dead: after the wait
+   * for its handlers, shutting it down succeeds (no offsets to commit).
    */
   async shutdown() {
     if (this.#state !== 'running') {
@@ -250,7 +253,7 @@ export class PushConsumer {
       ]);
       clearTimeout(timer);
     }
-    await this.#host.operation((c, now) => c.shutdown(now));
+    await shutdownHost(this.#host);
     // The final snapshot was queued by the shutdown's drain.
     await new Promise((resolve) => queueMicrotask(resolve));
     await this.#saving;

@@ -8,6 +8,7 @@
 import { Host } from './host.js';
 import { RmqError } from './errors.js';
 import { consumerClientOptions, consumerOptions } from './consumer.js';
+import { shutdownHost } from './producer.js';
 
 /** How long one internal wait lasts before the iterator looks again. */
 const ITERATOR_WAIT_MS = 1000;
@@ -311,7 +312,9 @@ export class LitePullConsumer {
 
   /**
    * Commits (with autoCommit), stops pulling, commits offsets to the
-   * broker, unregisters and closes every connection. Iterators end.
+   * broker, unregisters and closes every connection. Iterators end. A
+   * consumer whose WebAssembly instance trapped is already dead: shutting
+   * it down succeeds at once.
    */
   async shutdown() {
     if (this.#state !== 'running') {
@@ -323,6 +326,6 @@ export class LitePullConsumer {
     this.#ready.length = 0;
     for (const wake of this.#waiters) wake();
     this.#waiters.clear();
-    await this.#host.operation((c, now) => c.shutdown(now));
+    await shutdownHost(this.#host);
   }
 }

@@ -107,13 +107,34 @@ export class Producer {
     return this.send(message, { ...options, queue });
   }
 
-  /** Unregisters from every broker and closes every connection. */
+  /**
+   * Unregisters from every broker and closes every connection. A producer
+   * whose WebAssembly instance trapped is already dead (its sockets and
+   * timer gone): shutting it down succeeds at once.
+   */
   async shutdown() {
     if (this.#state !== 'running') {
       this.#state = 'stopped';
       return;
     }
     this.#state = 'stopped';
-    await this.#host.operation((c, now) => c.shutdown(now));
+    await shutdownHost(this.#host);
+  }
+}
+
+/**
+ * Shuts `host`'s client down (the core unregisters and closes), resolving
+ * once it is closed. A client already closed, or whose WebAssembly
+ * instance trapped (before or during the shutdown), is already dead, with
+ * no socket or timer left: that resolves too, since there is nothing left
+ * to shut down. Any other failure rejects.
+ */
+export async function shutdownHost(host) {
+  if (host.closed) return;
+  try {
+    await host.operation((c, now) => c.shutdown(now));
+  } catch (e) {
+    if (e?.code === 'INTERNAL' && host.closed) return;
+    throw e;
   }
 }

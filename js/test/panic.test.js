@@ -2,7 +2,7 @@
 // rejected promise (RmqError INTERNAL), never as a dead package.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Producer, RmqError } from '../src/index.js';
+import { Producer, PushConsumer, LitePullConsumer, ConsumeResult, RmqError } from '../src/index.js';
 import { __testPanic, liveInstance, ready } from '../src/wasm.js';
 import { nameServer, unique } from '../test-support/broker.js';
 
@@ -26,7 +26,8 @@ test('a panic rejects every pending call of the trapped instance and new clients
   }
   // The dead clients refuse further calls with a typed error.
   await assert.rejects(a.send({ topic, body: 'x' }), (e) => e instanceof RmqError);
-  await assert.rejects(b.shutdown(), (e) => e === error);
+  // Shutting a dead client down is a no-op that succeeds.
+  await b.shutdown();
 
   // A client made now lives in a new instance of the cached module.
   const c = new Producer({ nameServer: ns, group: unique('js_panic_c') });
@@ -50,4 +51,30 @@ test('two panics in a row: the package recovers after the second as well', async
   const p = new Producer({ nameServer: '127.0.0.1:1', group: unique('js_panic_d') });
   await p.start();
   await p.shutdown();
+});
+
+test('shutdown() resolves on a producer, a push consumer and a lite pull consumer whose instance trapped', async () => {
+  const ns = nameServer('RMQ_TEST_NAMESRV_V5');
+  await ready();
+  const topic = unique('js_panic_shutdown');
+  const producer = new Producer({ nameServer: ns, group: unique('js_panic_pg') });
+  const push = new PushConsumer({ nameServer: ns, group: unique('js_panic_cg') });
+  push.subscribe(topic, '*', () => ConsumeResult.Success);
+  const lite = new LitePullConsumer({ nameServer: ns, group: unique('js_panic_lp') });
+  lite.subscribe(topic, '*');
+  const clients = [producer, push, lite];
+  for (const c of clients) await c.start();
+  // A call still waiting on the network when the instance traps.
+  const pending = producer.send({ topic, body: 'never sent' });
+  const error = __testPanic('panic before shutdown');
+  await assert.rejects(pending, (e) => e === error);
+  // Every client is dead: shutdown resolves (twice, too), it never rejects.
+  for (const c of clients) {
+    await c.shutdown();
+    await c.shutdown();
+  }
+  // Shut down: further calls reject with a typed error.
+  await assert.rejects(producer.send({ topic, body: 'x' }), (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
+  await assert.rejects(lite.poll(10), (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
+  await assert.rejects(producer.start(), (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
 });
