@@ -244,7 +244,7 @@ impl Tracer {
     }
 
     /// Before a handler: records `SubBefore` for every traced message of
-    /// the delivery (those with a region, and no `TRACE_ON=false`).
+    /// the delivery (all but those with `TRACE_ON=false`).
     pub(crate) fn before_consume(&self, msgs: &[MessageExt]) -> Option<PendingSub> {
         let now = unix_ms();
         let request_id = {
@@ -256,11 +256,13 @@ impl Tracer {
             if m.property("TRACE_ON") == Some("false") {
                 continue;
             }
-            // Java publishes no record without a region: every message a
-            // broker stores has one.
-            let Some(region) = m.property("MSG_REGION") else {
-                continue;
-            };
+            // 5.x brokers store the region in every message, 4.9 brokers
+            // in none. The Java 5.x client then publishes no consume record
+            // at all (the 4.9 client writes `null`); rmq names the default
+            // region, so consumes from 4.9 brokers are traced too.
+            let region = m
+                .property("MSG_REGION")
+                .unwrap_or(core_trace::DEFAULT_REGION);
             let keys = m.property("KEYS").unwrap_or("null").to_string();
             let record = SubBeforeTrace {
                 timestamp: now,

@@ -20,13 +20,18 @@ final class Produce {
         f.value("send-timeout-ms", "3000", "send timeout in milliseconds");
         f.value("compress-over", "0",
                 "compress bodies larger than N bytes (0 = library default 4096)");
+        f.bool("trace", "message trace on (new DefaultMQProducer(group, true, traceTopic))");
+        f.value("trace-topic", "", "trace topic (default RMQ_SYS_TRACE_TOPIC)");
     }
 
     static DefaultMQProducer newProducer(JavaPeer.Common c, Flags f) {
         int retry = f.integer("retry");
         int timeoutMs = f.integer("send-timeout-ms");
         int compressOver = f.integer("compress-over");
-        DefaultMQProducer p = new DefaultMQProducer(c.group);
+        DefaultMQProducer p = f.bool("trace")
+                ? new DefaultMQProducer(c.group, true,
+                        f.str("trace-topic").isEmpty() ? null : f.str("trace-topic"))
+                : new DefaultMQProducer(c.group);
         p.setNamesrvAddr(c.namesrv);
         p.setRetryTimesWhenSendFailed(retry);
         p.setSendMsgTimeout(timeoutMs);

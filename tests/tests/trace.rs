@@ -1,0 +1,318 @@
+//! Message trace against the real brokers (5.x and 4.9.x): a traced
+//! producer and consumer publish Pub, SubBefore and SubAfter records in the
+//! Java client's format, read back from the trace topic; a broker with
+//! `traceTopicEnable=true` (a private 5.x cluster) serves the default
+//! RMQ_SYS_TRACE_TOPIC; a trace the Java client (`RMQ_JAVA_PEER produce
+//! --trace`) writes is read by rmq; a trace topic the broker refuses never
+//! fails a send.
+
+mod producer_support;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use producer_support::{create_topic, now_ms, unique};
+use rmq::rmq_core::trace::{self as core_trace, MessageType, TraceRecord};
+use rmq::{
+    Admin, ConsumeFrom, ConsumeResult, Message, Producer, PushConsumer, Selector, TopicConfig,
+    TraceConfig,
+};
+use rmq_tests::{env_cluster, BrokerVersion, Cluster, ClusterSpec};
+
+/// The trace of `msg_id` once it holds `n` records (polled for up to 30 s).
+async fn trace_of(admin: &Admin, msg_id: &str, topic: Option<&str>, n: usize) -> Vec<TraceRecord> {
+    let start = Instant::now();
+    loop {
+        let records = admin.message_trace(msg_id, topic).await.unwrap_or_default();
+        if records.len() >= n || start.elapsed() > Duration::from_secs(30) {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Sends one traced message with keys and consumes it with trace; returns
+/// (msg id, offset msg id, producer group, consumer group).
+async fn traced_round_trip(
+    namesrv: &str,
+    topic: &str,
+    trace: TraceConfig,
+) -> (String, String, String, String) {
+    let pgroup = unique("pg_trace");
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .group(pgroup.as_str())
+        .trace(trace.clone())
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let sent = producer
+        .send(
+            Message::new(topic, "traced")
+                .with_tags("TagT")
+                .with_keys(["tk1", "tk2"]),
+        )
+        .await
+        .unwrap();
+    producer.shutdown().await.unwrap();
+    assert_eq!(producer.traces_dropped(), 0);
+
+    let cgroup = unique("cg_trace");
+    let consumer = PushConsumer::builder()
+        .name_server(namesrv)
+        .group(cgroup.as_str())
+        .consume_from(ConsumeFrom::First)
+        .trace(trace)
+        .build()
+        .unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    consumer
+        .subscribe(topic, Selector::all(), move |msgs| {
+            count.fetch_add(msgs.len(), Ordering::SeqCst);
+            async { ConsumeResult::Success }
+        })
+        .unwrap();
+    consumer.start().await.unwrap();
+    let start = Instant::now();
+    while seen.load(Ordering::SeqCst) < 1 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "consumed in 30 s");
+    consumer.shutdown().await.unwrap();
+    (sent.msg_id, sent.offset_msg_id, pgroup, cgroup)
+}
+
+async fn a_traced_send_and_consume_write_java_records(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("trc");
+    let trace_topic = unique("trc_topic");
+    let table = create_topic(&admin, &topic, 2).await;
+    create_topic(&admin, &trace_topic, 1).await;
+    let broker_addr = table.master_addr("broker-a").unwrap().to_string();
+    let before = now_ms();
+    let (msg_id, offset_id, pgroup, cgroup) = traced_round_trip(
+        namesrv,
+        &topic,
+        TraceConfig::with_topic(trace_topic.as_str()),
+    )
+    .await;
+
+    let records = trace_of(&admin, &msg_id, Some(&trace_topic), 3).await;
+    let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
+    assert_eq!(kinds, ["Pub", "SubBefore", "SubAfter"], "{records:?}");
+    let TraceRecord::Pub(p) = &records[0] else {
+        unreachable!()
+    };
+    assert!(p.timestamp >= before && p.timestamp <= now_ms());
+    assert_eq!(p.region_id, "DefaultRegion");
+    assert_eq!(p.group, pgroup);
+    assert_eq!(p.topic, topic);
+    assert_eq!(p.tags, "TagT");
+    assert_eq!(p.keys, "tk1 tk2");
+    assert_eq!(p.store_host, broker_addr);
+    assert_eq!(p.body_length, 6);
+    assert_eq!(p.msg_type, MessageType::Normal);
+    assert_eq!(p.offset_msg_id.as_deref(), Some(offset_id.as_str()));
+    assert!(p.success);
+    let TraceRecord::SubBefore(b) = &records[1] else {
+        unreachable!()
+    };
+    assert_eq!(b.group, cgroup);
+    assert_eq!(b.region_id, "DefaultRegion");
+    assert_eq!(b.retry_times, 0);
+    assert_eq!(b.keys, "tk1 tk2");
+    let TraceRecord::SubAfter(a) = &records[2] else {
+        unreachable!()
+    };
+    assert_eq!(a.request_id, b.request_id);
+    assert!(a.success);
+    assert_eq!(a.context_code, Some(0));
+    assert_eq!(a.group.as_deref(), Some(cgroup.as_str()));
+
+    // The trace messages themselves: keyed by the message id and its keys,
+    // bodies in Java's separators.
+    let stored = admin
+        .query_by_key(&trace_topic, &msg_id, 0, i64::MAX, 32)
+        .await
+        .unwrap();
+    assert!(!stored.is_empty());
+    for m in &stored {
+        let keys: Vec<&str> = m.message.keys().collect();
+        assert!(
+            keys.contains(&msg_id.as_str()) && keys.contains(&"tk1"),
+            "{keys:?}"
+        );
+        let body = std::str::from_utf8(m.body()).unwrap();
+        assert!(body.ends_with(core_trace::RECORD_SEPARATOR), "{body:?}");
+        assert!(body.contains(core_trace::FIELD_SEPARATOR));
+    }
+    admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn v5_a_traced_send_and_consume_write_java_records() {
+    a_traced_send_and_consume_write_java_records(&env_cluster(BrokerVersion::V5).unwrap()).await;
+}
+
+#[tokio::test]
+async fn v4_a_traced_send_and_consume_write_java_records() {
+    a_traced_send_and_consume_write_java_records(&env_cluster(BrokerVersion::V4).unwrap()).await;
+}
+
+async fn a_trace_topic_the_broker_refuses_never_fails_a_send(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("trc_refused");
+    create_topic(&admin, &topic, 1).await;
+    // A read-only trace topic: the broker refuses every trace message.
+    let trace_topic = unique("trc_readonly");
+    let mut config = TopicConfig::new(trace_topic.as_str()).queues(1);
+    config.perm = 4;
+    admin.create_topic(&config).await.unwrap();
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .group(unique("pg_trc_refused"))
+        .trace(TraceConfig::with_topic(trace_topic.as_str()))
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    for i in 0..30 {
+        producer
+            .send(Message::new(topic.as_str(), format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    producer.shutdown().await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "shutdown bounded"
+    );
+    assert!(admin
+        .query_by_key(&trace_topic, &topic, 0, i64::MAX, 32)
+        .await
+        .map(|found| found.is_empty())
+        .unwrap_or(true));
+    admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn v5_a_trace_topic_the_broker_refuses_never_fails_a_send() {
+    a_trace_topic_the_broker_refuses_never_fails_a_send(&env_cluster(BrokerVersion::V5).unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn v4_a_trace_topic_the_broker_refuses_never_fails_a_send() {
+    a_trace_topic_the_broker_refuses_never_fails_a_send(&env_cluster(BrokerVersion::V4).unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn a_broker_with_trace_topic_enabled_serves_the_default_trace_topic() {
+    let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
+        .unwrap()
+        .broker_config("traceTopicEnable", "true");
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
+        .await
+        .unwrap()
+        .unwrap();
+    let namesrv = cluster.namesrv_addr();
+    let admin = Admin::connect(&namesrv).await.unwrap();
+    // The broker made the trace topic itself.
+    let route = admin.topic_route(core_trace::TRACE_TOPIC).await.unwrap();
+    assert!(!route.queue_datas.is_empty());
+    let topic = unique("trc_default");
+    create_topic(&admin, &topic, 1).await;
+    let (msg_id, _, pgroup, cgroup) =
+        traced_round_trip(&namesrv, &topic, TraceConfig::default()).await;
+    let records = trace_of(&admin, &msg_id, None, 3).await;
+    let groups: Vec<Option<&str>> = records.iter().map(TraceRecord::group).collect();
+    assert_eq!(
+        groups,
+        [
+            Some(pgroup.as_str()),
+            Some(cgroup.as_str()),
+            Some(cgroup.as_str())
+        ],
+        "{records:?}"
+    );
+    admin.shutdown().await.unwrap();
+    drop(cluster);
+}
+
+/// `RMQ_JAVA_PEER produce --trace` sends one message; rmq reads its Pub.
+async fn a_java_trace_is_read_by_rmq(namesrv: &str) {
+    let peer = std::env::var("RMQ_JAVA_PEER").expect("RMQ_JAVA_PEER (cargo xtask test sets it)");
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("trc_java");
+    let trace_topic = unique("trc_java_topic");
+    create_topic(&admin, &topic, 1).await;
+    create_topic(&admin, &trace_topic, 1).await;
+    let group = unique("pg_java_trace");
+    let (t, tt, g, ns) = (
+        topic.clone(),
+        trace_topic.clone(),
+        group.clone(),
+        namesrv.to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(peer)
+            .args(["produce", "--namesrv", &ns, "--topic", &t, "--group", &g])
+            .args([
+                "--count", "1", "--tag", "JT", "--keys", "jk1,jk2", "--trace",
+            ])
+            .args(["--trace-topic", &tt])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let sent: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "send")
+        .unwrap_or_else(|| panic!("no send line in {stdout}"));
+    let msg_id = sent["msgId"].as_str().unwrap().to_string();
+    let records = trace_of(&admin, &msg_id, Some(&trace_topic), 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let TraceRecord::Pub(p) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!(p.group, group);
+    assert_eq!(p.topic, topic);
+    assert_eq!(p.tags, "JT");
+    assert_eq!(p.keys, "jk1 jk2");
+    assert_eq!(p.offset_msg_id.as_deref(), sent["offsetMsgId"].as_str());
+    assert_eq!(p.msg_type, MessageType::Normal);
+    assert!(p.success);
+    admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn v5_a_java_trace_is_read_by_rmq() {
+    a_java_trace_is_read_by_rmq(&env_cluster(BrokerVersion::V5).unwrap()).await;
+}
+
+#[tokio::test]
+async fn v4_a_java_trace_is_read_by_rmq() {
+    a_java_trace_is_read_by_rmq(&env_cluster(BrokerVersion::V4).unwrap()).await;
+}
+
+#[test]
+fn a_trace_topic_no_client_may_send_to_is_a_config_error() {
+    let built = Producer::builder()
+        .name_server("127.0.0.1:1")
+        .group("pg_trace_config")
+        .trace(TraceConfig::with_topic("SCHEDULE_TOPIC_XXXX"))
+        .build();
+    assert!(matches!(built, Err(rmq::Error::Config(_))), "{built:?}");
+}
