@@ -12,6 +12,9 @@
 //! cargo xtask broker status
 //! cargo xtask vectors [--check]              regenerate the allocation vectors with
 //!                                           the Java client (tests/java/allocation-vectors)
+//! cargo xtask fuzz [--seconds N] [--target T]  run the cargo-fuzz targets of fuzz/
+//!                                           (installs cargo-fuzz; stable rustc with
+//!                                           RUSTC_BOOTSTRAP=1); `test` runs 15 s each
 //! cargo xtask soak [--minutes N] [--seed S]  producer + consumer group on a private
 //!                                           cluster under consumer restarts and a broker
 //!                                           crash: nothing lost, resources flat (xtask/src/soak.rs)
@@ -22,6 +25,7 @@
 
 mod bench;
 mod bench_node;
+mod fuzz;
 mod go;
 mod java;
 mod runtimes;
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Some("broker") => cmd_broker(&args[1..]),
         Some("vectors") => vectors::cmd_vectors(&args[1..]),
         Some("sim") => sim::cmd_sim(&args[1..]),
+        Some("fuzz") => fuzz::cmd_fuzz(&args[1..]),
         Some("soak") => soak::cmd_soak(&args[1..]),
         Some("wasm") => wasm::build_wasm(&mut |l| say(l), true).map(|_| ExitCode::SUCCESS),
         Some("-h" | "--help" | "help") | None => {
@@ -107,6 +112,8 @@ fn print_usage() {
   cargo xtask vectors [--check]
   cargo xtask sim [--seed S | --seeds N] [--from F] [--jobs J]
                                             deterministic cluster simulation: replay one seed, or run N and report steps/s
+  cargo xtask fuzz [--seconds N] [--target T]... [--sanitizer none|address]
+                                            run the cargo-fuzz targets of fuzz/ (default 15 s each)
   cargo xtask soak [--minutes N] [--seed S] [--rate N] [--consumers N]
                                             a bounded soak on a private 5.x cluster (default 10 min)
   cargo xtask wasm                          build the WebAssembly client into js/dist/wasm (fails over the size budget)
@@ -427,6 +434,11 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     });
 
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());
+    // A short bounded fuzz run of every target (the whole suite only).
+    let fuzzed = passthrough.is_empty().then(|| {
+        let targets: Vec<String> = fuzz::TARGETS.iter().map(|t| t.to_string()).collect();
+        fuzz::run(&targets, fuzz::CI_SECONDS, "none")
+    });
     // A short bounded soak on its own cluster (the whole suite only).
     let soaked = passthrough
         .is_empty()
@@ -442,6 +454,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     }
     if let Some(Err(e)) = node {
         say(&format!("the npm package's tests failed: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(Err(e)) = fuzzed {
+        say(&format!("fuzzing failed: {e}"));
         return Ok(ExitCode::FAILURE);
     }
     if let Some(Err(e)) = soaked {
