@@ -51,7 +51,11 @@ export interface Transport {
 export interface TransportConnection {
   readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
   writable: WritableStream<Uint8Array>;
-  close(): void | Promise<void>;
+  /**
+   * Closes the connection. What it returns is ignored (a returned
+   * promise's rejection too), so `() => socket.destroy()` fits.
+   */
+  close(): void;
 }
 
 export interface ProducerOptions extends ClientOptions {
@@ -101,6 +105,15 @@ export interface SendResult {
   regionId?: string;
 }
 
+/** A oneway send's result: written to the connection, never acknowledged. */
+export interface OnewayResult {
+  status: 'WRITTEN';
+  /** The client-generated unique id (UNIQ_KEY). */
+  msgId: string;
+  /** The queue it was written to. */
+  queue: MessageQueue;
+}
+
 export interface SendOptions {
   /** Deadline of this send, ms (default: the producer's sendTimeoutMs). */
   timeoutMs?: number;
@@ -132,7 +145,7 @@ export class Producer {
   /** Sends to the queue the key hashes to (Java's SelectMessageQueueByHash): per-key order. */
   sendOrdered(message: Message, shardingKey: string, options?: SendOptions): Promise<SendResult>;
   /** Written without an acknowledgement: resolves with { status: 'WRITTEN', msgId, queue }. */
-  sendOneway(message: Message): Promise<{ status: 'WRITTEN'; msgId: string; queue: MessageQueue }>;
+  sendOneway(message: Message): Promise<OnewayResult>;
   /**
    * Messages of one topic as one request, stored in order on one queue.
    * Each may have its own tag, keys and properties; no delay. Rejects
@@ -141,6 +154,10 @@ export class Producer {
   sendBatch(messages: Message[], options?: BatchOptions): Promise<BatchSendResult>;
   /** Sends to exactly `queue` (e.g. an earlier SendResult's `queue`); no retry elsewhere. */
   sendToQueue(message: Message, queue: MessageQueue, options?: SendOptions): Promise<SendResult>;
+  /**
+   * Unregisters and closes every connection. Resolves at once when already
+   * shut down, never started, or dead after a trap (`INTERNAL`).
+   */
   shutdown(): Promise<void>;
 }
 
@@ -173,12 +190,15 @@ export declare const ConsumeResult: {
   readonly RECONSUME_LATER: 'retry';
 };
 
+/** One of `ConsumeResult`'s values: `'success'` or `'retry'`. */
+export type ConsumeResult = (typeof ConsumeResult)[keyof typeof ConsumeResult];
+
 /**
  * What a handler resolves with: success, retry (the broker's delay), or
  * the first `acked` messages succeeded and the rest retry at `delayLevel`.
  * A throw, or anything else, counts as retry.
  */
-export type ConsumeOutcome = 'success' | 'retry' | boolean | { acked: number; delayLevel?: number };
+export type ConsumeOutcome = ConsumeResult | boolean | { acked: number; delayLevel?: number };
 
 export type Handler = (messages: MessageExt[]) => ConsumeOutcome | Promise<ConsumeOutcome>;
 
@@ -267,7 +287,12 @@ export class PushConsumer {
   start(): Promise<void>;
   /** The queues this consumer owns now (empty before the first rebalance and after shutdown). */
   assignedQueues(): MessageQueue[];
-  /** Waits (bounded) for handlers in flight, commits offsets (broadcasting: saves them), closes. */
+  /**
+   * Waits (bounded) for handlers in flight, commits offsets (broadcasting:
+   * saves them), closes. Resolves at once when already shut down, never
+   * started, or (after the wait) dead after a trap (`INTERNAL`); rejects
+   * with CONFIG when the offset store failed to save.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -303,7 +328,7 @@ export class LitePullConsumer implements AsyncIterable<MessageExt> {
    * Messages one by one until shutdown(). Leaving the loop does not shut
    * the consumer down; commit() afterwards commits exactly what the loop took.
    */
-  [Symbol.asyncIterator](): AsyncIterator<MessageExt>;
+  [Symbol.asyncIterator](): AsyncGenerator<MessageExt, void, undefined>;
   /** Commits what poll() and the iterator returned so far. */
   commit(): Promise<void>;
   /** The next message of `queue` (owned by this consumer) is the one at `offset`. */
@@ -323,7 +348,11 @@ export class LitePullConsumer implements AsyncIterable<MessageExt> {
   assignment(): MessageQueue[];
   /** The offset that would be committed for `queue` now, if known. */
   committedOffset(queue: MessageQueue): number | undefined;
-  /** Commits (autoCommit), stops, commits offsets to the broker, closes; iterators end. */
+  /**
+   * Commits (autoCommit), stops, commits offsets to the broker, closes;
+   * iterators end. Resolves at once when already shut down, never
+   * started, or dead after a trap (`INTERNAL`).
+   */
   shutdown(): Promise<void>;
 }
 
@@ -338,9 +367,27 @@ export type ErrorCode =
   | 'NOT_STARTED'
   | 'SHUT_DOWN'
   | 'PROTOCOL'
-  | 'INTERNAL';
+  /** The WebAssembly instance trapped (a core bug): the client is dead. */
+  | 'INTERNAL'
+  /**
+   * A failure the binding has no code of its own for (e.g. a broker's
+   * permission refusal, or a feature it does not support); see `message`.
+   */
+  | 'ERROR';
 
+/** What `new RmqError(code, message, details)` copies onto the error. */
+export interface RmqErrorDetails {
+  responseCode?: number;
+  remark?: string;
+  broker?: string;
+  addr?: string;
+  topic?: string;
+  [key: string]: unknown;
+}
+
+/** Every failure of an rmq call: an `Error` with a `code`. */
 export class RmqError extends Error {
+  constructor(code: ErrorCode, message: string, details?: RmqErrorDetails);
   readonly code: ErrorCode;
   /** BROKER: the response code and remark. */
   readonly responseCode?: number;
@@ -351,4 +398,8 @@ export class RmqError extends Error {
   readonly addr?: string;
   /** NO_ROUTE: the topic. */
   readonly topic?: string;
+  /** INTERNAL: the Rust panic's message. */
+  readonly panic?: string;
+  /** INTERNAL: the trap (a `WebAssembly.RuntimeError`); CONFIG from a store: its error. */
+  cause?: unknown;
 }

@@ -4,13 +4,15 @@
 // tiny ESM program there that imports `rmq` BY NAME and sends and consumes
 // one message against a real 5.x broker — under Node, and under Deno
 // (bare `rmq` and the `npm:rmq` specifier, resolved from that
-// node_modules). Prints the tarball's size and file list.
+// node_modules). Also type-checks js/test-types/usage.ts against the
+// installed package (its `exports` "types" condition, no path mapping).
+// Prints the tarball's size and file list.
 //
 // Run (after the wasm build, `cargo xtask wasm`):
 //   cd js/test-pack && RMQ_TEST_NAMESRV_V5=127.0.0.1:9876 node --test pack.test.js
 // Deno: `$RMQ_DENO`, else js/test-deno's npm `deno` binary (`npm ci` there
-// first); missing, the Deno tests fail (never skip). `cargo xtask test`
-// runs this from xtask/src/runtimes.rs.
+// first); missing, the Deno tests fail (never skip). TypeScript: js/test-types'
+// (`npm ci` there first). `cargo xtask test` runs this from xtask/src/runtimes.rs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -256,3 +258,40 @@ for (const specifier of ['rmq', 'npm:rmq']) {
     checkOutput(r, `deno (${specifier})`);
   });
 }
+
+test('usage.ts type-checks against the installed package, resolved by its exports (tsc --strict)', () => {
+  assert.ok(project, 'installed by an earlier test');
+  const types = path.join(JS, 'test-types');
+  const tsc = path.join(types, 'node_modules', 'typescript', 'bin', 'tsc');
+  assert.ok(fs.existsSync(tsc), `no TypeScript at ${tsc}: run \`npm ci\` in js/test-types (cargo xtask test does)`);
+  const check = path.join(project, 'typecheck');
+  fs.mkdirSync(check);
+  fs.copyFileSync(path.join(types, 'usage.ts'), path.join(check, 'usage.ts'));
+  fs.writeFileSync(
+    path.join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['es2022', 'dom', 'dom.iterable'],
+        types: [],
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+      },
+      files: ['typecheck/usage.ts'],
+    }),
+  );
+  const r = run(process.execPath, [tsc, '-p', 'tsconfig.json', '--noEmit', '--strict', '--listFiles'], {
+    cwd: project,
+  });
+  const typings = fs.realpathSync(path.join(project, 'node_modules', 'rmq', 'src', 'index.d.ts'));
+  const listed = r.stdout.split('\n').filter((l) => l.includes('/rmq/'));
+  console.log(`tsc: rmq's typings: ${listed.join(', ')}`);
+  assert.deepEqual(
+    listed.map((l) => fs.realpathSync(l.trim())),
+    [typings],
+    'tsc took the installed package\'s src/index.d.ts (and nothing else of it)',
+  );
+});
