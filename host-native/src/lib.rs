@@ -17,6 +17,7 @@ mod lite_pull;
 mod producer;
 pub mod trace;
 mod simple_consumer;
+mod transaction;
 
 pub use admin::{Admin, PullResult, PullStatus, TopicConfig, QUERY_MAX};
 pub use consumer::{ConsumeFrom, MessageModel, PushConsumer, PushConsumerBuilder, Selector};
@@ -33,6 +34,9 @@ pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;
 pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};
 pub use simple_consumer::{ReceivedMessage, SimpleConsumer, SimpleConsumerBuilder};
+pub use transaction::{
+    TransactionListener, TransactionProducer, TransactionSendResult, TransactionState,
+};
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]
