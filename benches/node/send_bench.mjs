@@ -89,7 +89,10 @@ const deadline = t0 + durationSec * 1000;
 async function sender() {
   while (performance.now() < deadline) {
     try {
-      sent += await c.send();
+      // Not `sent += await …`: that reads `sent` before the await and
+      // loses the other senders' increments.
+      const n = await c.send();
+      sent += n;
     } catch {
       errors++;
     }

@@ -44,7 +44,11 @@ function bridgeBase(bridge) {
  */
 export function bridgeConnector(bridge, token) {
   if (typeof globalThis.WebSocket !== 'function') {
-    throw new RmqError('CONFIG', 'bridge needs a WebSocket implementation (globalThis.WebSocket)');
+    throw new RmqError(
+      'CONFIG',
+      'bridge needs a WebSocket implementation (globalThis.WebSocket): browsers, Deno and ' +
+        'Node >= 22 have one; on Node 20 run node with --experimental-websocket',
+    );
   }
   if (token !== undefined && (typeof token !== 'string' || token === '')) {
     throw new RmqError('CONFIG', 'token must be a non-empty string');

@@ -205,6 +205,10 @@ pub fn run(setup: &Setup) -> Result<String, String> {
                 }
                 Runner::Node | Runner::NodeBridge | Runner::Ts => {
                     let mut cmd = Command::new("node");
+                    if c.runner == Runner::NodeBridge {
+                        // Node 20 has WebSocket only behind this flag (22: default).
+                        cmd.arg("--experimental-websocket");
+                    }
                     cmd.arg(&script)
                         .args(["--topic", &topic, "--group", &group])
                         .args(["--concurrency", &c.in_flight.to_string()])
