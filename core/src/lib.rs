@@ -28,6 +28,7 @@ pub mod collections;
 pub mod consumer;
 pub mod engine;
 pub mod message;
+pub mod namespace;
 pub mod producer;
 pub mod protocol;
 pub mod route;

@@ -174,6 +174,20 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// A namespace for every topic and group of this client (`ns%name`,
+    /// as Java's `namespace`): results and messages show names without it.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.client.namespace = Some(namespace.into());
+        self
+    }
+
+    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
+    /// every request carries `ns` / `nsd` ext fields.
+    pub fn namespace_v2(mut self, namespace: impl Into<String>) -> Self {
+        self.client.namespace_v2 = Some(namespace.into());
+        self
+    }
+
     /// The instance name in the client id (default `pid#nanos`).
     pub fn instance_name(mut self, name: impl Into<String>) -> Self {
         self.instance = Some(name.into());

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use rmq_core::client::{
-    identify, name_servers_or_env, parse_name_servers, Client, Outcome, ProducerId,
-};
+use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, Outcome};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::Message;
 use rmq_core::producer::{
@@ -15,7 +13,6 @@ use rmq_core::route::MessageQueue;
 
 use crate::client::ClientHandle;
 use crate::clock::{host_facts, wall_clock};
-use crate::driver::Reply;
 use crate::trace::{TraceConfig, Tracer};
 use crate::{Error, SendResult};
 
@@ -93,6 +90,20 @@ impl ProducerBuilder {
         self
     }
 
+    /// A namespace for every topic and group of this client (`ns%name`,
+    /// as Java's `namespace`): results and messages show names without it.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.client.namespace = Some(namespace.into());
+        self
+    }
+
+    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
+    /// every request carries `ns` / `nsd` ext fields.
+    pub fn namespace_v2(mut self, namespace: impl Into<String>) -> Self {
+        self.client.namespace_v2 = Some(namespace.into());
+        self
+    }
+
     /// ACL 1.0 credentials: every request is signed.
     pub fn credentials(
         mut self,
@@ -117,21 +128,7 @@ impl ProducerBuilder {
 
     /// Checks the settings and builds the producer (not yet started). Name
     /// servers default to `NAMESRV_ADDR`.
-    pub fn build(self) -> Result<Producer, Error> {
-        self.build_with(|_, _, _| {})
-    }
-
-    /// The producer group set so far.
-    pub(crate) fn group_name(&self) -> &str {
-        &self.producer.group
-    }
-
-    /// [`ProducerBuilder::build`], with `prepare` run on the client's
-    /// producer when the client is made (at start).
-    pub(crate) fn build_with(
-        mut self,
-        prepare: impl FnOnce(&mut Client<Reply>, ProducerId, rmq_core::time::Instant) + Send + 'static,
-    ) -> Result<Producer, Error> {
+    pub fn build(mut self) -> Result<Producer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
         self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.producer.group)
@@ -149,8 +146,7 @@ impl ProducerBuilder {
         let (client, producer) = (self.client, self.producer);
         let handle = ClientHandle::new(move |now| {
             let mut client = Client::new(client, now);
-            let id = client.add_producer(producer, now);
-            prepare(&mut client, id, now);
+            client.add_producer(producer, now);
             client
         });
         Ok(Producer { handle, tracer })
@@ -161,7 +157,7 @@ impl ProducerBuilder {
 /// sends may be awaited concurrently from many tasks.
 #[derive(Clone)]
 pub struct Producer {
-    pub(crate) handle: ClientHandle,
+    handle: ClientHandle,
     tracer: Option<std::sync::Arc<Tracer>>,
 }
 

@@ -19,6 +19,7 @@ use rmq_core::consumer::pop::{
 };
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
+use rmq_core::namespace::{unwrap_opt, wrap_opt};
 use rmq_core::protocol::RemotingCommand;
 use tokio::time::Instant as TokioInstant;
 
@@ -105,6 +106,20 @@ impl SimpleConsumerBuilder {
         self
     }
 
+    /// A namespace for every topic and group of this client (`ns%name`,
+    /// as Java's `namespace`): results and messages show names without it.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.client.namespace = Some(namespace.into());
+        self
+    }
+
+    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
+    /// every request carries `ns` / `nsd` ext fields.
+    pub fn namespace_v2(mut self, namespace: impl Into<String>) -> Self {
+        self.client.namespace_v2 = Some(namespace.into());
+        self
+    }
+
     /// The instance name in the client id.
     pub fn instance_name(mut self, name: impl Into<String>) -> Self {
         self.instance = Some(name.into());
@@ -128,6 +143,13 @@ impl SimpleConsumerBuilder {
         }
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
         let timeout = self.client.request_timeout;
+        // Names as the broker knows them: in the namespace, if any.
+        let namespace = self.client.namespace.clone();
+        let ns = namespace.as_deref();
+        self.group = wrap_opt(ns, &self.group);
+        for (topic, _) in &mut self.subscriptions {
+            *topic = wrap_opt(ns, topic);
+        }
         let (client, group) = (self.client, self.group.clone());
         let subs: Vec<(String, String, bool)> = self
             .subscriptions
@@ -153,6 +175,7 @@ impl SimpleConsumerBuilder {
                 subscriptions: self.subscriptions,
                 await_duration: self.await_duration,
                 fifo: self.fifo,
+                namespace,
                 timeout,
                 next: AtomicUsize::new(0),
             }),
@@ -164,10 +187,12 @@ impl SimpleConsumerBuilder {
 /// that acknowledges it.
 #[derive(Debug, Clone)]
 pub struct ReceivedMessage {
-    /// The message (topic = the subscribed topic; `reconsume_times` counts
-    /// earlier deliveries).
+    /// The message (topic = the subscribed topic, without the namespace;
+    /// `reconsume_times` counts earlier deliveries).
     pub message: MessageExt,
     handle: ReceiptHandle,
+    /// The topic as the broker knows it.
+    topic: String,
     addr: String,
 }
 
@@ -190,6 +215,7 @@ struct Inner {
     subscriptions: Vec<(String, Selector)>,
     await_duration: Duration,
     fifo: bool,
+    namespace: Option<String>,
     timeout: Duration,
     next: AtomicUsize,
 }
@@ -264,7 +290,7 @@ impl SimpleConsumer {
     /// with [`Error::Broker`] when its handle expired (the invisible time
     /// passed, or its invisible time was changed since it was received).
     pub async fn ack(&self, msg: &ReceivedMessage) -> Result<(), Error> {
-        let topic = &msg.message.message.topic;
+        let topic = &msg.topic;
         let cmd = ack_request(&self.inner.group, topic, &msg.handle, None);
         let resp = self.request(&msg.addr, cmd, self.inner.timeout).await?;
         ack_result(&resp, &msg.addr)
@@ -278,7 +304,7 @@ impl SimpleConsumer {
         msg: &mut ReceivedMessage,
         invisible_time: Duration,
     ) -> Result<(), Error> {
-        let topic = &msg.message.message.topic;
+        let topic = &msg.topic;
         let cmd = change_invisible_time_request(
             &self.inner.group,
             topic,
@@ -335,10 +361,15 @@ impl SimpleConsumer {
         Ok(result
             .messages
             .into_iter()
-            .map(|m| ReceivedMessage {
-                message: m.message,
-                handle: m.handle,
-                addr: target.addr.clone(),
+            .map(|mut m| {
+                let wire = std::mem::take(&mut m.message.message.topic);
+                m.message.message.topic = unwrap_opt(inner.namespace.as_deref(), &wire);
+                ReceivedMessage {
+                    message: m.message,
+                    handle: m.handle,
+                    topic: wire,
+                    addr: target.addr.clone(),
+                }
             })
             .collect())
     }

@@ -59,6 +59,9 @@ use crate::protocol::RemotingCommand;
 use crate::time::Instant;
 use requests::RawRequests;
 
+use crate::namespace;
+use alloc::string::String;
+
 /// What a caller waited for.
 #[derive(Debug)]
 pub enum Outcome {
@@ -189,8 +192,21 @@ impl<C: Caller> Client<C> {
         self.engine.config()
     }
 
+    /// `name` in the client's namespace, if it has one
+    /// ([`crate::namespace::wrap`]).
+    pub fn wrap(&self, name: &str) -> String {
+        namespace::wrap_opt(self.engine.config().namespace.as_deref(), name)
+    }
+
+    /// `name` out of the client's namespace, if it has one
+    /// ([`crate::namespace::unwrap`]).
+    pub fn unwrap(&self, name: &str) -> String {
+        namespace::unwrap_opt(self.engine.config().namespace.as_deref(), name)
+    }
+
     /// Adds a producer group; every heartbeat carries it from now on.
-    pub fn add_producer(&mut self, config: ProducerConfig, now: Instant) -> ProducerId {
+    pub fn add_producer(&mut self, mut config: ProducerConfig, now: Instant) -> ProducerId {
+        config.group = self.wrap(&config.group);
         let role = self.engine.register_role();
         let mut producer = Producer::new(config, self.engine.config());
         producer.start(&mut self.engine.context(role, now));
@@ -227,6 +243,17 @@ impl<C: Caller> Client<C> {
         now: Instant,
         prepare: impl FnOnce(&mut PushConsumer),
     ) -> ConsumerId {
+        let mut config = config;
+        config.group = self.wrap(&config.group);
+        let wrapped: Vec<(String, &str, bool)> = subscriptions
+            .iter()
+            .map(|(t, e, sql)| (self.wrap(t), *e, *sql))
+            .collect();
+        let subscriptions: Vec<(&str, &str, bool)> = wrapped
+            .iter()
+            .map(|(t, e, sql)| (t.as_str(), *e, *sql))
+            .collect();
+        let subscriptions = subscriptions.as_slice();
         let role = self.engine.register_role();
         let mut consumer = PushConsumer::new(config, &self.engine.config().client_id);
         prepare(&mut consumer);
@@ -273,7 +300,13 @@ impl<C: Caller> Client<C> {
     pub fn poll_delivery(&mut self) -> Option<(ConsumerId, Delivery)> {
         for (index, slot) in self.roles.slots.iter_mut().enumerate() {
             if let Slot::Consumer(c) = slot {
-                if let Some(d) = c.poll_delivery() {
+                if let Some(mut d) = c.poll_delivery() {
+                    if let Some(ns) = self.engine.config().namespace.as_deref() {
+                        d.queue.topic = namespace::unwrap(ns, &d.queue.topic);
+                        for m in &mut d.messages {
+                            m.message.topic = namespace::unwrap(ns, &m.message.topic);
+                        }
+                    }
                     return Some((ConsumerId(RoleId::from_index(index)), d));
                 }
             }
@@ -370,6 +403,10 @@ impl<C: Caller> Client<C> {
         now: Instant,
         caller: C,
     ) -> SendId {
+        let mut request = request;
+        if let Some(ns) = self.engine.config().namespace.as_deref() {
+            wrap_request(ns, &mut request);
+        }
         let role = producer.0;
         let id = match self.roles.slots.get_mut(role.index()) {
             Some(Slot::Producer(p)) => p.send(&mut self.engine.context(role, now), request),
@@ -510,7 +547,10 @@ impl<C: Caller> Client<C> {
             let role = RoleId::from_index(index);
             match slot {
                 Slot::Producer(p) => {
-                    while let Some((id, result)) = p.poll_done() {
+                    while let Some((id, mut result)) = p.poll_done() {
+                        if let Some(ns) = self.engine.config().namespace.as_deref() {
+                            unwrap_receipt(ns, &mut result);
+                        }
                         if let Some(c) = self.callers.remove(&Pending::Send(role, id)) {
                             c.complete(Outcome::Sent { id, result });
                         }
@@ -531,5 +571,29 @@ impl<C: Caller> Client<C> {
                 c.complete(Outcome::ShutDown);
             }
         }
+    }
+}
+
+/// Puts a send's topics (and its explicit queue's) in namespace `ns`.
+fn wrap_request(ns: &str, request: &mut SendRequest) {
+    match &mut request.payload {
+        crate::producer::Payload::Single(m) => m.topic = namespace::wrap(ns, &m.topic),
+        crate::producer::Payload::Batch(ms) => {
+            for m in ms {
+                m.topic = namespace::wrap(ns, &m.topic);
+            }
+        }
+    }
+    if let crate::producer::QueueTarget::Queue(q) = &mut request.target {
+        q.topic = namespace::wrap(ns, &q.topic);
+    }
+}
+
+/// Takes a send result's queue out of namespace `ns`.
+fn unwrap_receipt(ns: &str, result: &mut Result<SendReceipt, SendError>) {
+    match result {
+        Ok(SendReceipt::Acknowledged(r)) => r.queue.topic = namespace::unwrap(ns, &r.queue.topic),
+        Ok(SendReceipt::Written { queue, .. }) => queue.topic = namespace::unwrap(ns, &queue.topic),
+        Err(_) => {}
     }
 }

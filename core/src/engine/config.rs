@@ -45,6 +45,13 @@ pub struct ClientConfig {
     /// on the peer — it is not reading — closes the connection and fails
     /// its requests, instead of memory growing without bound.
     pub max_write_backlog: usize,
+    /// Namespace applied to every topic and group name (`ns%name`, Java
+    /// `ClientConfig.namespace` and [`crate::namespace`]): the client layer
+    /// wraps what goes out and unwraps what the user sees.
+    pub namespace: Option<String>,
+    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
+    /// every request carries ext fields `ns` = this and `nsd` = `true`.
+    pub namespace_v2: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -64,6 +71,8 @@ impl Default for ClientConfig {
             max_frame_len: 16 * 1024 * 1024,
             seed: 0x5eed,
             max_write_backlog: 128 * 1024 * 1024,
+            namespace: None,
+            namespace_v2: None,
         }
     }
 }

@@ -959,6 +959,15 @@ fn encode_signed<F: FieldSource + ?Sized>(
     let Some(out) = conns.out(conn) else {
         return Err(String::from("no such connection"));
     };
+    // Namespace v2 (Java NamespaceRpcHook): `nsd`/`ns` on every request,
+    // signed with the rest.
+    let ns = config
+        .namespace_v2
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .map(|ns| [("nsd", "true"), ("ns", ns)]);
+    let ns_fields: &[(&str, &str)] = ns.as_ref().map_or(&[], |f| f.as_slice());
+    let fields = &Chained(fields, ns_fields);
     let result = match &config.credentials {
         None => encode_frame(out, ser, meta, fields, body),
         Some(creds) => {
