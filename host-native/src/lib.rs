@@ -15,8 +15,8 @@ mod driver;
 mod error;
 mod lite_pull;
 mod producer;
-pub mod trace;
 mod simple_consumer;
+pub mod trace;
 mod transaction;
 
 pub use admin::{Admin, PullResult, PullStatus, TopicConfig, QUERY_MAX};
@@ -24,7 +24,6 @@ pub use consumer::{ConsumeFrom, MessageModel, PushConsumer, PushConsumerBuilder,
 pub use error::Error;
 pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
 pub use producer::{Producer, ProducerBuilder};
-pub use trace::TraceConfig;
 pub use rmq_core;
 pub use rmq_core::acl::AclCredentials;
 pub use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};
@@ -34,6 +33,7 @@ pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;
 pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};
 pub use simple_consumer::{ReceivedMessage, SimpleConsumer, SimpleConsumerBuilder};
+pub use trace::TraceConfig;
 pub use transaction::{
     TransactionListener, TransactionProducer, TransactionSendResult, TransactionState,
 };
