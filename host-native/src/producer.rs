@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, Outcome};
+use rmq_core::client::{
+    identify, name_servers_or_env, parse_name_servers, Client, Outcome, ProducerId,
+};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::Message;
 use rmq_core::producer::{
@@ -13,6 +15,7 @@ use rmq_core::route::MessageQueue;
 
 use crate::client::ClientHandle;
 use crate::clock::{host_facts, wall_clock};
+use crate::driver::Reply;
 use crate::trace::{TraceConfig, Tracer};
 use crate::{Error, SendResult};
 
@@ -128,7 +131,21 @@ impl ProducerBuilder {
 
     /// Checks the settings and builds the producer (not yet started). Name
     /// servers default to `NAMESRV_ADDR`.
-    pub fn build(mut self) -> Result<Producer, Error> {
+    pub fn build(self) -> Result<Producer, Error> {
+        self.build_with(|_, _, _| {})
+    }
+
+    /// The producer group set so far.
+    pub(crate) fn group_name(&self) -> &str {
+        &self.producer.group
+    }
+
+    /// [`ProducerBuilder::build`], with `prepare` run on the client's
+    /// producer when the client is made (at start).
+    pub(crate) fn build_with(
+        mut self,
+        prepare: impl FnOnce(&mut Client<Reply>, ProducerId, rmq_core::time::Instant) + Send + 'static,
+    ) -> Result<Producer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
         self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.producer.group)
@@ -146,7 +163,8 @@ impl ProducerBuilder {
         let (client, producer) = (self.client, self.producer);
         let handle = ClientHandle::new(move |now| {
             let mut client = Client::new(client, now);
-            client.add_producer(producer, now);
+            let id = client.add_producer(producer, now);
+            prepare(&mut client, id, now);
             client
         });
         Ok(Producer { handle, tracer })
@@ -157,7 +175,7 @@ impl ProducerBuilder {
 /// sends may be awaited concurrently from many tasks.
 #[derive(Clone)]
 pub struct Producer {
-    handle: ClientHandle,
+    pub(crate) handle: ClientHandle,
     tracer: Option<std::sync::Arc<Tracer>>,
 }
 
