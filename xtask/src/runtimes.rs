@@ -2,7 +2,10 @@
 //! `js/test-deno`) and in a browser (Debian's chromium driven by
 //! playwright-core, through `rmq-bridge`, `js/test-browser`), against the
 //! real name servers `cargo xtask test` started. Runs after
-//! [`crate::wasm::run_node_tests`] (the same `js/dist/wasm` build).
+//! [`crate::wasm::run_node_tests`] (the same `js/dist/wasm` build). Then
+//! the package as a package ([`run_package_tests`]): its typings under
+//! `tsc --noEmit --strict` (`js/test-types`), and `npm pack` installed
+//! offline into a fresh directory and used by name (`js/test-pack`).
 //!
 //! What they need is installed when missing, and said so: each test
 //! directory's npm packages (`npm ci` from its committed package-lock.json:
@@ -236,6 +239,90 @@ pub fn run_runtime_tests(
     });
     if let Err(e) = browser {
         failures.push(format!("browser: {e}"));
+    }
+
+    // The package as users get it: typings, npm pack, offline install.
+    if let Err(e) = run_package_tests(say, &js, namesrv_v5) {
+        failures.push(format!("package: {e}"));
+    }
+
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// The npm package as a package, after the Deno test (whose `deno` binary
+/// the pack test also runs): `tsc --noEmit --strict` over `js/test-types`
+/// with each of its configs (Node: `@types/node`; browsers: the DOM lib),
+/// TypeScript pinned by its package-lock.json; then `node --test` of
+/// `js/test-pack` (`npm pack`, `npm install --offline` of the tarball into
+/// a fresh directory, a program importing `rmq` by name sending and
+/// consuming one message against `namesrv_v5` under Node and Deno, and
+/// the typings type-checked through the installed package's `exports`;
+/// it prints the tarball's size and files). Both run even when the first
+/// fails; the error names every failure.
+pub fn run_package_tests(
+    say: &mut dyn FnMut(&str),
+    js: &Path,
+    namesrv_v5: &str,
+) -> Result<(), String> {
+    let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
+    let mut failures = Vec::new();
+
+    let types_dir = js.join("test-types");
+    let types = npm_ci(say, &types_dir).and_then(|()| {
+        let tsc = types_dir
+            .join("node_modules")
+            .join("typescript")
+            .join("bin")
+            .join("tsc");
+        for config in ["tsconfig.node.json", "tsconfig.dom.json"] {
+            say(&format!("tsc --noEmit --strict -p js/test-types/{config}"));
+            let started = Instant::now();
+            run_bounded(
+                Command::new(&node)
+                    .current_dir(&types_dir)
+                    .arg(&tsc)
+                    .args(["-p", config, "--noEmit", "--strict"]),
+                TEST_TIMEOUT,
+                &format!("tsc -p js/test-types/{config}"),
+            )?;
+            say(&format!(
+                "typings check ({config}) passed in {:.1?}",
+                started.elapsed()
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = types {
+        failures.push(format!("types: {e}"));
+    }
+
+    say(&format!(
+        "node --test js/test-pack (npm pack; npm install --offline into a fresh directory; \
+         import 'rmq' under Node and Deno; name server {namesrv_v5})"
+    ));
+    let started = Instant::now();
+    let pack = run_bounded(
+        Command::new(&node)
+            .current_dir(js.join("test-pack"))
+            .args(["--test", "pack.test.js"])
+            .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
+            .env(
+                "RMQ_DENO",
+                js.join("test-deno")
+                    .join("node_modules")
+                    .join(".bin")
+                    .join("deno"),
+            ),
+        TEST_TIMEOUT,
+        "the pack test",
+    );
+    match pack {
+        Ok(()) => say(&format!("pack test passed in {:.1?}", started.elapsed())),
+        Err(e) => failures.push(format!("pack: {e}")),
     }
 
     if failures.is_empty() {
