@@ -4,6 +4,8 @@
 //! rmq-sim --seed S                          one seed: its stats, or the failure trace
 //! rmq-sim --seeds N [--from F] [--jobs J]   seeds F..F+N on J threads; reports
 //!                                           throughput; exits 1 on any failure
+//! --faults K   inject K faults per seed instead of 4 (a harder run)
+//! --orderly 0|1   every seed concurrent (0) or orderly (1), instead of one in four orderly
 //! ```
 
 use std::process::ExitCode;
@@ -14,7 +16,9 @@ use std::time::Instant;
 use rmq_sim::cluster::{run, SimConfig, Stats};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: rmq-sim --seed S | --seeds N [--from F] [--jobs J]");
+    eprintln!(
+        "usage: rmq-sim --seed S | --seeds N [--from F] [--jobs J] [--faults K] [--orderly 0|1]"
+    );
     ExitCode::from(2)
 }
 
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut seed, mut seeds, mut from) = (None, None, 0u64);
     let mut jobs = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    let (mut faults, mut orderly) = (None, None);
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
@@ -40,13 +45,21 @@ fn main() -> ExitCode {
             ("--seeds", Some(v)) => seeds = Some(v),
             ("--from", Some(v)) => from = v,
             ("--jobs", Some(v)) => jobs = v.max(1),
+            ("--faults", Some(v)) => faults = Some(v as usize),
+            ("--orderly", Some(v)) => orderly = Some(v != 0),
             _ => return usage(),
         }
         i += 2;
     }
+    let config = move |s: u64| {
+        let mut c = SimConfig::for_seed(s);
+        c.faults = faults.unwrap_or(c.faults);
+        c.orderly = orderly.unwrap_or(c.orderly);
+        c
+    };
     if let Some(s) = seed {
         let started = Instant::now();
-        return match run(s, &SimConfig::for_seed(s)) {
+        return match run(s, &config(s)) {
             Ok(stats) => {
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 println!("seed {s}: every invariant held ({ms:.1} ms): {stats:?}");
@@ -71,7 +84,7 @@ fn main() -> ExitCode {
                 if s >= from + n {
                     return;
                 }
-                let result = run(s, &SimConfig::for_seed(s));
+                let result = run(s, &config(s));
                 let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
                     Ok(Stats {

@@ -103,6 +103,8 @@ struct Held {
 struct Group {
     /// Member client ids with their channel and last heartbeat.
     members: BTreeMap<String, (LinkId, Instant)>,
+    /// Topics the members' heartbeats subscribed to.
+    topics: BTreeSet<String>,
 }
 
 /// One simulated broker.
@@ -261,6 +263,7 @@ impl Broker {
                 changed.push(name.clone());
             }
         }
+        self.groups.retain(|_, g| !g.members.is_empty());
         for g in changed {
             self.notify(&g);
         }
@@ -278,6 +281,8 @@ impl Broker {
                 changed.push(name.clone());
             }
         }
+        // The last member gone, the group and its subscriptions go too.
+        self.groups.retain(|_, g| !g.members.is_empty());
         for g in changed {
             self.notify(&g);
         }
@@ -378,9 +383,14 @@ impl Broker {
                     num(cmd, "queueId") as i32,
                 );
                 // A young queue (min offset 0, still in memory) answers a
-                // new group with 0 (both 4.9 and 5.x).
-                let offset = self.offsets.get(&key).copied().unwrap_or(0);
-                ok.ext_fields.insert("offset", offset.to_string());
+                // new group with 0 (both 4.9 and 5.x), unless asked not to.
+                match self.offsets.get(&key) {
+                    Some(offset) => ok.ext_fields.insert("offset", offset.to_string()),
+                    None if field(cmd, "setZeroIfNotFound") == "false" => {
+                        ok.code = response_code::QUERY_NOT_FOUND;
+                    }
+                    None => ok.ext_fields.insert("offset", "0"),
+                }
             }
             request_code::UPDATE_CONSUMER_OFFSET => {
                 let group = field(cmd, "consumerGroup").to_string();
@@ -463,12 +473,21 @@ impl Broker {
             if clustering {
                 // The broker creates the group's retry topic on its first heartbeat.
                 let retry = format!("%RETRY%{group}");
-                if !self.topics.contains_key(&retry) {
-                    self.topics.insert(retry, 1);
+                if let std::collections::btree_map::Entry::Vacant(e) = self.topics.entry(retry) {
+                    e.insert(1);
                     self.effects.push(Effect::TopicCreated);
                 }
             }
             let g = self.groups.entry(group.to_string()).or_default();
+            let subs = c
+                .get("subscriptionDataSet")
+                .and_then(JsonValue::as_array)
+                .unwrap_or_default();
+            for sub in subs {
+                if let Some(topic) = sub.get("topic").and_then(JsonValue::as_str) {
+                    g.topics.insert(topic.to_string());
+                }
+            }
             let new = match g.members.insert(client.clone(), (link, now)) {
                 None => true,
                 Some((old, _)) => old != link,
@@ -591,13 +610,26 @@ impl Broker {
         let queue = num(cmd, "queueId") as i32;
         let offset = num(cmd, "queueOffset");
         let flag = num(cmd, "sysFlag");
+        let group = field(cmd, "consumerGroup");
+        // Without SUBSCRIPTION the broker filters by the heartbeat's
+        // subscription: none yet (a broker just restarted) is an error.
+        let subscribed = self
+            .groups
+            .get(group)
+            .is_some_and(|g| g.topics.contains(&topic));
+        if first && !subscribed && flag & 4 == 0 {
+            let mut r =
+                RemotingCommand::response(response_code::SUBSCRIPTION_NOT_EXIST, cmd.opaque);
+            r.remark = Some(format!(
+                "the consumer's subscription not exist, group: {group}"
+            ));
+            return Some(r);
+        }
         if first && flag & 1 != 0 {
-            let group = field(cmd, "consumerGroup").to_string();
+            let group = group.to_string();
             self.commit(&group, &topic, queue, num(cmd, "commitOffset"));
         }
-        if !self.topics.get(&topic).is_some_and(|&n| queue < n) {
-            let mut r = RemotingCommand::response(response_code::PULL_NOT_FOUND, cmd.opaque);
-            r.remark = Some("topic or queue not exist".into());
+        if self.topics.get(&topic).is_none_or(|&n| queue >= n) {
             return Some(pull_response(cmd, response_code::PULL_NOT_FOUND, offset, 0));
         }
         let len = self.queue_len(&topic, queue);

@@ -565,7 +565,7 @@ impl World {
         self.flush_node(n);
     }
 
-    fn to_client(&mut self, id: LinkId, cmd: &RemotingCommand) {
+    fn send_to_client(&mut self, id: LinkId, cmd: &RemotingCommand) {
         let mut out = BytesMut::new();
         if cmd.encode(SerializeType::RocketMq, &mut out).is_err() {
             return;
@@ -582,7 +582,7 @@ impl World {
     fn flush_broker(&mut self, b: usize) {
         let out = std::mem::take(&mut self.brokers[b].out);
         for (link, cmd) in out {
-            self.to_client(link, &cmd);
+            self.send_to_client(link, &cmd);
         }
         let effects = std::mem::take(&mut self.brokers[b].effects);
         for e in effects {
@@ -655,7 +655,7 @@ impl World {
                     _ => RemotingCommand::response(0, cmd.opaque),
                 };
                 r.opaque = cmd.opaque;
-                self.to_client(id, &r);
+                self.send_to_client(id, &r);
             }
             Some(Target::Broker(b)) => {
                 if !self.brokers[b].up {
@@ -826,7 +826,7 @@ impl World {
                         cmd.ext_fields
                             .insert("clientId", self.nodes[n].client_id.clone());
                         cmd.ext_fields.insert("jstackEnable", "false");
-                        self.to_client(id, &cmd);
+                        self.send_to_client(id, &cmd);
                     }
                 }
             }
