@@ -115,6 +115,11 @@ impl ClientHandle {
         Ok(())
     }
 
+    /// Begins the shutdown without waiting for it (a drop).
+    pub(crate) fn begin_shutdown(&self) {
+        drop(self.inner.begin_shutdown());
+    }
+
     /// Unregisters, closes every connection, and stops the driver.
     pub(crate) async fn shutdown(&self) -> Result<(), Error> {
         if let Some(done) = self.inner.begin_shutdown() {

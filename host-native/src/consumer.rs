@@ -243,21 +243,23 @@ impl PushConsumerBuilder {
             )?),
             None => None,
         };
+        let inner = Arc::new(Inner {
+            setup: Mutex::new(Some((self.client, self.consumer))),
+            subscriptions: Mutex::new(Vec::new()),
+            handlers: Mutex::new(HashMap::new()),
+            handle: Mutex::new(None),
+            consumer: Mutex::new(None),
+            client_id,
+            dispatcher: Mutex::new(None),
+            permits: Arc::new(Semaphore::new(self.threads)),
+            stopping: AtomicBool::new(false),
+            threads: self.threads,
+            offsets_file,
+            tracer,
+        });
         Ok(PushConsumer {
-            inner: Arc::new(Inner {
-                setup: Mutex::new(Some((self.client, self.consumer))),
-                subscriptions: Mutex::new(Vec::new()),
-                handlers: Mutex::new(HashMap::new()),
-                handle: Mutex::new(None),
-                consumer: Mutex::new(None),
-                client_id,
-                dispatcher: Mutex::new(None),
-                permits: Arc::new(Semaphore::new(self.threads)),
-                stopping: AtomicBool::new(false),
-                threads: self.threads,
-                offsets_file,
-                tracer,
-            }),
+            owner: Arc::new(Owner(Arc::clone(&inner))),
+            inner,
         })
     }
 }
@@ -279,9 +281,34 @@ struct Inner {
 }
 
 /// A push consumer. Cheap to clone; clones share one consumer.
+///
+/// Dropping the last clone without [`PushConsumer::shutdown`] stops it in
+/// the background: no handler starts after the drop, the group is
+/// unregistered and every connection and task ends (bounded by the request
+/// timeout), but offsets of handlers still running are not committed and
+/// nobody waits. Call `shutdown` to wait for a clean stop.
 #[derive(Clone)]
 pub struct PushConsumer {
     inner: Arc<Inner>,
+    /// Held by user clones only (the dispatcher task holds `inner`): its
+    /// drop means nobody can shut the consumer down any more.
+    #[allow(dead_code)]
+    owner: Arc<Owner>,
+}
+
+/// Stops the consumer when the last user clone is dropped.
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.stopping.store(true, Ordering::SeqCst);
+        let handle = self.0.handle.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            // The client closes; its delivery channel with it, which ends
+            // the dispatcher task and its result reporter.
+            handle.begin_shutdown();
+        }
+    }
 }
 
 impl std::fmt::Debug for PushConsumer {
@@ -299,6 +326,10 @@ impl PushConsumer {
     /// Subscribes `handler` to `topic` (before `start`). The handler gets a
     /// batch and says what became of it; an error or a panic in it counts
     /// as [`ConsumeResult::RETRY`].
+    ///
+    /// Subscribing to the same topic again replaces its selector and
+    /// handler. After `start` (or `shutdown`) it fails with
+    /// [`Error::Config`]; an invalid topic name too.
     pub fn subscribe<F, Fut>(
         &self,
         topic: &str,
@@ -340,11 +371,14 @@ impl PushConsumer {
             .lock()
             .map_err(|_| Error::ShutDown)?
             .insert(topic.to_string(), handler);
-        self.inner
+        let mut subscriptions = self
+            .inner
             .subscriptions
             .lock()
-            .map_err(|_| Error::ShutDown)?
-            .push((topic.to_string(), selector));
+            .map_err(|_| Error::ShutDown)?;
+        // Subscribing to a topic again replaces its selector (and handler).
+        subscriptions.retain(|(t, _)| t != topic);
+        subscriptions.push((topic.to_string(), selector));
         Ok(())
     }
 
@@ -378,10 +412,18 @@ impl PushConsumer {
     }
 
     /// Starts: joins the group, rebalances, pulls and calls the handlers.
+    ///
+    /// Starting again is a no-op; starting after [`PushConsumer::shutdown`]
+    /// fails with [`Error::ShutDown`]; starting without a subscription
+    /// fails with [`Error::Config`].
     pub async fn start(&self) -> Result<(), Error> {
         let Some((client_config, consumer_config)) =
             self.inner.setup.lock().map_err(|_| Error::ShutDown)?.take()
         else {
+            // Started already (a no-op), or shut down (for good).
+            if self.inner.stopping.load(Ordering::SeqCst) {
+                return Err(Error::ShutDown);
+            }
             return Ok(());
         };
         let subscriptions = self
@@ -460,7 +502,8 @@ impl PushConsumer {
     }
 
     /// Stops pulling, waits (bounded) for handlers in flight, commits
-    /// offsets, unregisters and closes every connection.
+    /// offsets, unregisters and closes every connection. Shutting down
+    /// again, or before `start`, is a no-op returning `Ok`.
     pub async fn shutdown(&self) -> Result<(), Error> {
         let handle = self
             .inner
@@ -469,6 +512,12 @@ impl PushConsumer {
             .map_err(|_| Error::ShutDown)?
             .take();
         let Some(handle) = handle else {
+            // Never started (or shut down already): nothing runs, and a
+            // later start() fails with `ShutDown`.
+            self.inner.stopping.store(true, Ordering::SeqCst);
+            if let Ok(mut setup) = self.inner.setup.lock() {
+                setup.take();
+            }
             return Ok(());
         };
         let all = self.inner.threads as u32;

@@ -191,7 +191,9 @@ impl Producer {
         ProducerBuilder::default()
     }
 
-    /// Starts the client. Connections open lazily on first use.
+    /// Starts the client. Connections open lazily on first use. Starting
+    /// again is a no-op; starting after [`Producer::shutdown`] fails with
+    /// [`Error::ShutDown`].
     pub async fn start(&self) -> Result<(), Error> {
         self.start_untraced()?;
         if let Some(tracer) = &self.tracer {
@@ -218,6 +220,11 @@ impl Producer {
 
     /// Sends one message and waits for the broker's acknowledgement,
     /// retrying on another broker as configured.
+    ///
+    /// Every send fails with [`Error::NotStarted`] before
+    /// [`Producer::start`] and with [`Error::ShutDown`] after
+    /// [`Producer::shutdown`]; a send in flight when the producer shuts
+    /// down settles with a typed error by its deadline.
     pub async fn send(&self, message: Message) -> Result<SendResult, Error> {
         self.submit(Payload::Single(message), QueueTarget::Any, false)
             .await
@@ -275,7 +282,10 @@ impl Producer {
             .and_then(acknowledged)
     }
 
-    /// Unregisters from every broker and closes every connection.
+    /// Unregisters from every broker and closes every connection (bounded:
+    /// sends in flight get until their deadline). Shutting down again, or
+    /// before `start`, is a no-op returning `Ok`. Dropping the last clone
+    /// without it shuts down in the background, without waiting.
     pub async fn shutdown(&self) -> Result<(), Error> {
         if let Some(tracer) = &self.tracer {
             tracer.shutdown().await;

@@ -1,0 +1,228 @@
+//! API misuse on the tokio host: calls before start or after shutdown,
+//! shutting down twice, subscribing twice, dropping a producer or consumer
+//! with work in flight. Typed errors, no panic, and no task left behind
+//! (counted with tokio's `num_alive_tasks`). The peer is a local name
+//! server that accepts connections and never answers, so work stays in
+//! flight as long as the test wants.
+
+use std::time::{Duration, Instant};
+
+use rmq::{ConsumeResult, Error, Message, Producer, PushConsumer, Selector};
+use tokio::net::TcpListener;
+
+/// A name server that accepts and holds connections, never answering.
+async fn silent_name_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, task)
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Waits (bounded) until no more than `baseline` tasks are alive.
+async fn assert_tasks_return_to(baseline: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let alive = alive_tasks();
+        if alive <= baseline {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{alive} tasks alive, {baseline} before: tasks leaked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn producer(ns: &str) -> Producer {
+    Producer::builder()
+        .name_server(ns)
+        .group("misuse_pg")
+        .send_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+}
+
+fn consumer(ns: &str) -> PushConsumer {
+    PushConsumer::builder()
+        .name_server(ns)
+        .group("misuse_cg")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sending_before_start_is_not_started() {
+    let p = producer("127.0.0.1:1");
+    let r = p.send(Message::new("misuse_t", "x")).await;
+    assert!(matches!(r, Err(Error::NotStarted)), "{r:?}");
+}
+
+#[tokio::test]
+async fn sending_after_shutdown_is_shut_down() {
+    let (ns, server) = silent_name_server().await;
+    let p = producer(&ns);
+    p.start().await.unwrap();
+    p.shutdown().await.unwrap();
+    let r = p.send(Message::new("misuse_t", "x")).await;
+    assert!(matches!(r, Err(Error::ShutDown)), "{r:?}");
+    let r = p.send_oneway(Message::new("misuse_t", "x")).await;
+    assert!(matches!(r, Err(Error::ShutDown)), "{r:?}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn shutting_a_producer_down_twice_is_ok() {
+    let (ns, server) = silent_name_server().await;
+    let p = producer(&ns);
+    p.start().await.unwrap();
+    p.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+    server.abort();
+}
+
+#[tokio::test]
+async fn starting_a_producer_after_shutdown_is_shut_down() {
+    let p = producer("127.0.0.1:1");
+    p.start().await.unwrap();
+    p.start().await.unwrap(); // twice: a no-op
+    p.shutdown().await.unwrap();
+    assert!(matches!(p.start().await, Err(Error::ShutDown)));
+}
+
+#[tokio::test]
+async fn shutting_a_producer_down_before_start_is_ok_and_final() {
+    let p = producer("127.0.0.1:1");
+    p.shutdown().await.unwrap();
+    assert!(matches!(p.start().await, Err(Error::ShutDown)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_producer_with_sends_in_flight_settles_them_and_leaks_no_task() {
+    let (ns, server) = silent_name_server().await;
+    let baseline = alive_tasks();
+    let p = producer(&ns);
+    p.start().await.unwrap();
+    let sends: Vec<_> = (0..8)
+        .map(|i| {
+            let p = p.clone();
+            tokio::spawn(async move { p.send(Message::new("misuse_t", format!("m{i}"))).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(p);
+    for s in sends {
+        let r = s.await.unwrap();
+        assert!(
+            matches!(
+                r,
+                Err(Error::Timeout { .. } | Error::NoRoute { .. } | Error::ShutDown)
+            ),
+            "{r:?}"
+        );
+    }
+    assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn subscribing_after_start_is_a_config_error() {
+    let (ns, server) = silent_name_server().await;
+    let c = consumer(&ns);
+    c.subscribe("misuse_t", Selector::all(), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    let r = c.subscribe("misuse_t2", Selector::all(), |_| async {
+        ConsumeResult::Success
+    });
+    assert!(matches!(r, Err(Error::Config(_))), "{r:?}");
+    c.shutdown().await.unwrap();
+    server.abort();
+}
+
+#[tokio::test]
+async fn subscribing_twice_to_a_topic_replaces_the_subscription() {
+    let (ns, server) = silent_name_server().await;
+    let c = consumer(&ns);
+    c.subscribe("misuse_t", Selector::tag("A"), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.subscribe("misuse_t", Selector::tag("B"), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    c.shutdown().await.unwrap();
+    server.abort();
+}
+
+#[tokio::test]
+async fn starting_a_consumer_without_subscription_is_a_config_error() {
+    let c = consumer("127.0.0.1:1");
+    assert!(matches!(c.start().await, Err(Error::Config(_))));
+}
+
+#[tokio::test]
+async fn a_consumer_shut_down_twice_is_ok_and_cannot_start_again() {
+    let (ns, server) = silent_name_server().await;
+    let c = consumer(&ns);
+    c.subscribe("misuse_t", Selector::all(), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    c.start().await.unwrap(); // twice: a no-op
+    c.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+    assert!(matches!(c.start().await, Err(Error::ShutDown)));
+    assert!(matches!(c.assigned_queues().await, Err(Error::NotStarted)));
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_a_consumer_down_leaks_no_task() {
+    let (ns, server) = silent_name_server().await;
+    let baseline = alive_tasks();
+    let c = consumer(&ns);
+    c.subscribe("misuse_t", Selector::all(), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.shutdown().await.unwrap();
+    assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_started_consumer_stops_it_and_leaks_no_task() {
+    let (ns, server) = silent_name_server().await;
+    let baseline = alive_tasks();
+    let c = consumer(&ns);
+    c.subscribe("misuse_t", Selector::all(), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    let clone = c.clone();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(c);
+    drop(clone);
+    assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
+    server.abort();
+}
