@@ -78,6 +78,10 @@ struct Harness {
     now: Instant,
     peers: BTreeMap<ConnId, Peer>,
     consumer: ConsumerId,
+    /// The next write is cut after this many bytes (a full socket).
+    block_at: Option<usize>,
+    /// Connections whose socket is writable again at the next pump.
+    blocked: Vec<ConnId>,
 }
 
 const CODES: [i32; 10] = [
@@ -140,6 +144,8 @@ impl Harness {
             now,
             peers: BTreeMap::new(),
             consumer,
+            block_at: None,
+            blocked: Vec::new(),
         }
     }
 
@@ -179,7 +185,18 @@ impl Harness {
                     }
                     Transmit::Write { conn, bytes } => {
                         let peer = self.peers.get_mut(&conn).expect("write to an open conn");
-                        peer.decoder.feed(&bytes);
+                        // A full socket: only the first `k` bytes go out now.
+                        let written = match self.block_at.take() {
+                            Some(k) if k < bytes.len() => {
+                                peer.decoder.feed(&bytes[..k]);
+                                self.client.handle_write_blocked(conn, &bytes[k..], self.now);
+                                self.blocked.push(conn);
+                                continue;
+                            }
+                            _ => &bytes[..],
+                        };
+                        let peer = self.peers.get_mut(&conn).expect("write to an open conn");
+                        peer.decoder.feed(written);
                         while let Some(cmd) = peer.decoder.decode_next().expect("we write frames") {
                             if !cmd.is_oneway() {
                                 peer.requests.push_back((cmd.opaque, cmd.code));
@@ -190,6 +207,10 @@ impl Harness {
                         self.peers.remove(&conn);
                     }
                 }
+            }
+            for conn in core::mem::take(&mut self.blocked) {
+                progressed = true;
+                self.client.handle_writable(conn, self.now);
             }
             while let Some((id, d)) = self.client.poll_delivery() {
                 progressed = true;
@@ -296,14 +317,7 @@ impl Harness {
                 self.client
                     .request(None, cmd, Duration::from_secs(2), self.now, w);
             }
-            _ => {
-                if let Some(conn) = self.conn(s.u8().unwrap_or(0)) {
-                    let n = usize::from(s.u8().unwrap_or(0));
-                    let bytes = s.bytes(n).to_vec();
-                    self.client.handle_write_blocked(conn, &bytes, self.now);
-                    self.client.handle_writable(conn, self.now);
-                }
-            }
+            _ => self.block_at = Some(usize::from(s.u8().unwrap_or(0))),
         }
         self.pump(consume);
         true
