@@ -5,7 +5,8 @@
 // one message against a real 5.x broker — under Node, and under Deno
 // (bare `rmq` and the `npm:rmq` specifier, resolved from that
 // node_modules). Also type-checks js/test-types/usage.ts against the
-// installed package (its `exports` "types" condition, no path mapping).
+// installed package (its `exports` "types" condition, no path mapping),
+// with tsc and with `deno check` ('npm:rmq').
 // Prints the tarball's size and file list.
 //
 // Run (after the wasm build, `cargo xtask wasm`):
@@ -294,4 +295,17 @@ test('usage.ts type-checks against the installed package, resolved by its export
     [typings],
     'tsc took the installed package\'s src/index.d.ts (and nothing else of it)',
   );
+});
+
+test("usage.ts type-checks under Deno against 'npm:rmq' (deno check, the exports' types)", () => {
+  assert.ok(project, 'installed by an earlier test');
+  const source = fs.readFileSync(path.join(JS, 'test-types', 'usage.ts'), 'utf8');
+  const npmSource = source.replaceAll("from 'rmq'", "from 'npm:rmq'");
+  assert.notEqual(npmSource, source, "usage.ts imports from 'rmq'");
+  fs.writeFileSync(path.join(project, 'usage-deno.ts'), npmSource);
+  // Unused @ts-expect-error lines fail the check: the typings were found (not `any`).
+  run(deno(), ['check', '--cached-only', 'usage-deno.ts'], {
+    cwd: project,
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: path.join(dir, 'deno-dir') },
+  });
 });
