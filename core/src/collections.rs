@@ -10,13 +10,23 @@
 //! subscriptions, owned queues, connections): lookups stay O(log n)
 //! (binary search), iteration is in key order as with a `BTreeMap`, and an
 //! insertion or removal moves at most the entries after it (cheap for the
-//! tens to hundreds of entries these hold). Big, hot maps whose entries come
-//! and go all the time (in-flight requests, buffered messages, deadlines)
-//! stay `BTreeMap`s.
+//! tens to hundreds of entries these hold).
+//!
+//! Big, hot maps whose entries come and go all the time (in-flight
+//! requests, pending sends, deliveries, buffered messages, deadlines) keep
+//! a B-tree, but ONE for all of them: their keys are integers (ids,
+//! offsets, opaques, instants), mapped order-preservingly onto `u64` by
+//! [`IdKey`]. [`IdMap`] is a `BTreeMap<u64, usize>` index into a slab of
+//! values, [`IdSet`] and [`DeadlineSet`] are `BTreeSet<(u64, u64)>`s: the
+//! same O(log n) operations as before, with the B-tree code compiled once.
 
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::fmt;
+use core::marker::PhantomData;
+
+use crate::time::Instant;
 
 /// An ordered map kept as a `Vec` of `(key, value)` sorted by key, with
 /// the part of `BTreeMap`'s API the core uses. See the module docs for when
@@ -115,6 +125,15 @@ impl<K, V> VecMap<K, V> {
     /// Keeps only the entries for which `keep` returns true, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    /// Removes and returns the first (smallest) entry.
+    pub fn pop_first(&mut self) -> Option<(K, V)> {
+        if self.entries.is_empty() {
+            None
+        } else {
+            Some(self.entries.remove(0))
+        }
     }
 }
 
@@ -390,10 +409,11 @@ impl<T: Ord> VecSet<T> {
 
 impl<T: Ord> FromIterator<T> for VecSet<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        let mut items: Vec<T> = iter.into_iter().collect();
-        items.sort();
-        items.dedup();
-        Self { items }
+        // One insertion at a time: no sort routine per element type (a
+        // few KB of WebAssembly each); these sets are small.
+        let mut set = Self::new();
+        set.extend(iter);
+        set
     }
 }
 
@@ -420,6 +440,367 @@ impl<'a, T> IntoIterator for &'a VecSet<T> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.items.iter()
+    }
+}
+
+// ------------------------------------------------------------ integer keys
+
+/// A key that maps one-to-one, and order-preservingly, onto a `u64`, so
+/// maps and sets of it can share one B-tree instantiation.
+pub trait IdKey: Copy {
+    /// The key as a `u64`; `a < b` exactly when `a.to_id() < b.to_id()`.
+    fn to_id(self) -> u64;
+    /// The key of an id made by [`IdKey::to_id`].
+    fn from_id(id: u64) -> Self;
+}
+
+const SIGN: u64 = 1 << 63;
+
+impl IdKey for u64 {
+    fn to_id(self) -> u64 {
+        self
+    }
+    fn from_id(id: u64) -> Self {
+        id
+    }
+}
+
+impl IdKey for i64 {
+    fn to_id(self) -> u64 {
+        (self as u64) ^ SIGN
+    }
+    fn from_id(id: u64) -> Self {
+        (id ^ SIGN) as i64
+    }
+}
+
+impl IdKey for i32 {
+    fn to_id(self) -> u64 {
+        i64::from(self).to_id()
+    }
+    fn from_id(id: u64) -> Self {
+        i64::from_id(id) as i32
+    }
+}
+
+impl IdKey for Instant {
+    fn to_id(self) -> u64 {
+        self.as_millis()
+    }
+    fn from_id(id: u64) -> Self {
+        Instant::from_millis(id)
+    }
+}
+
+macro_rules! id_newtype {
+    ($($t:ty),*) => {$(
+        impl IdKey for $t {
+            fn to_id(self) -> u64 {
+                self.0
+            }
+            fn from_id(id: u64) -> Self {
+                Self(id)
+            }
+        }
+    )*};
+}
+id_newtype!(
+    crate::consumer::DeliveryId,
+    crate::producer::SendId,
+    crate::client::RequestId
+);
+
+/// A map from integer-like keys ([`IdKey`]) to values, ordered by key:
+/// one shared `BTreeMap<u64, usize>` index into a slab of values (freed
+/// slots are reused). Every operation is O(log n), as with a `BTreeMap`.
+pub struct IdMap<K, V> {
+    index: BTreeMap<u64, usize>,
+    slots: Vec<Option<V>>,
+    free: Vec<usize>,
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K, V> Default for IdMap<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: IdKey + fmt::Debug, V: fmt::Debug> fmt::Debug for IdMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K, V> IdMap<K, V> {
+    /// An empty map.
+    pub const fn new() -> Self {
+        Self {
+            index: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            _key: PhantomData,
+        }
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+    }
+
+    fn slot(&self, slot: usize) -> Option<&V> {
+        self.slots.get(slot).and_then(Option::as_ref)
+    }
+
+    /// The values in key order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + '_ {
+        self.index.values().filter_map(|&s| self.slot(s))
+    }
+}
+
+impl<K: IdKey, V> IdMap<K, V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let &slot = self.index.get(&key.to_id())?;
+        self.slot(slot)
+    }
+
+    /// The value of `key`, mutable.
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let &slot = self.index.get(&key.to_id())?;
+        self.slots.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Whether `key` has an entry.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.index.contains_key(&key.to_id())
+    }
+
+    /// Sets `key` to `value`, returning the value it replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let id = key.to_id();
+        if let Some(&slot) = self.index.get(&id) {
+            if let Some(old) = self.slots.get_mut(slot) {
+                return old.replace(value);
+            }
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(value);
+                slot
+            }
+            None => {
+                self.slots.push(Some(value));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(id, slot);
+        None
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let slot = self.index.remove(&key.to_id())?;
+        let value = self.slots.get_mut(slot).and_then(Option::take);
+        if self.index.is_empty() {
+            // Nothing left: give the slab back.
+            self.slots.clear();
+            self.free.clear();
+        } else {
+            self.free.push(slot);
+        }
+        value
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = K> + '_ {
+        self.index.keys().map(|&id| K::from_id(id))
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (K, &V)> + '_ {
+        self.index
+            .iter()
+            .filter_map(|(&id, &s)| self.slot(s).map(|v| (K::from_id(id), v)))
+    }
+
+    /// The first (smallest) key.
+    pub fn first_key(&self) -> Option<K> {
+        self.index.keys().next().map(|&id| K::from_id(id))
+    }
+
+    /// Keeps only the entries for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let mut gone = Vec::new();
+        for (&id, &slot) in &self.index {
+            if let Some(Some(value)) = self.slots.get_mut(slot) {
+                if !keep(&K::from_id(id), value) {
+                    gone.push(id);
+                }
+            }
+        }
+        for id in gone {
+            self.remove(&K::from_id(id));
+        }
+    }
+}
+
+/// A set of integer-like keys ([`IdKey`]), ordered, sharing its B-tree
+/// code with [`DeadlineSet`].
+pub struct IdSet<K> {
+    inner: BTreeSet<(u64, u64)>,
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K> Default for IdSet<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: IdKey + fmt::Debug> fmt::Debug for IdSet<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl<K> IdSet<K> {
+    /// An empty set.
+    pub const fn new() -> Self {
+        Self {
+            inner: BTreeSet::new(),
+            _key: PhantomData,
+        }
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+impl<K: IdKey> IdSet<K> {
+    /// Adds `key`; false if it was there already.
+    pub fn insert(&mut self, key: K) -> bool {
+        self.inner.insert((key.to_id(), 0))
+    }
+
+    /// Removes `key`; false if it was not there.
+    pub fn remove(&mut self, key: &K) -> bool {
+        self.inner.remove(&(key.to_id(), 0))
+    }
+
+    /// Whether `key` is in the set.
+    pub fn contains(&self, key: &K) -> bool {
+        self.inner.contains(&(key.to_id(), 0))
+    }
+
+    /// The keys in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = K> + '_ {
+        self.inner.iter().map(|&(id, _)| K::from_id(id))
+    }
+}
+
+impl<K: IdKey> IntoIterator for IdSet<K> {
+    type Item = K;
+    type IntoIter =
+        core::iter::Map<alloc::collections::btree_set::IntoIter<(u64, u64)>, fn((u64, u64)) -> K>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.inner.into_iter().map(|(id, _)| K::from_id(id))
+    }
+}
+
+/// Deadlines: a set of `(Instant, key)` ordered by instant, then key, for
+/// expiring whatever `key` names earliest first.
+pub struct DeadlineSet<K> {
+    inner: BTreeSet<(u64, u64)>,
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K> Default for DeadlineSet<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: IdKey + fmt::Debug> fmt::Debug for DeadlineSet<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(
+                self.inner
+                    .iter()
+                    .map(|&(t, id)| (Instant::from_id(t), K::from_id(id))),
+            )
+            .finish()
+    }
+}
+
+impl<K> DeadlineSet<K> {
+    /// An empty set.
+    pub const fn new() -> Self {
+        Self {
+            inner: BTreeSet::new(),
+            _key: PhantomData,
+        }
+    }
+
+    /// The number of deadlines.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Removes every deadline.
+    pub fn clear(&mut self) {
+        self.inner.clear();
+    }
+}
+
+impl<K: IdKey> DeadlineSet<K> {
+    /// Adds `(at, key)`; false if it was there already.
+    pub fn insert(&mut self, (at, key): (Instant, K)) -> bool {
+        self.inner.insert((at.to_id(), key.to_id()))
+    }
+
+    /// Removes `(at, key)`; false if it was not there.
+    pub fn remove(&mut self, &(at, key): &(Instant, K)) -> bool {
+        self.inner.remove(&(at.to_id(), key.to_id()))
+    }
+
+    /// The earliest deadline.
+    pub fn first(&self) -> Option<(Instant, K)> {
+        self.inner
+            .first()
+            .map(|&(t, id)| (Instant::from_id(t), K::from_id(id)))
+    }
+
+    /// Removes and returns the earliest deadline.
+    pub fn pop_first(&mut self) -> Option<(Instant, K)> {
+        self.inner
+            .pop_first()
+            .map(|(t, id)| (Instant::from_id(t), K::from_id(id)))
     }
 }
 
@@ -487,5 +868,74 @@ mod tests {
         assert!(ours.iter().eq(theirs.iter()));
         let other: VecSet<u8> = [4].into_iter().collect();
         assert_eq!(ours.difference(&other).copied().collect::<Vec<_>>(), [5]);
+    }
+
+    #[test]
+    fn id_keys_keep_their_order_as_u64() {
+        let i64s = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in i64s.windows(2) {
+            assert!(w[0].to_id() < w[1].to_id());
+            assert_eq!(i64::from_id(w[0].to_id()), w[0]);
+        }
+        let i32s = [i32::MIN, -1, 0, 1, i32::MAX];
+        for w in i32s.windows(2) {
+            assert!(w[0].to_id() < w[1].to_id());
+            assert_eq!(i32::from_id(w[1].to_id()), w[1]);
+        }
+    }
+
+    #[test]
+    fn id_map_behaves_like_a_btreemap_over_a_mixed_sequence() {
+        let mut ours: IdMap<i32, u32> = IdMap::new();
+        let mut theirs = BTreeMap::new();
+        let mut x: u32 = 777;
+        for _ in 0..5000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let key = ((x >> 16) % 200) as i32 - 100;
+            match x % 3 {
+                0 | 1 => assert_eq!(ours.insert(key, x), theirs.insert(key, x)),
+                _ => assert_eq!(ours.remove(&key), theirs.remove(&key)),
+            }
+            assert_eq!(ours.len(), theirs.len());
+            assert_eq!(ours.get(&key), theirs.get(&key));
+        }
+        assert!(ours.iter().eq(theirs.iter().map(|(k, v)| (*k, v))));
+        assert!(ours.keys().rev().eq(theirs.keys().rev().copied()));
+        assert_eq!(ours.first_key(), theirs.keys().next().copied());
+        ours.retain(|k, _| k % 2 == 0);
+        theirs.retain(|k, _| k % 2 == 0);
+        assert!(ours.values().eq(theirs.values()));
+        while let Some(k) = ours.first_key() {
+            assert_eq!(ours.remove(&k), theirs.remove(&k));
+        }
+        assert!(theirs.is_empty());
+        assert!(ours.slots.is_empty(), "an empty map gives its slab back");
+    }
+
+    #[test]
+    fn deadline_set_pops_earliest_then_lowest_key() {
+        let mut d: DeadlineSet<i32> = DeadlineSet::new();
+        let t = Instant::from_millis;
+        assert!(d.insert((t(20), 1)));
+        assert!(d.insert((t(10), 5)));
+        assert!(d.insert((t(10), -3)));
+        assert!(!d.insert((t(10), -3)));
+        assert!(d.remove(&(t(20), 1)));
+        assert_eq!(d.first(), Some((t(10), -3)));
+        assert_eq!(d.pop_first(), Some((t(10), -3)));
+        assert_eq!(d.pop_first(), Some((t(10), 5)));
+        assert_eq!(d.pop_first(), None);
+    }
+
+    #[test]
+    fn id_set_iterates_in_key_order() {
+        let mut s: IdSet<i32> = IdSet::new();
+        for k in [3, -7, 0, 3] {
+            s.insert(k);
+        }
+        assert!(s.contains(&-7));
+        assert!(s.remove(&0));
+        assert_eq!(s.iter().collect::<Vec<_>>(), [-7, 3]);
+        assert_eq!(s.into_iter().collect::<Vec<_>>(), [-7, 3]);
     }
 }

@@ -2,10 +2,11 @@
 //! answered by whatever the peer says, with a guard deadline a little after
 //! the request's own so a caller is always answered.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use core::time::Duration;
 
+use crate::collections::{DeadlineSet, IdMap};
 use crate::engine::{Context, Delivery, RequestError, RequestKey, Role, TimerKind, Token};
 use crate::protocol::RemotingCommand;
 use crate::time::Instant;
@@ -30,8 +31,8 @@ struct Pending {
 #[derive(Debug, Default)]
 pub(super) struct RawRequests {
     next_id: u64,
-    pending: BTreeMap<RequestId, Pending>,
-    guards: BTreeSet<(Instant, RequestId)>,
+    pending: IdMap<RequestId, Pending>,
+    guards: DeadlineSet<RequestId>,
     done: VecDeque<(RequestId, Result<RemotingCommand, RequestError>)>,
 }
 
@@ -85,7 +86,7 @@ impl RawRequests {
     }
 
     fn arm(&self, ctx: &mut Context<'_>) {
-        let next = self.guards.first().map(|(t, _)| *t);
+        let next = self.guards.first().map(|(t, _)| t);
         if ctx.timer(TimerKind::OperationDeadline) != next {
             ctx.set_timer(TimerKind::OperationDeadline, next);
         }
@@ -105,7 +106,7 @@ impl Role for RawRequests {
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _kind: TimerKind) {
         let now = ctx.now();
-        while let Some(&(guard, id)) = self.guards.first() {
+        while let Some((guard, id)) = self.guards.first() {
             if guard > now {
                 break;
             }
@@ -124,7 +125,7 @@ impl Role for RawRequests {
     }
 
     fn on_closed(&mut self, ctx: &mut Context<'_>) {
-        while let Some((&id, _)) = self.pending.first_key_value() {
+        while let Some(id) = self.pending.first_key() {
             self.finish(id, Err(RequestError::ShutDown));
         }
         self.arm(ctx);

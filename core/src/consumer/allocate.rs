@@ -362,7 +362,7 @@ fn consistent_hash<S: AsRef<str>>(
     // replaces the earlier one. A client listed twice adds its second set of
     // points after the ones it already has on the ring (`getExistingReplicas`).
     let mut ring: BTreeMap<u32, &str> = BTreeMap::new();
-    let mut on_ring: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut on_ring: VecMap<&str, usize> = VecMap::new();
     let mut key = String::new();
     for cid in cid_all {
         let cid = cid.as_ref();
@@ -376,7 +376,7 @@ fn consistent_hash<S: AsRef<str>>(
                     *count = count.saturating_sub(1);
                 }
             }
-            *on_ring.entry(cid).or_insert(0) += 1;
+            *on_ring.get_or_default(cid) += 1;
         }
     }
     let mut result = Vec::new();

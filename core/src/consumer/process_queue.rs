@@ -2,14 +2,13 @@
 //! are not yet acknowledged. The committable offset is the lowest offset
 //! not yet acknowledged, so a crash redelivers and never skips.
 
-use alloc::collections::BTreeMap;
-
+use crate::collections::IdMap;
 use crate::message::MessageExt;
 
 /// Messages in flight for one queue, by queue offset.
 #[derive(Debug, Default)]
 pub struct ProcessQueue {
-    messages: BTreeMap<i64, MessageExt>,
+    messages: IdMap<i64, MessageExt>,
     bytes: usize,
     /// The highest offset ever put here, if any.
     max_offset: Option<i64>,
@@ -52,7 +51,7 @@ impl ProcessQueue {
     /// highest ever put when nothing is; `None` before the first message.
     pub fn committable(&self) -> Option<i64> {
         match self.messages.keys().next() {
-            Some(lowest) => Some(*lowest),
+            Some(lowest) => Some(lowest),
             None => self.max_offset.map(|m| m + 1),
         }
     }

@@ -9,7 +9,7 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 
-use crate::collections::{VecMap, VecSet};
+use crate::collections::{IdMap, VecMap, VecSet};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -201,10 +201,10 @@ pub struct PushConsumer {
     client_id: String,
     subscriptions: VecMap<String, Subscription>,
     queues: VecMap<MessageQueue, OwnedQueue>,
-    ops: BTreeMap<u64, Op>,
+    ops: IdMap<u64, Op>,
     next_token: u64,
     deliveries: VecDeque<Delivery>,
-    outstanding: BTreeMap<DeliveryId, Outstanding>,
+    outstanding: IdMap<DeliveryId, Outstanding>,
     next_delivery: u64,
     /// Messages whose send-back failed: consumed again locally at the instant.
     local_retries: Vec<(Instant, MessageQueue, i64)>,
@@ -238,10 +238,10 @@ impl PushConsumer {
             client_id: client_id.to_string(),
             subscriptions: VecMap::new(),
             queues: VecMap::new(),
-            ops: BTreeMap::new(),
+            ops: IdMap::new(),
             next_token: 0,
             deliveries: VecDeque::new(),
-            outstanding: BTreeMap::new(),
+            outstanding: IdMap::new(),
             next_delivery: 0,
             local_retries: Vec::new(),
             started: false,
@@ -1356,7 +1356,7 @@ impl PushConsumer {
             .outstanding
             .iter()
             .filter(|(_, d)| now.saturating_duration_since(d.delivered_at) >= timeout)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         for id in expired {
             let Some(done) = self.outstanding.remove(&id) else {

@@ -2,11 +2,11 @@
 //! frame decoder and output buffer. Connection ids are handed out here; the
 //! host maps them to sockets.
 
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::{Bytes, BytesMut};
 
-use crate::collections::{VecMap, VecSet};
+use crate::collections::{IdSet, VecMap, VecSet};
 use crate::protocol::FrameDecoder;
 
 /// Identifies one connection between the engine and its host.
@@ -46,7 +46,7 @@ pub(crate) struct Connection {
     pub(crate) out: BytesMut,
     pub(crate) decoder: FrameDecoder,
     /// Opaques of requests in flight on this connection.
-    pub(crate) inflight: BTreeSet<i32>,
+    pub(crate) inflight: IdSet<i32>,
     /// The host's socket is full: bytes wait in `out` until it says
     /// [`Connections::writable`].
     blocked: bool,
@@ -92,7 +92,7 @@ impl Connections {
                 connected: false,
                 out: BytesMut::new(),
                 decoder: FrameDecoder::new(self.max_frame_len),
-                inflight: BTreeSet::new(),
+                inflight: IdSet::new(),
                 blocked: false,
             },
         );

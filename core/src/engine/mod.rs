@@ -70,7 +70,7 @@ mod role;
 mod routes;
 mod timers;
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -83,7 +83,7 @@ pub use role::{
 };
 pub use timers::{TimerKey, TimerKind, TimerOwner};
 
-use crate::collections::VecSet;
+use crate::collections::{DeadlineSet, IdMap, VecSet};
 use crate::protocol::body::HeartbeatData;
 use crate::protocol::fields::{CommandHeader, ExtFields};
 use crate::protocol::headers::UnregisterClientRequestHeader;
@@ -159,8 +159,8 @@ const ENGINE_SHUTDOWN: TimerKey = (TimerOwner::Engine, TimerKind::ShutdownDeadli
 pub struct Engine {
     config: ClientConfig,
     conns: connections::Connections,
-    inflight: BTreeMap<i32, InFlight>,
-    deadlines: BTreeSet<(Instant, i32)>,
+    inflight: IdMap<i32, InFlight>,
+    deadlines: DeadlineSet<i32>,
     next_opaque: i32,
     namesrv: NameServers,
     routes: Routes,
@@ -188,8 +188,8 @@ impl Engine {
         );
         Engine {
             conns: connections::Connections::new(config.max_frame_len, config.max_write_backlog),
-            inflight: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
+            inflight: IdMap::new(),
+            deadlines: DeadlineSet::new(),
             next_opaque: 0,
             namesrv,
             routes: Routes::default(),
@@ -298,7 +298,7 @@ impl Engine {
 
     /// Time passed: expire requests and fire every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(deadline, opaque)) = self.deadlines.first() {
+        while let Some((deadline, opaque)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
@@ -342,7 +342,7 @@ impl Engine {
     /// When [`Engine::handle_timeout`] must next be called: the earliest
     /// request deadline or armed timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let request = self.deadlines.first().map(|(t, _)| *t);
+        let request = self.deadlines.first().map(|(t, _)| t);
         match (request, self.timers.next()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -3,9 +3,8 @@
 //! [`super::Engine::poll_timeout`] is the minimum of this table and the
 //! earliest request deadline.
 
-use alloc::collections::BTreeMap;
-
 use super::role::RoleId;
+use crate::collections::VecMap;
 use crate::time::Instant;
 
 /// What a timer is for. The engine owns the first three; roles arm the
@@ -46,7 +45,7 @@ pub type TimerKey = (TimerOwner, TimerKind);
 /// Deadlines by [`TimerKey`].
 #[derive(Debug, Default)]
 pub(crate) struct TimerTable {
-    deadlines: BTreeMap<TimerKey, Instant>,
+    deadlines: VecMap<TimerKey, Instant>,
 }
 
 impl TimerTable {

@@ -13,9 +13,11 @@ mod select;
 mod send;
 mod transaction;
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
+
+use crate::collections::{DeadlineSet, IdMap, VecMap, VecSet};
 
 pub use crate::engine::MaybeSend;
 pub use config::ProducerConfig;
@@ -43,16 +45,16 @@ use crate::time::Instant;
 #[derive(Debug)]
 pub struct Producer {
     config: ProducerConfig,
-    sends: BTreeMap<SendId, send::PendingSend>,
+    sends: IdMap<SendId, send::PendingSend>,
     /// Send deadlines, for expiry and the role's deadline timer.
-    deadlines: BTreeSet<(Instant, SendId)>,
+    deadlines: DeadlineSet<SendId>,
     /// Sends waiting for a topic's route.
-    waiting: BTreeMap<String, Vec<SendId>>,
+    waiting: VecMap<String, Vec<SendId>>,
     /// Topics the name server does not know yet, routed through the
     /// auto-create template topic (Java's `createTopicKey`).
-    templated: BTreeMap<String, RouteTable>,
+    templated: VecMap<String, RouteTable>,
     /// Topics waiting for the template topic's route.
-    awaiting_template: BTreeSet<String>,
+    awaiting_template: VecSet<String>,
     round_robin: RoundRobin,
     faults: FaultTracker,
     ids: UniqueIdGenerator,
@@ -61,9 +63,9 @@ pub struct Producer {
     /// Where checks of a transactional group go.
     checks: Option<transaction::Checks>,
     /// Requests waiting for their reply, by correlation id.
-    requests: BTreeMap<String, request::PendingRequest>,
+    requests: VecMap<String, request::PendingRequest>,
     /// Request deadlines, for expiry and the role's deadline timer.
-    request_deadlines: BTreeSet<(Instant, String)>,
+    request_deadlines: VecSet<(Instant, String)>,
     /// This producer made requests: it takes replies nobody waits for.
     takes_replies: bool,
 }
@@ -75,19 +77,19 @@ impl Producer {
         let seed = client.seed;
         Producer {
             config,
-            sends: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
-            waiting: BTreeMap::new(),
-            templated: BTreeMap::new(),
-            awaiting_template: BTreeSet::new(),
+            sends: IdMap::new(),
+            deadlines: DeadlineSet::new(),
+            waiting: VecMap::new(),
+            templated: VecMap::new(),
+            awaiting_template: VecSet::new(),
             round_robin: RoundRobin::new(seed),
             faults: FaultTracker::default(),
             ids: UniqueIdGenerator::new(client.client_ip, client.pid, seed as i32),
             next_send_id: 0,
             done: VecDeque::new(),
             checks: None,
-            requests: BTreeMap::new(),
-            request_deadlines: BTreeSet::new(),
+            requests: VecMap::new(),
+            request_deadlines: VecSet::new(),
             takes_replies: false,
         }
     }
@@ -117,7 +119,7 @@ impl Producer {
     /// The earliest deadline of the sends in flight and the requests
     /// waiting for a reply.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let send = self.deadlines.first().map(|(t, _)| *t);
+        let send = self.deadlines.first().map(|(t, _)| t);
         match (send, self.next_request_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

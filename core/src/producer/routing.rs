@@ -13,7 +13,7 @@ use crate::route::RouteTable;
 /// A route a send can go by.
 pub(super) fn usable<'a>(
     ctx: &'a Context<'_>,
-    templated: &'a alloc::collections::BTreeMap<String, RouteTable>,
+    templated: &'a crate::collections::VecMap<String, RouteTable>,
     topic: &str,
 ) -> Option<&'a RouteTable> {
     match ctx.route(topic) {
@@ -25,7 +25,7 @@ pub(super) fn usable<'a>(
 impl Producer {
     /// Parks send `id` until `topic` has a usable route, fetching it.
     pub(super) fn wait_for_route(&mut self, ctx: &mut Context<'_>, id: SendId, topic: &str) {
-        self.waiting.entry(topic.to_string()).or_default().push(id);
+        self.waiting.get_or_default(topic.to_string()).push(id);
         match ctx.route(topic) {
             // Known but not writable anywhere (a topic being created):
             // go by the template.

@@ -311,7 +311,7 @@ impl Producer {
     /// Fails every send whose deadline passed.
     pub(super) fn expire_sends(&mut self, ctx: &mut Context<'_>) {
         let now = ctx.now();
-        while let Some(&(deadline, id)) = self.deadlines.first() {
+        while let Some((deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
@@ -339,7 +339,7 @@ impl Producer {
     pub(super) fn abort_all_sends(&mut self, ctx: &mut Context<'_>) {
         self.waiting.clear();
         self.awaiting_template.clear();
-        while let Some((&id, _)) = self.sends.first_key_value() {
+        while let Some(id) = self.sends.first_key() {
             self.finish_send(ctx, id, Err(SendError::NotRunning));
         }
     }
