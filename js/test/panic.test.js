@@ -78,3 +78,22 @@ test('shutdown() resolves on a producer, a push consumer and a lite pull consume
   await assert.rejects(lite.poll(10), (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
   await assert.rejects(producer.start(), (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
 });
+
+test('a shutdown still waiting on the broker when the instance traps resolves', async () => {
+  const ns = nameServer('RMQ_TEST_NAMESRV_V5');
+  await ready();
+  const topic = unique('js_panic_midshutdown');
+  const producer = new Producer({ nameServer: ns, group: unique('js_panic_mid_pg') });
+  await producer.start();
+  await producer.send({ topic, body: 'connects to the broker' });
+  const push = new PushConsumer({ nameServer: ns, group: unique('js_panic_mid_cg') });
+  push.subscribe(topic, '*', () => ConsumeResult.Success);
+  await push.start();
+  // Unregistering takes a round trip to the broker: both are pending.
+  const settled = [];
+  const shutdowns = [producer, push].map((c, i) => c.shutdown().finally(() => settled.push(i)));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(settled, [], 'the shutdowns wait for the broker');
+  __testPanic('panic during shutdown');
+  await Promise.all(shutdowns);
+});
