@@ -42,7 +42,11 @@ pub enum Invariant {
     QueueOwnership,
     /// A committed offset passed a message the group had not finished.
     CommitPassedUnacked,
-    /// Orderly: two batches of one queue at the handler at once.
+    /// Orderly: two batches of one queue at the handler at once (except
+    /// within the client's lock expiry after the queue's broker restarted:
+    /// brokers keep locks in memory only, so a new owner can lock a queue
+    /// the old owner still believes locked — a RocketMQ property, Java's
+    /// client included).
     OrderlyOverlap,
     /// Orderly: a queue's batches out of order.
     OrderlyOrder,

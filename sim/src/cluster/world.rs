@@ -139,6 +139,8 @@ pub struct World {
     consumer_cfg: ConsumerConfig,
     failure: Option<Box<Failure>>,
     owner_counts: Vec<u8>,
+    /// When each broker last restarted.
+    restarted: BTreeMap<String, Instant>,
 }
 
 impl World {
@@ -188,6 +190,7 @@ impl World {
             consumer_cfg,
             failure: None,
             owner_counts: Vec::new(),
+            restarted: BTreeMap::new(),
             cfg,
         };
         for i in 0..w.cfg.producers {
@@ -425,7 +428,14 @@ impl World {
         ));
         let inc = self.nodes[n].inc;
         if self.cfg.orderly && q.topic != RETRY {
-            if let Some((other, id)) = self.check.active.get(&key) {
+            // A restarted broker forgot its locks (they live in memory, as
+            // in RocketMQ's RebalanceLockManager): until the old owner's
+            // local lock expires, a new owner may hold the queue too.
+            let forgot = self
+                .restarted
+                .get(&q.broker_name)
+                .is_some_and(|&t| self.now < t + self.consumer_cfg.lock_expiry);
+            if let Some((other, id)) = self.check.active.get(&key).filter(|_| !forgot) {
                 let detail = format!(
                     "{} got batch {first}..={last} of {key:?} while {} still runs delivery {id}",
                     self.nodes[n].client_id, self.nodes[*other].client_id
@@ -839,6 +849,8 @@ impl World {
                 self.fault_note(format!("restart {}", self.brokers[b].name));
                 self.brokers[b].up = true;
                 self.brokers[b].paused_until = None;
+                let name = self.brokers[b].name.clone();
+                self.restarted.insert(name, self.now);
                 self.disturbed(Duration::from_secs(30));
             }
             Ev::Resume(b) => {
