@@ -15,6 +15,7 @@ mod driver;
 mod error;
 mod lite_pull;
 mod producer;
+mod request;
 mod simple_consumer;
 pub mod trace;
 mod transaction;
