@@ -51,6 +51,8 @@ public final class JavaPeer {
                 case "bench-send" -> BenchSend.run(rest);
                 case "bench-consume" -> BenchConsume.run(rest);
                 case "bench-latency" -> BenchLatency.run(rest);
+                case "request" -> RequestReply.runRequest(rest);
+                case "reply" -> RequestReply.runReply(rest);
                 case "-h", "--help", "help" -> {
                     usage();
                     yield EXIT_OK;
@@ -70,7 +72,7 @@ public final class JavaPeer {
     }
 
     private static void usage() {
-        System.err.println("usage: rmq-java-peer <produce|consume|bench-send|bench-consume|bench-latency> [flags]\n"
+        System.err.println("usage: rmq-java-peer <produce|consume|request|reply|bench-send|bench-consume|bench-latency> [flags]\n"
                 + "run 'rmq-java-peer <subcommand> -h' for the flags of a subcommand");
     }
 
