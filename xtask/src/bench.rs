@@ -1094,7 +1094,7 @@ pub fn cmd_bench(args: &[String]) -> Result<ExitCode, String> {
         };
         result = crate::bench_node::run(&setup).map(|node| {
             let mut md = result.unwrap_or_default();
-            md.push_str("\n");
+            md.push('\n');
             md.push_str(&node);
             md
         });
