@@ -32,6 +32,7 @@ mod runtimes;
 mod sim;
 mod soak;
 mod vectors;
+mod wasi;
 mod wasm;
 
 use std::path::{Path, PathBuf};
@@ -445,6 +446,9 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
         .then(|| soak::run(soak::CI_MINUTES, &[]));
     // The deterministic cluster simulation, CI-sized (the whole suite only).
     let simulated = passthrough.is_empty().then(sim::run_ci);
+    // rmq-core's codec natively and inside wasmtime as wasm32-wasip1,
+    // byte for byte (the whole suite only).
+    let wasi = passthrough.is_empty().then(|| wasi::run(&mut |l| say(l)));
     let (status, binaries) = run?;
     say(&format!("cargo test finished: {status}"));
     // On standard error: standard output still ends with libtest's own
@@ -466,6 +470,10 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
     }
     if let Some(Err(e)) = simulated {
         say(&format!("the simulation failed: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(Err(e)) = wasi {
+        say(&format!("the wasm32-wasip1 golden vectors failed: {e}"));
         return Ok(ExitCode::FAILURE);
     }
     return Ok(exit_code_of(status));
