@@ -895,6 +895,89 @@ async fn a_target_that_does_not_read_stops_the_client() {
     bridge.stop().await;
 }
 
+#[tokio::test]
+async fn a_client_that_does_not_read_stops_the_target() {
+    // The target writes numbered chunks as fast as it may.
+    let chunk = 64 * 1024;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let numbered = move |i: u32| -> Vec<u8> {
+        let mut m = vec![(i % 251) as u8; chunk];
+        m[..4].copy_from_slice(&i.to_be_bytes());
+        m
+    };
+    let writer = {
+        let (written, stop) = (Arc::clone(&written), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                s.write_all(&numbered(i)).await.unwrap();
+                written.fetch_add(chunk, std::sync::atomic::Ordering::SeqCst);
+                i += 1;
+            }
+            s.shutdown().await.unwrap();
+        })
+    };
+
+    let max_message = 64 * 1024;
+    let bridge = start(BridgeConfig {
+        max_message_size: max_message,
+        ..config_allowing(&[target])
+    })
+    .await;
+    // The client reads nothing, through a small receive buffer.
+    let client_socket = TcpSocket::new_v4().unwrap();
+    client_socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = client_socket.connect(bridge.addr).await.unwrap();
+    let url = format!("ws://{}/tcp/{target}", bridge.addr);
+    let (mut ws, _) = timeout(WAIT, tokio_tungstenite::client_async(url, tcp))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The target stalls once the bridge stops reading it: no progress for
+    // two periods in a row, with a bounded amount taken from it.
+    let bound = kernel_buffer_bound() + 2 * max_message + (1 << 20);
+    let period = Duration::from_millis(400);
+    let mut last = usize::MAX;
+    let mut quiet = 0;
+    let started = Instant::now();
+    while quiet < 2 {
+        tokio::time::sleep(period).await;
+        let now = written.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            now <= bound,
+            "the bridge took {now} bytes for a client that reads nothing (bound {bound})"
+        );
+        quiet = if now == last { quiet + 1 } else { 0 };
+        last = now;
+        assert!(started.elapsed() < WAIT * 4, "the target never stalled");
+    }
+    eprintln!("the target stalled after {last} bytes (bound {bound})");
+
+    // Once the client reads, everything arrives, in order.
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut got = Vec::new();
+    loop {
+        match timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => got.extend_from_slice(&b),
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("reading the bridge: {e}"),
+        }
+    }
+    timeout(WAIT, writer).await.unwrap().unwrap();
+    let total = written.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(got.len(), total, "every byte the target wrote arrived");
+    for (n, c) in got.chunks(chunk).enumerate() {
+        assert_eq!(c, &numbered(n as u32)[..], "chunk {n}");
+    }
+    bridge.stop().await;
+}
+
 // --------------------------------------------------------------------- CLI
 
 #[test]
