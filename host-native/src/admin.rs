@@ -102,6 +102,17 @@ impl Admin {
         name_servers: &str,
         credentials: Option<AclCredentials>,
     ) -> Result<Admin, Error> {
+        Admin::connect_with_tls(name_servers, credentials, None).await
+    }
+
+    /// [`Admin::connect_with`], speaking TLS to every name server and
+    /// broker when `tls` is given (see [`crate::TlsConfig`]).
+    pub async fn connect_with_tls(
+        name_servers: &str,
+        credentials: Option<AclCredentials>,
+        tls: Option<crate::TlsConfig>,
+    ) -> Result<Admin, Error> {
+        let tls = tls.as_ref().map(|t| t.connector()).transpose()?;
         let mut config = ClientConfig {
             credentials,
             name_servers: parse_name_servers(name_servers),
@@ -113,7 +124,7 @@ impl Admin {
         identify(&mut config, &host_facts(), None);
         let timeout = config.request_timeout;
         let name_servers = config.name_servers.clone();
-        let handle = ClientHandle::new(move |now| Client::new(config, now));
+        let handle = ClientHandle::with_tls(tls, move |now| Client::new(config, now));
         handle.start()?;
         Ok(Admin {
             handle,

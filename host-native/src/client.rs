@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::MonotonicClock;
 use crate::driver::{DeliverySink, Driver, Reply};
+use crate::tls::TlsConnector;
 use crate::Error;
 
 /// How long `shutdown()` waits for the core's bounded shutdown.
@@ -33,6 +34,8 @@ pub(crate) struct ClientHandle {
 
 struct Inner {
     slot: Mutex<Slot>,
+    /// TLS for every connection, when set.
+    tls: Option<Arc<TlsConnector>>,
 }
 
 impl Inner {
@@ -54,9 +57,17 @@ impl Drop for Inner {
 
 impl ClientHandle {
     pub(crate) fn new(make: impl FnOnce(Instant) -> Client<Reply> + Send + 'static) -> Self {
+        ClientHandle::with_tls(None, make)
+    }
+
+    /// [`ClientHandle::new`], opening every connection with `tls` when set.
+    pub(crate) fn with_tls(
+        tls: Option<Arc<TlsConnector>>,
+        make: impl FnOnce(Instant) -> Client<Reply> + Send + 'static,
+    ) -> Self {
         let slot = Mutex::new(Slot::Idle(Box::new(make), None));
         ClientHandle {
-            inner: Arc::new(Inner { slot }),
+            inner: Arc::new(Inner { slot, tls }),
         }
     }
 
@@ -66,7 +77,9 @@ impl ClientHandle {
         match std::mem::replace(&mut *slot, Slot::Stopped) {
             Slot::Idle(make, sink) => {
                 let clock = MonotonicClock::new();
-                let driver = Driver::start(make(clock.now()), sink, clock, HostPolicy::default());
+                let tls = self.inner.tls.clone();
+                let policy = HostPolicy::default();
+                let driver = Driver::start(make(clock.now()), sink, clock, policy, tls);
                 *slot = Slot::Running(driver);
                 Ok(())
             }

@@ -96,6 +96,7 @@ pub struct PushConsumerBuilder {
     threads: usize,
     offset_store_dir: Option<PathBuf>,
     trace: Option<crate::trace::TraceConfig>,
+    tls: Option<crate::TlsConfig>,
 }
 
 impl Default for PushConsumerBuilder {
@@ -107,6 +108,7 @@ impl Default for PushConsumerBuilder {
             threads: 20,
             offset_store_dir: None,
             trace: None,
+            tls: None,
         }
     }
 }
@@ -210,6 +212,13 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
+    /// needed for servers started with `tls.server.mode=enforcing`.
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<PushConsumer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
@@ -223,6 +232,7 @@ impl PushConsumerBuilder {
             .instance
             .or_else(|| broadcasting.then(|| "DEFAULT".to_string()));
         identify(&mut self.client, &host_facts(), instance.as_deref());
+        let tls = self.tls.as_ref().map(|t| t.connector()).transpose()?;
         self.consumer.handler_threads = self.threads;
         let offsets_file = broadcasting.then(|| {
             let dir = self.offset_store_dir.unwrap_or_else(|| {
@@ -256,6 +266,7 @@ impl PushConsumerBuilder {
             threads: self.threads,
             offsets_file,
             tracer,
+            tls,
         });
         Ok(PushConsumer {
             owner: Arc::new(Owner(Arc::clone(&inner))),
@@ -277,6 +288,7 @@ struct Inner {
     stopping: AtomicBool,
     threads: usize,
     offsets_file: Option<PathBuf>,
+    tls: Option<Arc<crate::tls::TlsConnector>>,
     tracer: Option<Arc<crate::trace::Tracer>>,
 }
 
@@ -446,7 +458,8 @@ impl PushConsumer {
             .and_then(|f| std::fs::read(f).ok());
         let made: Arc<Mutex<Option<ConsumerId>>> = Arc::default();
         let made_in = Arc::clone(&made);
-        let handle = ClientHandle::new(move |now| {
+        let tls = self.inner.tls.clone();
+        let handle = ClientHandle::with_tls(tls, move |now| {
             let mut client = Client::new(client_config, now);
             let subs: Vec<(&str, &str, bool)> = subscriptions
                 .iter()

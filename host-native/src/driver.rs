@@ -9,15 +9,17 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt;
 use rmq_core::client::{Caller, Client, ConsumerId, HostPolicy, Outcome};
 use rmq_core::consumer::Delivery;
 use rmq_core::engine::{ConnId, Transmit};
 use rmq_core::time::Instant;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -25,6 +27,13 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::clock::MonotonicClock;
+use crate::tls::TlsConnector;
+
+/// Bytes a TLS connection's writer task may hold before writes count as
+/// blocked (the plaintext socket's send buffer plays this part there).
+const TLS_WRITE_BUFFER: usize = 1024 * 1024;
+/// How long a closing TLS connection may take to send its close_notify.
+const TLS_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A caller waiting on a oneshot channel.
 pub(crate) struct Reply(oneshot::Sender<Outcome>);
@@ -37,8 +46,125 @@ impl Caller for Reply {
 
 /// The socket side of one open connection.
 struct Link {
-    writer: Arc<OwnedWriteHalf>,
+    writer: Arc<Writer>,
     reader: JoinHandle<()>,
+}
+
+/// Where a connection's bytes go: the socket, or the task that writes a
+/// TLS session.
+enum Writer {
+    Plain(OwnedWriteHalf),
+    Tls(TlsWriter),
+}
+
+impl Writer {
+    /// Takes what it can of `bytes` now ([`io::ErrorKind::WouldBlock`]:
+    /// nothing).
+    fn try_write(&self, bytes: &Bytes) -> io::Result<usize> {
+        match self {
+            Writer::Plain(w) => w.try_write(bytes),
+            Writer::Tls(w) => w.try_write(bytes),
+        }
+    }
+
+    /// Waits until a write may take bytes again.
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Writer::Plain(w) => w.writable().await,
+            Writer::Tls(w) => w.writable().await,
+        }
+    }
+}
+
+/// The writing side of a TLS connection: a task writes the session, fed
+/// through a channel that holds at most about [`TLS_WRITE_BUFFER`] bytes.
+struct TlsWriter {
+    tx: mpsc::UnboundedSender<Bytes>,
+    shared: Arc<TlsWriteState>,
+}
+
+#[derive(Default)]
+struct TlsWriteState {
+    queued: AtomicUsize,
+    failed: AtomicBool,
+    drained: Notify,
+}
+
+impl TlsWriter {
+    /// Starts the writer task of `wr` on `runtime`.
+    fn start(runtime: &Handle, wr: WriteHalf<TlsStream>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(TlsWriteState::default());
+        runtime.spawn(tls_write_task(wr, rx, Arc::clone(&shared)));
+        TlsWriter { tx, shared }
+    }
+
+    fn try_write(&self, bytes: &Bytes) -> io::Result<usize> {
+        let st = &self.shared;
+        if st.failed.load(Ordering::Acquire) {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if st.queued.load(Ordering::Acquire) >= TLS_WRITE_BUFFER {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        st.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+        self.tx
+            .send(bytes.clone())
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        Ok(bytes.len())
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        let st = &self.shared;
+        loop {
+            let drained = st.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if st.failed.load(Ordering::Acquire) {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            if st.queued.load(Ordering::Acquire) < TLS_WRITE_BUFFER {
+                return Ok(());
+            }
+            drained.await;
+        }
+    }
+}
+
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Writes what the channel brings to the TLS session, flushing when the
+/// channel is empty; ends (with a close_notify) when the link is dropped.
+async fn tls_write_task(
+    mut wr: WriteHalf<TlsStream>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    st: Arc<TlsWriteState>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut written = first.len();
+        let mut result = wr.write_all(&first).await;
+        while result.is_ok() {
+            match rx.try_recv() {
+                Ok(more) => {
+                    written += more.len();
+                    result = wr.write_all(&more).await;
+                }
+                Err(_) => break,
+            }
+        }
+        if result.is_ok() {
+            result = wr.flush().await;
+        }
+        st.queued.fetch_sub(written, Ordering::AcqRel);
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "TLS write failed");
+            st.failed.store(true, Ordering::Release);
+            st.drained.notify_waiters();
+            return;
+        }
+        st.drained.notify_waiters();
+    }
+    let _ = tokio::time::timeout(TLS_CLOSE_WAIT, wr.shutdown()).await;
 }
 
 /// What the consumer task gets: deliveries for its handlers, and offset
@@ -67,6 +193,8 @@ pub(crate) struct Driver {
     state: Mutex<State>,
     clock: MonotonicClock,
     policy: HostPolicy,
+    /// TLS for every connection, when set.
+    tls: Option<Arc<TlsConnector>>,
     runtime: Handle,
     timer: Notify,
     span: tracing::Span,
@@ -79,6 +207,7 @@ impl Driver {
         deliveries: Option<DeliverySink>,
         clock: MonotonicClock,
         policy: HostPolicy,
+        tls: Option<Arc<TlsConnector>>,
     ) -> Arc<Self> {
         let span = tracing::debug_span!("rmq.client", client_id = %client.config().client_id);
         let state = State {
@@ -91,6 +220,7 @@ impl Driver {
             state: Mutex::new(state),
             clock,
             policy,
+            tls,
             runtime: Handle::current(),
             timer: Notify::new(),
             span,
@@ -217,24 +347,51 @@ impl Driver {
     }
 
     async fn connect(self: Arc<Self>, conn: ConnId, addr: String) {
+        // One deadline for the TCP connect and the TLS handshake.
+        let deadline = tokio::time::Instant::now() + self.policy.connect_timeout;
         let connect = TcpStream::connect(&addr);
-        let stream = match tokio::time::timeout(self.policy.connect_timeout, connect).await {
+        let stream = match tokio::time::timeout_at(deadline, connect).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return self.closed(conn, format!("connect to {addr}: {e}")),
             Err(_) => return self.closed(conn, format!("connect to {addr} timed out")),
         };
         let _ = stream.set_nodelay(true);
-        let (rd, wr) = stream.into_split();
+        let span = tracing::Span::current();
+        let (writer, reader) = match &self.tls {
+            None => {
+                let (rd, wr) = stream.into_split();
+                let d = Arc::clone(&self);
+                let read = d.read(conn, rd).instrument(span);
+                (Writer::Plain(wr), read.boxed())
+            }
+            Some(tls) => {
+                let session =
+                    match tokio::time::timeout_at(deadline, tls.handshake(&addr, stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(reason)) => {
+                            return self.closed(conn, format!("connect to {addr}: {reason}"))
+                        }
+                        Err(_) => {
+                            let reason = format!("connect to {addr}: TLS handshake timed out");
+                            return self.closed(conn, reason);
+                        }
+                    };
+                let (rd, wr) = tokio::io::split(session);
+                let d = Arc::clone(&self);
+                let read = d.read(conn, rd).instrument(span);
+                (
+                    Writer::Tls(TlsWriter::start(&self.runtime, wr)),
+                    read.boxed(),
+                )
+            }
+        };
         let mut st = self.lock();
         if st.client.is_closed() {
             return;
         }
-        let d = Arc::clone(&self);
-        let reader = self
-            .runtime
-            .spawn(d.read(conn, rd).instrument(tracing::Span::current()));
+        let reader = self.runtime.spawn(reader);
         let link = Link {
-            writer: Arc::new(wr),
+            writer: Arc::new(writer),
             reader,
         };
         st.links.insert(conn, link);
@@ -243,7 +400,7 @@ impl Driver {
         self.drain(&mut st);
     }
 
-    async fn read(self: Arc<Self>, conn: ConnId, mut rd: OwnedReadHalf) {
+    async fn read(self: Arc<Self>, conn: ConnId, mut rd: impl AsyncRead + Unpin) {
         let chunk = self.policy.read_chunk;
         let mut buf = BytesMut::with_capacity(chunk);
         let reason = loop {

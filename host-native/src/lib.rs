@@ -17,6 +17,7 @@ mod lite_pull;
 mod producer;
 mod request;
 mod simple_consumer;
+mod tls;
 pub mod trace;
 mod transaction;
 
@@ -34,6 +35,7 @@ pub use rmq_core::producer::{SendResult, SendStatus};
 pub use rmq_core::protocol::SerializeType;
 pub use rmq_core::route::{MessageQueue, RouteTable, TopicRouteData};
 pub use simple_consumer::{ReceivedMessage, SimpleConsumer, SimpleConsumerBuilder};
+pub use tls::TlsConfig;
 pub use trace::TraceConfig;
 pub use transaction::{
     TransactionListener, TransactionProducer, TransactionSendResult, TransactionState,

@@ -40,6 +40,7 @@ pub struct ProducerBuilder {
     producer: ProducerConfig,
     instance: Option<String>,
     trace: Option<TraceConfig>,
+    tls: Option<crate::TlsConfig>,
 }
 
 impl ProducerBuilder {
@@ -121,6 +122,13 @@ impl ProducerBuilder {
         self
     }
 
+    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
+    /// needed for servers started with `tls.server.mode=enforcing`.
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Message trace (opt-in, Java `enableMsgTrace`): every acknowledged
     /// send is recorded to `config.topic` in the Java client's format, in
     /// the background (see [`crate::trace`]).
@@ -151,6 +159,7 @@ impl ProducerBuilder {
         rmq_core::message::validate_group(&self.producer.group)
             .map_err(|e| Error::Config(format!("producer group: {e}")))?;
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        let tls = self.tls.as_ref().map(|t| t.connector()).transpose()?;
         let tracer = match self.trace {
             Some(config) => Some(Tracer::new(
                 config,
@@ -161,7 +170,7 @@ impl ProducerBuilder {
             None => None,
         };
         let (client, producer) = (self.client, self.producer);
-        let handle = ClientHandle::new(move |now| {
+        let handle = ClientHandle::with_tls(tls, move |now| {
             let mut client = Client::new(client, now);
             let id = client.add_producer(producer, now);
             prepare(&mut client, id, now);

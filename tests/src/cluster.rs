@@ -56,6 +56,9 @@ pub struct ClusterSpec {
     /// Ports of more name servers on 127.0.0.1, started with the first; every
     /// broker registers with all of them (`namesrvAddr` lists them all).
     pub extra_namesrv_ports: Vec<u16>,
+    /// Extra JVM system properties of every name server, as (key without
+    /// `-D`, value), e.g. `("tls.server.mode", "enforcing")`.
+    pub namesrv_jvm_props: Vec<(String, String)>,
 }
 
 impl ClusterSpec {
@@ -68,6 +71,7 @@ impl ClusterSpec {
             extra_broker_config: Vec::new(),
             home_files: Vec::new(),
             extra_namesrv_ports: Vec::new(),
+            namesrv_jvm_props: Vec::new(),
         }
     }
 
@@ -107,6 +111,58 @@ impl ClusterSpec {
         self.home_files
             .push((relative_path.into(), contents.into()));
         self
+    }
+
+    /// Adds one JVM system property of every name server (builder style),
+    /// e.g. `("tls.server.mode", "enforcing")`; a leading `-D` is dropped.
+    pub fn namesrv_jvm_prop(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        let key = key.trim().trim_start_matches("-D").to_string();
+        self.namesrv_jvm_props.push((key, value.into()));
+        self
+    }
+
+    /// True when the name servers refuse plaintext
+    /// (`tls.server.mode=enforcing`): readiness is then "the port accepts".
+    fn namesrv_tls_enforced(&self) -> bool {
+        self.namesrv_jvm_props
+            .iter()
+            .any(|(k, v)| k == "tls.server.mode" && v.trim() == "enforcing")
+    }
+
+    /// True when the brokers refuse plaintext (`-Dtls.server.mode` =
+    /// `enforcing` among the extras).
+    fn broker_tls_enforced(&self) -> bool {
+        self.extra_broker_config
+            .iter()
+            .any(|(k, v)| k.trim() == "-Dtls.server.mode" && v.trim() == "enforcing")
+    }
+
+    /// Whether the name server at `addr` is up: it answers a plaintext
+    /// probe, or (TLS enforced) accepts connections.
+    fn namesrv_up(&self, addr: &str) -> bool {
+        if self.namesrv_tls_enforced() {
+            tcp_accepts(addr, PROBE_TIMEOUT)
+        } else {
+            probe::namesrv_answers(addr, PROBE_TIMEOUT)
+        }
+    }
+
+    /// Whether the broker `name` at `addr` is up and registered with the
+    /// name server `ns`. With TLS enforced the plaintext probes cannot
+    /// talk: the broker then only has to accept connections, and the
+    /// registration (through a TLS name server) is the test's to wait for.
+    fn broker_up(&self, ns: &str, name: &str, addr: &str) -> bool {
+        let answers = if self.broker_tls_enforced() {
+            tcp_accepts(addr, PROBE_TIMEOUT)
+        } else if self.auth_enabled() {
+            probe::broker_responds(addr, PROBE_TIMEOUT)
+        } else {
+            probe::broker_answers(addr, PROBE_TIMEOUT)
+        };
+        answers
+            && (self.namesrv_tls_enforced()
+                || probe::broker_registered(ns, name, addr, PROBE_TIMEOUT))
     }
 
     /// True when the extras switch broker authentication on (4.9
@@ -265,7 +321,13 @@ impl Cluster {
             extra_brokers: Vec::new(),
             namesrv_cmd: BrokerCommand {
                 java: java.clone(),
-                args: jvm_args(version, Role::Namesrv, &layout, &namesrv_cp, &[]),
+                args: jvm_args(
+                    version,
+                    Role::Namesrv,
+                    &layout,
+                    &namesrv_cp,
+                    &spec.namesrv_jvm_props,
+                ),
                 env_home: layout.home.clone(),
             },
             extra_namesrvs: Vec::new(),
@@ -283,9 +345,7 @@ impl Cluster {
         cluster.info.namesrv_pid = ns.pid();
         cluster.info.write()?;
         let ns_addr = cluster.namesrv_addr();
-        let waited = wait_until(&mut ns, deadline, || {
-            probe::namesrv_answers(&ns_addr, PROBE_TIMEOUT)
-        });
+        let waited = wait_until(&mut ns, deadline, || spec.namesrv_up(&ns_addr));
         cluster.namesrv = Some(ns);
         cluster.readiness_result(waited, Role::Namesrv, t0)?;
         cluster.times.namesrv = t0.elapsed();
@@ -326,14 +386,9 @@ impl Cluster {
             self.broker_addr(),
             self.info.broker_name.clone(),
         );
-        let auth_enabled = self.auth_enabled;
+        let spec = &self.spec;
         let waited = wait_until(&mut broker, deadline, || {
-            let answers = if auth_enabled {
-                probe::broker_responds(&broker_addr, PROBE_TIMEOUT)
-            } else {
-                probe::broker_answers(&broker_addr, PROBE_TIMEOUT)
-            };
-            answers && probe::broker_registered(&ns_addr, &name, &broker_addr, PROBE_TIMEOUT)
+            spec.broker_up(&ns_addr, &name, &broker_addr)
         });
         self.broker = Some(broker);
         self.readiness_result(waited, Role::Broker, t0)?;
@@ -391,7 +446,13 @@ impl Cluster {
         write_logging_config(self.info.version, &layout)?;
         let cmd = BrokerCommand {
             java: self.namesrv_cmd.java.clone(),
-            args: jvm_args(self.info.version, Role::Namesrv, &layout, classpath, &[]),
+            args: jvm_args(
+                self.info.version,
+                Role::Namesrv,
+                &layout,
+                classpath,
+                &self.spec.namesrv_jvm_props,
+            ),
             env_home: layout.home.clone(),
         };
         self.extra_namesrvs.push(ExtraNamesrv {
@@ -486,9 +547,8 @@ impl Cluster {
         let layout = Layout::new(&root);
         let mut ns = spawn_jvm(&cmd.java, &cmd.args, &cmd.env_home, &layout, Role::Namesrv)?;
         let addr = format!("127.0.0.1:{port}");
-        let waited = wait_until(&mut ns, deadline, || {
-            probe::namesrv_answers(&addr, PROBE_TIMEOUT)
-        });
+        let spec = self.spec.clone();
+        let waited = wait_until(&mut ns, deadline, || spec.namesrv_up(&addr));
         let what = format!("{} namesrv {index} ({addr})", self.info.version);
         let pid = ns.pid();
         if index == 0 {
@@ -1407,6 +1467,12 @@ fn check_ports_free(spec: &ClusterSpec) -> Result<(), HarnessError> {
         }
     }
     Ok(())
+}
+
+/// Whether `addr` accepts a TCP connection within `timeout`.
+fn tcp_accepts(addr: &str, timeout: Duration) -> bool {
+    addr.parse()
+        .is_ok_and(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
 }
 
 fn port_free(port: u16) -> bool {

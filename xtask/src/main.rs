@@ -872,6 +872,7 @@ fn broker_start(opts: BrokerArgs) -> Result<ExitCode, String> {
         extra_broker_config: opts.set,
         home_files: Vec::new(),
         extra_namesrv_ports: Vec::new(),
+        namesrv_jvm_props: Vec::new(),
     };
     let cluster = Cluster::start_with_log(spec, &mut |l| say(l)).map_err(|e| e.to_string())?;
     let times = cluster.startup_times();
