@@ -48,7 +48,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 struct ByBody {
     checks: Arc<Mutex<BTreeMap<String, usize>>>,
     executed: Arc<Mutex<Vec<String>>>,
+    /// Checks of `slow-*` messages still running (each takes [`SLOW_CHECK`]).
+    slow_running: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// How long the check of a `slow-*` message takes.
+const SLOW_CHECK: Duration = Duration::from_secs(8);
 
 impl ByBody {
     fn checks_of(&self, body: &str) -> usize {
@@ -80,6 +85,13 @@ impl TransactionListener for ByBody {
         *self.checks.lock().unwrap().entry(body.clone()).or_default() += 1;
         match body.split('-').next() {
             Some("rollback") => TransactionState::Rollback,
+            Some("slow") => {
+                use std::sync::atomic::Ordering::SeqCst;
+                self.slow_running.fetch_add(1, SeqCst);
+                std::thread::sleep(SLOW_CHECK);
+                self.slow_running.fetch_sub(1, SeqCst);
+                TransactionState::Commit
+            }
             _ => TransactionState::Commit,
         }
     }
@@ -201,6 +213,50 @@ async fn unknown_is_committed_by_the_check_back(
     assert!(listener.checks_of("unknown-1") >= 1);
 }
 
+/// A check that takes seconds holds up neither sends nor other checks.
+async fn a_slow_checker_blocks_no_send_and_no_other_check(
+    p: &TransactionProducer,
+    listener: &ByBody,
+    admin: &Admin,
+    topic: &str,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let r = p
+        .send_in_transaction(Message::new(topic, "slow-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.state, TransactionState::Unknown);
+    let start = Instant::now();
+    while listener.slow_running.load(SeqCst) == 0 {
+        assert!(start.elapsed() < CHECKED_WITHIN, "the broker checks slow-1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // While a slow check runs: a send completes, another check is answered.
+    let t = Instant::now();
+    let r = p
+        .send_in_transaction(Message::new(topic, "unknown-2"))
+        .await
+        .unwrap();
+    assert_eq!(r.state, TransactionState::Unknown);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "a send during a slow check took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        wait_for_body(admin, topic, "unknown-2", SLOW_CHECK).await,
+        "unknown-2's check was answered while slow-1's still ran"
+    );
+    assert!(
+        listener.slow_running.load(SeqCst) > 0 || listener.checks_of("slow-1") > 1,
+        "slow-1's check was still running when unknown-2 was committed"
+    );
+    assert!(
+        wait_for_body(admin, topic, "slow-1", CHECKED_WITHIN).await,
+        "the slow check committed slow-1 in the end"
+    );
+}
+
 async fn half_message_of_a_dead_producer_is_resolved_by_another_instance(
     namesrv: &str,
     admin: &Admin,
@@ -273,6 +329,9 @@ async fn transactions_resolve_as_the_listener_says(version: BrokerVersion) {
         "[transactions {version}] unknown + check-back: {:?}",
         t.elapsed()
     );
+    let t = Instant::now();
+    a_slow_checker_blocks_no_send_and_no_other_check(&p, &listener, &admin, &topic).await;
+    eprintln!("[transactions {version}] slow checker: {:?}", t.elapsed());
     p.shutdown().await.unwrap();
     let t = Instant::now();
     half_message_of_a_dead_producer_is_resolved_by_another_instance(&namesrv, &admin, &topic).await;
