@@ -412,6 +412,19 @@ struct Traffic {
     paused: watch::Sender<bool>,
 }
 
+impl Traffic {
+    /// Stops sending: no new permits, and those not yet taken withdrawn
+    /// (after the ticker's last tick).
+    async fn pause(&self) {
+        let _ = self.paused.send(true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let left = self.permits.available_permits() as u32;
+        if let Ok(p) = self.permits.try_acquire_many(left) {
+            p.forget();
+        }
+    }
+}
+
 fn start_producer(
     producer: Producer,
     topic: String,
@@ -620,7 +633,7 @@ async fn member(slot: Slot, mut phase: watch::Receiver<Phase>, shared: Arc<Share
 /// A quiet point: the producer paused, every acknowledged message consumed
 /// (bounded), in-flight handlers given a moment; then one sample.
 async fn quiet_point(shared: &Shared, traffic: &Traffic, label: &str) -> (Sample, bool) {
-    let _ = traffic.paused.send(true);
+    traffic.pause().await;
     let start = Instant::now();
     let caught_up = loop {
         let (missing, _) = shared.missing();
@@ -932,7 +945,7 @@ async fn soak(opts: Options) -> Result<(Outcome, Arc<Shared>), String> {
 
     // The end: every acknowledged message consumed (bounded), then the
     // final quiet point.
-    let _ = traffic.paused.send(true);
+    traffic.pause().await;
     let start = Instant::now();
     while shared.missing().0 > 0 && start.elapsed() < SETTLE_WAIT {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1206,6 +1219,24 @@ mod tests {
         assert_eq!(seq_of(&body(42, 512)), Some(42));
         assert_eq!(body(42, 512).len(), 512);
         assert_eq!(seq_of(b"other"), None);
+    }
+
+    #[test]
+    fn options_out_of_range_are_refused_with_the_flag_named() {
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let opts = parse_options(&args("--minutes 1.5 --seed 7")).unwrap();
+        assert_eq!((opts.run, opts.seed), (Duration::from_secs(90), 7));
+        for (bad, flag) in [
+            ("--minutes 0.1", "--minutes"),
+            ("--minutes x", "--minutes"),
+            ("--rate 0", "--rate"),
+            ("--consumers 99", "--consumers"),
+            ("--bogus 1", "--bogus"),
+            ("--seed", "--seed"),
+        ] {
+            let err = parse_options(&args(bad)).unwrap_err();
+            assert!(err.contains(flag), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -60,9 +60,11 @@ pub(crate) fn cmd_soak(args: &[String]) -> Result<ExitCode, String> {
 /// Builds the soak program and runs it for `minutes` of traffic with
 /// `extra` flags; an error says why it failed.
 pub(crate) fn run(minutes: f64, extra: &[String]) -> Result<(), String> {
-    say("cargo build -p rmq-tests --example rmq_soak");
+    // `--workspace`: the features `cargo test --workspace` resolved, so
+    // after it nothing is rebuilt (`-p rmq-tests` would rebuild rmq).
+    say("cargo build --workspace --example rmq_soak");
     let mut build = cargo();
-    build.args(["build", "-p", "rmq-tests", "--example", "rmq_soak"]);
+    build.args(["build", "--workspace", "--example", "rmq_soak"]);
     let status = crate::run_child(build)?;
     if !status.success() {
         return Err("the soak program does not build".into());
