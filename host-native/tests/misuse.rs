@@ -226,3 +226,101 @@ async fn dropping_a_started_consumer_stops_it_and_leaks_no_task() {
     assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
     server.abort();
 }
+
+// ----- the other roles ---------------------------------------------------------
+
+fn lite_pull(ns: &str) -> rmq::LitePullConsumer {
+    rmq::LitePullConsumer::builder()
+        .name_server(ns)
+        .group("misuse_lite_cg")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn polling_a_lite_pull_consumer_before_start_is_not_started() {
+    let (ns, server) = silent_name_server().await;
+    let c = lite_pull(&ns);
+    c.subscribe("misuse_t", Selector::all()).unwrap();
+    let err = c.poll(Duration::from_millis(10)).await.unwrap_err();
+    assert!(matches!(err, Error::NotStarted), "{err:?}");
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lite_pull_consumer_shut_down_twice_or_dropped_leaks_no_task() {
+    let (ns, server) = silent_name_server().await;
+    let baseline = alive_tasks();
+    let c = lite_pull(&ns);
+    c.subscribe("misuse_t", Selector::all()).unwrap();
+    c.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+    assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
+
+    let dropped = lite_pull(&ns);
+    dropped.subscribe("misuse_t", Selector::all()).unwrap();
+    dropped.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(dropped);
+    assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
+    server.abort();
+}
+
+struct CommitAll;
+impl rmq::TransactionListener for CommitAll {
+    fn execute_local(&self, _: &Message) -> rmq::TransactionState {
+        rmq::TransactionState::Commit
+    }
+    fn check_local(&self, _: &rmq::MessageExt) -> rmq::TransactionState {
+        rmq::TransactionState::Commit
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_producer_used_before_start_or_after_shutdown_says_so_and_leaks_no_task() {
+    let (ns, server) = silent_name_server().await;
+    let baseline = alive_tasks();
+    let p = rmq::TransactionProducer::builder()
+        .name_server(&ns)
+        .group("misuse_tx")
+        .send_timeout(Duration::from_secs(1))
+        .build_transactional(CommitAll)
+        .unwrap();
+    let err = p
+        .send_in_transaction(Message::new("misuse_t", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotStarted), "{err:?}");
+    p.start().await.unwrap();
+    p.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+    let err = p
+        .send_in_transaction(Message::new("misuse_t", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ShutDown), "{err:?}");
+    drop(p);
+    assert_tasks_return_to(baseline, Duration::from_secs(10)).await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_simple_consumer_used_before_start_or_after_shutdown_says_so() {
+    let (ns, server) = silent_name_server().await;
+    let c = rmq::SimpleConsumer::builder()
+        .name_server(&ns)
+        .group("misuse_pop")
+        .subscribe("misuse_t", Selector::all())
+        .build()
+        .unwrap();
+    let err = c.receive(1, Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(err, Error::NotStarted), "{err:?}");
+    c.start().await.unwrap();
+    c.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+    let err = c.receive(1, Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(err, Error::ShutDown), "{err:?}");
+    server.abort();
+}
