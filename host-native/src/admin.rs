@@ -691,11 +691,9 @@ impl Admin {
     }
 }
 
-/// The error for a non-SUCCESS answer to `what` from `addr`.
+/// The error for a non-SUCCESS answer to `what` from `addr` (a permission
+/// refusal is [`Error::PermissionDenied`]).
 fn refused(addr: Option<&str>, what: &str, resp: &RemotingCommand) -> Error {
-    Error::Broker {
-        broker: addr.unwrap_or("name server").to_string(),
-        code: resp.code,
-        remark: format!("{what}: {}", resp.remark.as_deref().unwrap_or("")),
-    }
+    let remark = format!("{what}: {}", resp.remark.as_deref().unwrap_or(""));
+    Error::from_refusal(addr.unwrap_or("name server"), resp.code, remark)
 }

@@ -14,9 +14,15 @@ mod producer_support;
 
 use std::time::Duration;
 
-use producer_support::{create_topic, read_queue_until, unique};
-use rmq::rmq_core::protocol::response_code::{NO_PERMISSION, SYSTEM_ERROR};
-use rmq::{AclCredentials, Admin, Error, Message, Producer, SendStatus, SerializeType};
+use producer_support::{
+    committed_offset, create_topic, read_queue, read_queue_until, read_topic, unique,
+    wait_for_route,
+};
+use rmq::{
+    AclCredentials, Admin, ConsumeFrom, ConsumeResult, Error, Message, MessageExt, Producer,
+    PushConsumer, Selector, SendStatus, SerializeType, TopicConfig, TransactionListener,
+    TransactionProducer, TransactionState,
+};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::Mutex;
 
@@ -53,18 +59,22 @@ async fn producer(namesrv: &str, creds: Option<(&str, &str)>, ser: SerializeType
     producer
 }
 
-/// Sends one message and returns the broker's refusal (code, remark);
-/// panics on success or on any other kind of error.
-async fn refused_send(namesrv: &str, creds: Option<(&str, &str)>, topic: &str) -> (i32, String) {
+/// The body of every message a refused client tried to store.
+const REFUSED_BODY: &str = "must not be stored";
+
+/// Sends one message and returns the remark of the broker's refusal, which
+/// must be [`Error::PermissionDenied`]; panics on success or on any other
+/// kind of error.
+async fn refused_send(namesrv: &str, creds: Option<(&str, &str)>, topic: &str) -> String {
     let p = producer(namesrv, creds, SerializeType::Json).await;
-    let result = p.send(Message::new(topic, "must not be stored")).await;
+    let result = p.send(Message::new(topic, REFUSED_BODY)).await;
     p.shutdown().await.unwrap();
     match result {
-        Err(Error::Broker { code, remark, .. }) => {
-            eprintln!("[acl] credentials {creds:?} on {topic}: code {code}, remark {remark:?}");
-            (code, remark)
+        Err(Error::PermissionDenied { remark, .. }) => {
+            eprintln!("[acl] credentials {creds:?} on {topic}: denied, remark {remark:?}");
+            remark
         }
-        other => panic!("expected a broker refusal for {creds:?}, got {other:?}"),
+        other => panic!("expected a permission refusal for {creds:?}, got {other:?}"),
     }
 }
 
@@ -95,6 +105,161 @@ async fn signed_send_reads_back(
         .unwrap_or_else(|| panic!("message at {} not read back: {stored:?}", r.queue_offset));
     assert_eq!(m.property("note"), Some("grüße ✓"));
     m.body().to_vec()
+}
+
+/// Who may do what on one ACL cluster, as (access key or user, secret).
+struct Accounts {
+    /// May create topics.
+    admin: (&'static str, &'static str),
+    /// May publish to the topic (and run transactions on it).
+    publisher: (&'static str, &'static str),
+    /// May subscribe to the topic (pull, commit offsets).
+    subscriber: (&'static str, &'static str),
+    /// Signs correctly, may not publish to the topic.
+    no_publish: (&'static str, &'static str),
+    /// Signs correctly, may not subscribe to the topic.
+    no_subscribe: (&'static str, &'static str),
+}
+
+fn creds((ak, sk): (&str, &str)) -> AclCredentials {
+    AclCredentials::new(ak, sk)
+}
+
+/// Commits every transaction.
+struct CommitAll;
+
+impl TransactionListener for CommitAll {
+    fn execute_local(&self, _message: &Message) -> TransactionState {
+        TransactionState::Commit
+    }
+
+    fn check_local(&self, _message: &MessageExt) -> TransactionState {
+        TransactionState::Commit
+    }
+}
+
+fn bodies(msgs: &[MessageExt]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect()
+}
+
+/// The request kinds beyond a plain send, signed: Admin topic create (admin
+/// account), a transaction (publisher), push consume with committed offsets
+/// (subscriber); then a send and a pull by accounts without the permission
+/// are [`Error::PermissionDenied`] and nothing they sent is stored.
+async fn every_request_kind_is_signed_and_unpermitted_ones_are_denied(
+    namesrv: &str,
+    topic: &str,
+    acc: &Accounts,
+) {
+    // Admin: UPDATE_AND_CREATE_TOPIC through rmq::Admin::create_topic.
+    let admin = Admin::connect_with(namesrv, Some(creds(acc.admin)))
+        .await
+        .unwrap();
+    admin
+        .create_topic(&TopicConfig::new(topic).queues(2))
+        .await
+        .unwrap();
+    let table = wait_for_route(&admin, topic, Duration::from_secs(15)).await;
+
+    // A transaction: the half message, END_TRANSACTION, visible.
+    let tp = TransactionProducer::builder()
+        .name_server(namesrv)
+        .group(unique("tpg_acl"))
+        .credentials(acc.publisher.0, acc.publisher.1)
+        .send_timeout(SEND_TIMEOUT)
+        .build_transactional(CommitAll)
+        .unwrap();
+    tp.start().await.unwrap();
+    let r = tp
+        .send_in_transaction(Message::new(topic, "tx committed"))
+        .await
+        .unwrap();
+    assert_eq!(r.state, TransactionState::Commit);
+    tp.shutdown().await.unwrap();
+    let p = producer(namesrv, Some(acc.publisher), SerializeType::RocketMq).await;
+    for i in 0..2 {
+        let r = p.send(Message::new(topic, format!("plain {i}"))).await;
+        assert_eq!(r.unwrap().status, SendStatus::Ok);
+    }
+    p.shutdown().await.unwrap();
+    let expected = ["plain 0", "plain 1", "tx committed"];
+
+    // Push consume (heartbeat, rebalance, pulls, offset commits).
+    let group = unique("cg_acl");
+    let consumer = PushConsumer::builder()
+        .name_server(namesrv)
+        .group(&group)
+        .consume_from(ConsumeFrom::First)
+        .client_config(|c| c.credentials = Some(creds(acc.subscriber)))
+        .config(|c| {
+            c.rebalance_interval = Duration::from_secs(2);
+            c.persist_interval = Duration::from_millis(500);
+            c.pull_suspend = Duration::from_secs(2);
+        })
+        .build()
+        .unwrap();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let log = std::sync::Arc::clone(&seen);
+    consumer
+        .subscribe(topic, Selector::tag("*"), move |msgs| {
+            let log = std::sync::Arc::clone(&log);
+            async move {
+                log.lock().unwrap().extend(bodies(&msgs));
+                ConsumeResult::Success
+            }
+        })
+        .unwrap();
+    consumer.start().await.unwrap();
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().len() < expected.len() && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut got = seen.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, expected, "the signed push consumer got every message");
+    // Offsets: committed up to the end of every queue.
+    for q in table.subscribe_queues() {
+        let stored = read_queue(&admin, q).await.len() as i64;
+        let start = std::time::Instant::now();
+        loop {
+            let committed = committed_offset(&admin, &table, &group, q).await;
+            if stored == 0 || committed == Some(stored) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "queue {q:?}: committed {committed:?}, {stored} stored"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    consumer.shutdown().await.unwrap();
+
+    // Without PUB on the topic: PermissionDenied.
+    let remark = refused_send(namesrv, Some(acc.no_publish), topic).await;
+    eprintln!("[acl] send without permission: {remark:?}");
+    // Without SUB on the topic: PermissionDenied for a pull.
+    let reader = Admin::connect_with(namesrv, Some(creds(acc.no_subscribe)))
+        .await
+        .unwrap();
+    let q = table.subscribe_queues()[0].clone();
+    match reader.pull(&unique("cg_acl_denied"), &q, 0, 1).await {
+        Err(Error::PermissionDenied { remark, .. }) => {
+            eprintln!("[acl] pull without permission: {remark:?}");
+        }
+        other => panic!("a pull without permission must be denied, got {other:?}"),
+    }
+    reader.shutdown().await.unwrap();
+
+    // Nothing refused was stored.
+    let stored = bodies(&read_topic(&admin, topic).await);
+    assert!(!stored.iter().any(|b| b == REFUSED_BODY), "{stored:?}");
+    let mut stored = stored;
+    stored.sort();
+    assert_eq!(stored, expected);
+    admin.shutdown().await.unwrap();
 }
 
 // ----- 4.9.7, ACL 1.0 ------------------------------------------------------------
@@ -162,28 +327,23 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
 
     // (2) The right access key with a wrong secret: the signature check fails.
     // 4.9.7: code 1 (SYSTEM_ERROR), remark "org.apache.rocketmq.acl.common.
-    // AclException: Check signature failed for accessKey=rmqPubOnlyAK, …".
-    let (code, remark) = refused_send(&namesrv, Some((PUB_AK, "wrongSecret1")), TOPIC_4X).await;
-    assert_eq!(code, SYSTEM_ERROR, "{remark}");
+    // AclException: Check signature failed for accessKey=rmqPubOnlyAK, …",
+    // which rmq reports as PermissionDenied.
+    let remark = refused_send(&namesrv, Some((PUB_AK, "wrongSecret1")), TOPIC_4X).await;
     assert!(
         remark.contains(&format!("Check signature failed for accessKey={PUB_AK}")),
         "{remark}"
     );
 
     // (3) No credentials at all.
-    let (code, remark) = refused_send(&namesrv, None, TOPIC_4X).await;
-    assert_ne!(code, 0);
-    assert!(
-        remark.contains("accessKey"),
-        "code {code}, remark {remark:?}"
-    );
+    let remark = refused_send(&namesrv, None, TOPIC_4X).await;
+    assert!(remark.contains("accessKey"), "remark {remark:?}");
 
     // (4) A valid signature, but the account may only subscribe.
     // 4.9.7: code 1, "…AclException: No default permission for
     // topic:acl_topic_49, …" (the same text whether the topic is listed
     // without PUB or not listed at all).
-    let (code, remark) = refused_send(&namesrv, Some((SUB_AK, SUB_SK)), TOPIC_4X).await;
-    assert_eq!(code, SYSTEM_ERROR, "{remark}");
+    let remark = refused_send(&namesrv, Some((SUB_AK, SUB_SK)), TOPIC_4X).await;
     assert!(
         remark.contains(&format!("No default permission for topic:{TOPIC_4X}")),
         "{remark}"
@@ -194,9 +354,8 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
     let route = unsigned.topic_route(TOPIC_4X).await.unwrap();
     let q = rmq::RouteTable::new(TOPIC_4X, &route).subscribe_queues()[0].clone();
     match unsigned.pull("acl_reader", &q, 0, 1).await {
-        Err(Error::Broker { code, remark, .. }) => {
-            eprintln!("[acl] unsigned pull: code {code}, remark {remark:?}");
-            assert_eq!(code, SYSTEM_ERROR, "{remark}");
+        Err(Error::PermissionDenied { remark, .. }) => {
+            eprintln!("[acl] unsigned pull: remark {remark:?}");
             assert!(remark.contains("No accessKey is configured"), "{remark}");
         }
         other => panic!("an unsigned pull must be refused, got {other:?}"),
@@ -204,6 +363,35 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
 
     unsigned.shutdown().await.unwrap();
     admin.shutdown().await.unwrap();
+    stop_cluster(cluster).await;
+}
+
+/// A fresh 4.9.7 cluster with ACL 1.0 and the accounts of [`plain_acl_yml`].
+fn acl_1_0_spec() -> ClusterSpec {
+    ClusterSpec::with_free_ports(BrokerVersion::V4)
+        .unwrap()
+        .broker_config("aclEnable", "true")
+        .home_file("conf/plain_acl.yml", plain_acl_yml())
+}
+
+#[tokio::test]
+async fn acl_1_0_signs_admin_transaction_and_push_consumer_requests_and_denies_unpermitted_ones_on_4x(
+) {
+    let _serial = SERIAL.lock().await;
+    let cluster = start_cluster(acl_1_0_spec()).await;
+    let accounts = Accounts {
+        admin: (ADMIN_AK, ADMIN_SK),
+        publisher: (PUB_AK, PUB_SK),
+        subscriber: (SUB_AK, SUB_SK),
+        no_publish: (SUB_AK, SUB_SK),
+        no_subscribe: (PUB_AK, PUB_SK),
+    };
+    every_request_kind_is_signed_and_unpermitted_ones_are_denied(
+        &cluster.namesrv_addr(),
+        TOPIC_4X,
+        &accounts,
+    )
+    .await;
     stop_cluster(cluster).await;
 }
 
@@ -246,23 +434,14 @@ async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_o
     }
 
     // 5.5.0 answers code 16 (NO_PERMISSION) with a short remark.
-    let (code, remark) = refused_send(&namesrv, Some((SUPER_USER, "wrongPassword")), &topic).await;
-    assert_eq!(
-        (code, remark.as_str()),
-        (NO_PERMISSION, "check signature failed.")
-    );
+    let remark = refused_send(&namesrv, Some((SUPER_USER, "wrongPassword")), &topic).await;
+    assert_eq!(remark, "check signature failed.");
 
-    let (code, remark) = refused_send(&namesrv, Some(("nobody00", SUPER_PASSWORD)), &topic).await;
-    assert_eq!(
-        (code, remark.as_str()),
-        (NO_PERMISSION, "User:nobody00 is not found.")
-    );
+    let remark = refused_send(&namesrv, Some(("nobody00", SUPER_PASSWORD)), &topic).await;
+    assert_eq!(remark, "User:nobody00 is not found.");
 
-    let (code, remark) = refused_send(&namesrv, None, &topic).await;
-    assert_eq!(
-        (code, remark.as_str()),
-        (NO_PERMISSION, "username cannot be null.")
-    );
+    let remark = refused_send(&namesrv, None, &topic).await;
+    assert_eq!(remark, "username cannot be null.");
 
     admin.shutdown().await.unwrap();
     stop_cluster(cluster).await;

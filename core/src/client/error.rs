@@ -79,12 +79,19 @@ pub enum Error {
 
 impl Error {
     /// The error for a broker's answer `code` (not SUCCESS) with `remark`:
-    /// NO_PERMISSION is [`Error::PermissionDenied`], REQUEST_CODE_NOT_SUPPORTED
-    /// [`Error::Unsupported`], anything else [`Error::Broker`].
+    /// NO_PERMISSION is [`Error::PermissionDenied`], and so is a 4.x ACL 1.0
+    /// refusal (SYSTEM_ERROR with an `AclException` remark: a bad or
+    /// missing signature, or no permission on the topic or group);
+    /// REQUEST_CODE_NOT_SUPPORTED is [`Error::Unsupported`], anything else
+    /// [`Error::Broker`].
     pub fn from_broker_code(broker: &str, code: i32, remark: String) -> Self {
         use crate::protocol::response_code;
         match code {
             response_code::NO_PERMISSION => Error::PermissionDenied {
+                broker: broker.into(),
+                remark,
+            },
+            response_code::SYSTEM_ERROR if is_acl_refusal(&remark) => Error::PermissionDenied {
                 broker: broker.into(),
                 remark,
             },
@@ -101,6 +108,31 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error for a refused request (send, pull, admin): a permission
+    /// refusal (see [`Error::from_broker_code`]) is
+    /// [`Error::PermissionDenied`], anything else [`Error::Broker`].
+    pub fn from_refusal(broker: &str, code: i32, remark: String) -> Self {
+        match Error::from_broker_code(broker, code, remark) {
+            denied @ Error::PermissionDenied { .. } => denied,
+            Error::Unsupported { broker, feature } => Error::Broker {
+                broker,
+                code,
+                remark: feature,
+            },
+            other => other,
+        }
+    }
+}
+
+/// A 4.x broker with ACL 1.0 answers every refusal of its access
+/// validator as SYSTEM_ERROR with the exception in the remark
+/// (`org.apache.rocketmq.acl.common.AclException: No default permission
+/// for topic:…`, `…: Check signature failed for accessKey=…`).
+fn is_acl_refusal(remark: &str) -> bool {
+    remark.contains("AclException")
+}
+
 impl From<SendError> for Error {
     fn from(e: SendError) -> Self {
         match e {
@@ -111,11 +143,7 @@ impl From<SendError> for Error {
                 broker,
                 code,
                 remark,
-            } => Error::Broker {
-                broker,
-                code,
-                remark,
-            },
+            } => Error::from_refusal(&broker, code, remark),
             SendError::Connection { addr, reason } => Error::Connection { addr, reason },
             SendError::Unencodable { reason } => Error::Protocol(reason),
             SendError::NotRunning => Error::ShutDown,
@@ -132,5 +160,35 @@ impl From<RequestError> for Error {
             RequestError::NoNameServer => Error::Config("no name server address".into()),
             RequestError::Unencodable { reason } => Error::Protocol(reason),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::response_code;
+
+    #[test]
+    fn a_refused_send_of_no_permission_is_permission_denied() {
+        let e = Error::from(SendError::Broker {
+            broker: "b".into(),
+            code: response_code::NO_PERMISSION,
+            remark: "no".into(),
+        });
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_4x_acl_exception_is_permission_denied() {
+        let remark =
+            "org.apache.rocketmq.acl.common.AclException: No default permission for topic:t";
+        let e = Error::from_broker_code("b", response_code::SYSTEM_ERROR, remark.into());
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn another_system_error_stays_a_broker_error() {
+        let e = Error::from_broker_code("b", response_code::SYSTEM_ERROR, "disk full".into());
+        assert!(matches!(e, Error::Broker { code: 1, .. }), "{e:?}");
     }
 }

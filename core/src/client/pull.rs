@@ -71,11 +71,8 @@ impl PullResult {
             response_code::PULL_RETRY_IMMEDIATELY => PullStatus::NoMatchedMessages,
             response_code::PULL_OFFSET_MOVED => PullStatus::OffsetIllegal,
             code => {
-                return Err(Error::Broker {
-                    broker: broker.to_string(),
-                    code,
-                    remark: response.remark.clone().unwrap_or_default(),
-                })
+                let remark = response.remark.clone().unwrap_or_default();
+                return Err(Error::from_refusal(broker, code, remark));
             }
         };
         let h: PullMessageResponseHeader = response
