@@ -129,7 +129,7 @@ impl AclSigner {
         if let Some(token) = &creds.security_token {
             fields.push((SECURITY_TOKEN, token.as_str()));
         }
-        fields.sort_unstable_by(|a, b| java_string_cmp(a.0, b.0));
+        crate::collections::sort_by(&mut fields, |a, b| java_string_cmp(a.0, b.0));
         let mut mac = keyed_mac(creds.secret_key.as_bytes());
         for (_, v) in &fields {
             mac.update(v.as_bytes());

@@ -265,10 +265,10 @@ pub fn rebalance_allocation<S: AsRef<str>>(
         return Err(AllocateError::EmptyClients);
     }
     let mut mq_all = queues.to_vec();
-    mq_all.sort();
+    crate::collections::sort(&mut mq_all);
     mq_all.dedup();
     let mut cid_all: Vec<&str> = cids.iter().map(AsRef::as_ref).collect();
-    cid_all.sort_by(|a, b| java_string_cmp(a, b));
+    crate::collections::sort_by(&mut cid_all, |a, b| java_string_cmp(a, b));
     strategy.allocate(consumer_group, current_cid, &mq_all, &cid_all)
 }
 

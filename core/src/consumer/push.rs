@@ -7,7 +7,7 @@
 //! Flow control bounds what is cached per queue, so memory is bounded
 //! whatever the backlog.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 
 use crate::collections::{IdMap, VecMap, VecSet};
 use alloc::string::{String, ToString};
@@ -225,7 +225,7 @@ pub struct PushConsumer {
     paused: VecSet<MessageQueue>,
     /// Broadcasting: offsets restored from the local store, and every
     /// queue's offset since (Java's `LocalFileOffsetStore`).
-    local_offsets: BTreeMap<MessageQueue, i64>,
+    local_offsets: VecMap<MessageQueue, i64>,
     /// Broadcasting: snapshots of `local_offsets` for the host to store.
     snapshots: VecDeque<Vec<u8>>,
 }
@@ -250,7 +250,7 @@ impl PushConsumer {
             consumed_failed: 0,
             incomplete_topics: VecSet::new(),
             listing: VecMap::new(),
-            local_offsets: BTreeMap::new(),
+            local_offsets: VecMap::new(),
             snapshots: VecDeque::new(),
             assigned: None,
             paused: VecSet::new(),
@@ -1649,7 +1649,7 @@ impl PushConsumer {
         ctx.set_timer(TimerKind::PullBackoff, None);
     }
 
-    fn reset_offsets(&mut self, ctx: &mut Context<'_>, table: BTreeMap<MessageQueue, i64>) {
+    fn reset_offsets(&mut self, ctx: &mut Context<'_>, table: VecMap<MessageQueue, i64>) {
         for (mq, offset) in table {
             if !self.queues.contains_key(&mq) {
                 continue;
@@ -1837,7 +1837,7 @@ impl Role for PushConsumer {
                     return Err(request);
                 }
                 let topic = cmd.ext_fields.get("topic").unwrap_or_default();
-                let table: BTreeMap<MessageQueue, i64> = self
+                let table: VecMap<MessageQueue, i64> = self
                     .queues
                     .iter()
                     .filter(|(mq, _)| mq.topic == topic)
@@ -1937,13 +1937,13 @@ impl PushConsumer {
 
 /// Offsets in Java's `offsets.json` shape: fastjson's map keyed by
 /// MessageQueue objects, `{"offsetTable":{{"brokerName":…,"queueId":…,"topic":…}:42}}`.
-fn offsets_json(table: &BTreeMap<MessageQueue, i64>) -> Vec<u8> {
+fn offsets_json(table: &VecMap<MessageQueue, i64>) -> Vec<u8> {
     alloc::format!("{{\"offsetTable\":{}}}", queue_map_json(table)).into_bytes()
 }
 
 /// A fastjson map keyed by MessageQueue objects:
 /// `{{"brokerName":…,"queueId":…,"topic":…}:42,…}`.
-fn queue_map_json(table: &BTreeMap<MessageQueue, i64>) -> String {
+fn queue_map_json(table: &VecMap<MessageQueue, i64>) -> String {
     let mut out = String::from("{");
     for (i, (mq, offset)) in table.iter().enumerate() {
         if i > 0 {

@@ -295,7 +295,7 @@ impl Properties {
         // Stable sort by name: equal names stay in index order.
         let entries = &self.entries;
         let name = |i: usize| entries.get(i).map_or("", |e| self.name_of(e));
-        order.sort_by(|&a, &b| name(a).cmp(name(b)));
+        crate::collections::sort_by(&mut order, |&a, &b| name(a).cmp(name(b)));
         let mut keep = alloc::vec![true; n];
         let mut any_dup = false;
         for pair in order.windows(2) {

@@ -57,7 +57,7 @@ impl RouteTable {
             .flat_map(|q| queue_range(topic, &q.broker_name, q.read_queue_nums))
             .take(MAX_ROUTE_QUEUES)
             .collect();
-        subscribe.sort();
+        crate::collections::sort(&mut subscribe);
         subscribe.dedup();
         Self {
             topic: String::from(topic),
@@ -148,7 +148,9 @@ fn queue_range<'a>(
 
 fn publish_queues(topic: &str, route: &TopicRouteData) -> Vec<MessageQueue> {
     let mut datas: Vec<&QueueData> = route.queue_datas.iter().collect();
-    datas.sort_by(|a, b| java_string_cmp(&a.broker_name, &b.broker_name));
+    crate::collections::sort_by(&mut datas, |a, b| {
+        java_string_cmp(&a.broker_name, &b.broker_name)
+    });
     datas
         .into_iter()
         .filter(|q| perm::is_writeable(q.perm))

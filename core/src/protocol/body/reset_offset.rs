@@ -1,8 +1,7 @@
 //! RESET_CONSUMER_CLIENT_OFFSET (220) body (PROTOCOL.md §4.4).
 
-use alloc::collections::BTreeMap;
-
 use super::{object, present, BodyError};
+use crate::collections::VecMap;
 use crate::protocol::json::{self, JsonValue};
 use crate::route::MessageQueue;
 
@@ -10,7 +9,7 @@ use crate::route::MessageQueue;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResetOffsetBody {
     /// Queue → new offset.
-    pub offset_table: BTreeMap<MessageQueue, i64>,
+    pub offset_table: VecMap<MessageQueue, i64>,
 }
 
 impl ResetOffsetBody {
@@ -23,7 +22,7 @@ impl ResetOffsetBody {
         object(&root, "ResetOffsetBody")?;
         let field = "offsetTable";
         let invalid = BodyError::Invalid { field };
-        let mut offset_table = BTreeMap::new();
+        let mut offset_table = VecMap::new();
         match present(&root, field) {
             None => {}
             Some(JsonValue::Object(members)) => {
@@ -65,22 +64,34 @@ mod tests {
     fn parses_fastjson_object_keys() {
         let body = br#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:42,{"brokerName":"b","queueId":1,"topic":"T"}:-1}}"#;
         let r = ResetOffsetBody::parse(body).unwrap();
-        assert_eq!(r.offset_table[&MessageQueue::new("T", "b", 0)], 42);
-        assert_eq!(r.offset_table[&MessageQueue::new("T", "b", 1)], -1);
+        assert_eq!(
+            r.offset_table.get(&MessageQueue::new("T", "b", 0)),
+            Some(&42)
+        );
+        assert_eq!(
+            r.offset_table.get(&MessageQueue::new("T", "b", 1)),
+            Some(&-1)
+        );
     }
 
     #[test]
     fn parses_stringified_object_keys() {
         let body = br#"{"offsetTable":{"{\"brokerName\":\"b\",\"queueId\":2,\"topic\":\"T\"}":7}}"#;
         let r = ResetOffsetBody::parse(body).unwrap();
-        assert_eq!(r.offset_table[&MessageQueue::new("T", "b", 2)], 7);
+        assert_eq!(
+            r.offset_table.get(&MessageQueue::new("T", "b", 2)),
+            Some(&7)
+        );
     }
 
     #[test]
     fn parses_c_client_list_form() {
         let body = br#"{"offsetTable":[{"brokerName":"b","offset":9,"queueId":3,"topic":"T"}]}"#;
         let r = ResetOffsetBody::parse(body).unwrap();
-        assert_eq!(r.offset_table[&MessageQueue::new("T", "b", 3)], 9);
+        assert_eq!(
+            r.offset_table.get(&MessageQueue::new("T", "b", 3)),
+            Some(&9)
+        );
     }
 
     #[test]
