@@ -446,3 +446,93 @@ async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_o
     admin.shutdown().await.unwrap();
     stop_cluster(cluster).await;
 }
+
+// ----- 5.5.0, ACL 2.0 authorization ------------------------------------------------
+
+const PUB_USER: &str = "rmqpub55";
+const PUB_PASSWORD: &str = "pubPassword1";
+const SUB_USER: &str = "rmqsub55";
+const SUB_PASSWORD: &str = "subPassword1";
+/// AUTH_CREATE_USER and AUTH_CREATE_ACL (5.x RequestCode).
+const AUTH_CREATE_USER: i32 = 3001;
+const AUTH_CREATE_ACL: i32 = 3006;
+
+/// Sends one auth admin request (a JSON body) to `broker` and checks it.
+async fn auth_admin(admin: &Admin, broker: &str, code: i32, field: (&str, &str), body: String) {
+    let mut cmd = rmq::rmq_core::protocol::RemotingCommand::request(code, 0);
+    cmd.ext_fields.insert(field.0, field.1);
+    cmd.body = body.into_bytes().into();
+    let resp = admin
+        .request(Some(broker), cmd, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(resp.code, 0, "auth request {code} {field:?}: {resp:?}");
+}
+
+/// A normal user allowed `action` on `topic` and Pub and Sub on every group.
+async fn create_user(
+    admin: &Admin,
+    broker: &str,
+    user: &str,
+    password: &str,
+    topic: &str,
+    action: &str,
+) {
+    let info = format!(r#"{{"username":"{user}","password":"{password}","userType":"Normal"}}"#);
+    auth_admin(admin, broker, AUTH_CREATE_USER, ("username", user), info).await;
+    let subject = format!("User:{user}");
+    let acl = format!(
+        r#"{{"subject":"{subject}","policies":[{{"policyType":"Custom","entries":[
+            {{"resource":"Topic:{topic}","actions":["{action}"],"decision":"Allow"}},
+            {{"resource":"Group:*","actions":["Pub","Sub"],"decision":"Allow"}}]}}]}}"#
+    );
+    auth_admin(admin, broker, AUTH_CREATE_ACL, ("subject", &subject), acl).await;
+}
+
+#[tokio::test]
+async fn acl_2_0_authorizes_admin_transaction_and_push_consumer_requests_and_denies_unpermitted_ones_on_5x(
+) {
+    let _serial = SERIAL.lock().await;
+    let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
+        .unwrap()
+        .broker_config("authenticationEnabled", "true")
+        .broker_config(
+            "authenticationMetadataProvider",
+            "org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider",
+        )
+        .broker_config(
+            "initAuthenticationUser",
+            format!("{{\"username\":\"{SUPER_USER}\",\"password\":\"{SUPER_PASSWORD}\"}}"),
+        )
+        .broker_config("authorizationEnabled", "true")
+        .broker_config(
+            "authorizationProvider",
+            "org.apache.rocketmq.auth.authorization.provider.DefaultAuthorizationProvider",
+        )
+        .broker_config(
+            "authorizationMetadataProvider",
+            "org.apache.rocketmq.auth.authorization.provider.LocalAuthorizationMetadataProvider",
+        );
+    let cluster = start_cluster(spec).await;
+    let namesrv = cluster.namesrv_addr();
+    let topic = unique("acl_topic_55");
+    let admin = Admin::connect_with(
+        &namesrv,
+        Some(AclCredentials::new(SUPER_USER, SUPER_PASSWORD)),
+    )
+    .await
+    .unwrap();
+    let broker = cluster.broker_addr();
+    create_user(&admin, &broker, PUB_USER, PUB_PASSWORD, &topic, "Pub").await;
+    create_user(&admin, &broker, SUB_USER, SUB_PASSWORD, &topic, "Sub").await;
+    admin.shutdown().await.unwrap();
+    let accounts = Accounts {
+        admin: (SUPER_USER, SUPER_PASSWORD),
+        publisher: (PUB_USER, PUB_PASSWORD),
+        subscriber: (SUB_USER, SUB_PASSWORD),
+        no_publish: (SUB_USER, SUB_PASSWORD),
+        no_subscribe: (PUB_USER, PUB_PASSWORD),
+    };
+    every_request_kind_is_signed_and_unpermitted_ones_are_denied(&namesrv, &topic, &accounts).await;
+    stop_cluster(cluster).await;
+}
