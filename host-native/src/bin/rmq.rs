@@ -37,8 +37,50 @@ struct Cli {
         global = true
     )]
     namesrv: String,
+    /// Speak TLS to name servers and brokers (servers started with
+    /// `tls.server.mode=enforcing`); verify them with --tls-ca.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// CA certificate(s), PEM, that server certificates must chain to
+    /// (implies --tls).
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Dangerous: accept any server certificate, unverified (implies --tls).
+    #[arg(long, global = true)]
+    tls_insecure: bool,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// The TLS settings of this run (set once, from the command line).
+static TLS: std::sync::OnceLock<Option<rmq::TlsConfig>> = std::sync::OnceLock::new();
+
+/// The TLS settings of `--tls`, `--tls-ca` and `--tls-insecure`.
+fn tls_from(cli: &Cli) -> Result<Option<rmq::TlsConfig>, String> {
+    if !(cli.tls || cli.tls_ca.is_some() || cli.tls_insecure) {
+        return Ok(None);
+    }
+    let mut tls = rmq::TlsConfig::new();
+    if let Some(path) = &cli.tls_ca {
+        let pem = std::fs::read(path).map_err(|e| format!("--tls-ca {}: {e}", path.display()))?;
+        tls = tls.ca_pem(pem);
+    }
+    if cli.tls_insecure {
+        tls = tls.insecure_skip_verify();
+    }
+    Ok(Some(tls))
+}
+
+/// This run's TLS settings, if any.
+fn tls() -> Option<rmq::TlsConfig> {
+    TLS.get().cloned().flatten()
+}
+
+/// An admin client of `namesrv`, with this run's TLS settings.
+async fn connect_admin(namesrv: &str) -> Result<Admin, String> {
+    Admin::connect_with_tls(namesrv, None, tls())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +199,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    let _ = TLS.set(tls_from(&cli)?);
     match cli.command {
         Cmd::Send {
             topic,
@@ -197,11 +240,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(at) = deliver_at {
                 msg = msg.with_deliver_at(at);
             }
-            let producer = Producer::builder()
-                .name_server(&cli.namesrv)
-                .group(group)
-                .build()
-                .map_err(|e| e.to_string())?;
+            let mut builder = Producer::builder().name_server(&cli.namesrv).group(group);
+            if let Some(tls) = tls() {
+                builder = builder.tls(tls);
+            }
+            let producer = builder.build().map_err(|e| e.to_string())?;
             producer.start().await.map_err(|e| e.to_string())?;
             let result = producer.send(msg).await;
             let _ = producer.shutdown().await;
@@ -218,9 +261,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Cmd::Route { topic } => {
-            let admin = Admin::connect(&cli.namesrv)
-                .await
-                .map_err(|e| e.to_string())?;
+            let admin = connect_admin(&cli.namesrv).await?;
             let route = admin.topic_route(&topic).await;
             let _ = admin.shutdown().await;
             let route = route.map_err(|e| e.to_string())?;
@@ -313,7 +354,7 @@ async fn consume(namesrv: &str, args: ConsumeArgs) -> Result<(), String> {
     let mut signals = Signals::install()?;
     validate_group(&args.group).map_err(|e| e.to_string())?;
     validate_topic(&args.topic).map_err(|e| e.to_string())?;
-    let consumer = PushConsumer::builder()
+    let mut builder = PushConsumer::builder()
         .name_server(namesrv)
         .group(args.group.as_str())
         .model(args.model)
@@ -321,10 +362,12 @@ async fn consume(namesrv: &str, args: ConsumeArgs) -> Result<(), String> {
         // One handler at a time, one message each: lines come out in
         // queue order and `--count` is exact.
         .threads(1)
-        .batch_size(1)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let admin = Admin::connect(namesrv).await.map_err(|e| e.to_string())?;
+        .batch_size(1);
+    if let Some(tls) = tls() {
+        builder = builder.tls(tls);
+    }
+    let consumer = builder.build().map_err(|e| e.to_string())?;
+    let admin = connect_admin(namesrv).await?;
     // The route names the brokers (a stored message carries only the
     // broker's address) and says early, clearly, that a topic is missing.
     let route = match admin.topic_route(&args.topic).await {
@@ -797,7 +840,7 @@ struct OffsetRow {
 
 async fn offsets(namesrv: &str, group: &str, topic: &str) -> Result<(), String> {
     validate_group(group).map_err(|e| e.to_string())?;
-    let admin = Admin::connect(namesrv).await.map_err(|e| e.to_string())?;
+    let admin = connect_admin(namesrv).await?;
     let rows = offset_rows(&admin, group, topic).await;
     let _ = admin.shutdown().await;
     let rows = rows?;

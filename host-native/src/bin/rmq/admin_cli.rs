@@ -292,7 +292,7 @@ fn json_str(s: &str) -> String {
 }
 
 async fn connect(namesrv: &str) -> Result<Admin, String> {
-    Admin::connect(namesrv).await.map_err(|e| e.to_string())
+    crate::connect_admin(namesrv).await
 }
 
 // ----- topic -------------------------------------------------------------------
