@@ -69,9 +69,19 @@ pub enum CompressionError {
 }
 
 /// Compresses `data` as a zlib stream (with header and Adler-32 trailer) at
-/// `level` 0..=10; Java producers use [`JAVA_ZLIB_LEVEL`].
+/// `level` 0..=10; Java producers use [`JAVA_ZLIB_LEVEL`]. With the
+/// `small-zlib` feature, a small fixed-Huffman encoder instead (`level`
+/// ignored; see `small_zlib`).
 pub fn compress_zlib(data: &[u8], level: u8) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, level)
+    #[cfg(feature = "small-zlib")]
+    {
+        let _ = level;
+        super::small_zlib::compress(data)
+    }
+    #[cfg(not(feature = "small-zlib"))]
+    {
+        miniz_oxide::deflate::compress_to_vec_zlib(data, level)
+    }
 }
 
 /// Compresses `data` with `kind`: zlib at `level`, LZ4 as one frame of

@@ -12,6 +12,7 @@ pub mod ext;
 pub mod id;
 pub mod properties;
 pub mod property;
+pub mod small_zlib;
 pub mod sysflag;
 pub mod validation;
 
