@@ -52,8 +52,10 @@ use rmq::{MessageExt, Selector};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::{watch, Semaphore};
 
-/// RSS may grow by this many MiB from the first third to the last …
-const RSS_GROWTH_MIB: f64 = 20.0;
+/// RSS may grow by this many MiB from the first third to the last: about
+/// twice the largest legitimate transient, the consumers' flow-control
+/// caches (8 queues × 1000 messages × 512 B ≈ 4 MiB) plus allocator slack …
+const RSS_GROWTH_MIB: f64 = 10.0;
 /// … or by this share of the first third's peak, whichever is larger.
 const RSS_GROWTH_PCT: f64 = 25.0;
 /// Sockets and tasks at the final quiet point may differ from the
@@ -1035,6 +1037,23 @@ fn print_table(samples: &[Sample]) {
     }
 }
 
+/// The RSS peaks (KiB) of the first and the last third of the traffic
+/// (after the warm-up), and the hours between the thirds' middles.
+fn rss_thirds(out: &Outcome) -> Option<(u64, u64, f64)> {
+    let (from, to) = out.traffic_window;
+    let third = (to - from) / 3.0;
+    let peak = |lo: f64, hi: f64| {
+        out.samples
+            .iter()
+            .filter(|s| s.secs >= lo && s.secs <= hi)
+            .map(|s| s.rss_kib)
+            .max()
+    };
+    let first = peak(from, from + third)?;
+    let last = peak(to - third, to)?;
+    Some((first, last, 2.0 * third / 3600.0))
+}
+
 /// The checks on what was measured; each failure says why.
 fn verdict(out: &Outcome, shared: &Shared) -> Vec<String> {
     let mut failures = lock(&shared.failures).clone();
@@ -1054,17 +1073,8 @@ fn verdict(out: &Outcome, shared: &Shared) -> Vec<String> {
     if out.acked_after_restart == Some(0) {
         failures.push(format!("nothing was acknowledged after {VICTIM} came back"));
     }
-    let (from, to) = out.traffic_window;
-    let third = (to - from) / 3.0;
-    let peak = |lo: f64, hi: f64| {
-        out.samples
-            .iter()
-            .filter(|s| s.secs >= lo && s.secs <= hi)
-            .map(|s| s.rss_kib)
-            .max()
-    };
-    match (peak(from, from + third), peak(to - third, to)) {
-        (Some(first), Some(last)) => {
+    match rss_thirds(out) {
+        Some((first, last, _)) => {
             let growth = mib(last) - mib(first);
             let allowed = RSS_GROWTH_MIB.max(mib(first) * RSS_GROWTH_PCT / 100.0);
             if growth >= allowed {
@@ -1075,7 +1085,7 @@ fn verdict(out: &Outcome, shared: &Shared) -> Vec<String> {
                 ));
             }
         }
-        _ => failures.push("too few samples to compare the thirds' RSS".into()),
+        None => failures.push("too few samples to compare the thirds' RSS".into()),
     }
     let (b, f) = (&out.baseline, &out.last_quiet);
     for (what, base, last) in [
@@ -1153,6 +1163,15 @@ fn report(opts: &Options, out: &Outcome, shared: &Shared) -> bool {
         out.after_shutdown.1,
         out.after_shutdown.2
     );
+    if let Some((first, last, hours)) = rss_thirds(out) {
+        let growth = mib(last) - mib(first);
+        println!(
+            "RSS: first-third peak {:.1} MiB, last-third peak {:.1} MiB ({growth:+.1} MiB, {:+.1} MiB/h)",
+            mib(first),
+            mib(last),
+            growth / hours.max(1e-9)
+        );
+    }
     println!(
         "tolerances: lost = 0; RSS last-third peak < first-third peak + max({RSS_GROWTH_MIB} MiB, {RSS_GROWTH_PCT} %); \
          sockets and tasks at the final quiet point = baseline ±{COUNT_TOLERANCE}; after shutdown 0 TCP sockets, only the soak's own sockets and tasks"
