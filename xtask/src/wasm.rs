@@ -21,15 +21,20 @@ pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 /// The size budget of the whole client: the `.wasm`, gzipped (`gzip -9`),
 /// after wasm-bindgen and wasm-opt.
 ///
-/// Where the bytes went (issue 8): 226.6 KiB gzipped at first, ~245 KiB
-/// after the admin, transaction and request-reply features landed; a third
-/// of the code was `BTreeMap` instantiations (5-13 KB each, ~40 of them):
-/// `rmq_core::collections` cut that to one B-tree for every integer-keyed
-/// map (`IdMap`/`IdSet`/`DeadlineSet`) and sorted `Vec`s for the small ones
-/// (-32 KB gzipped); wasm-opt `-Os` without its inliner (inlining made the
-/// gzipped size worse) -4 KB. The rest: the protocol codecs (~60 KB raw),
-/// the push consumer and engine, inflate/zstd/LZ4 decoders (~35 KB raw),
-/// the zlib encoder for sends (~20 KB raw), dlmalloc.
+/// Where the bytes went (issue 8): 229 KiB gzipped (715 KB raw) at first,
+/// 245 KiB (777 KB) once the admin, transaction and request-reply features
+/// landed. A third of the code was `BTreeMap` instantiations (5-13 KB of
+/// code each, ~40 of them): `rmq_core::collections` left one B-tree for
+/// every integer-keyed map (`IdMap`/`IdSet`/`DeadlineSet`) and sorted `Vec`s
+/// for the small ones (-32 KiB gzipped); one merge sort instead of the
+/// standard sort per element type (-4 KiB); the `small-zlib` encoder for
+/// sends instead of miniz_oxide's deflate (-7 KiB); wasm-opt `-Os` without
+/// its inliner (inlining made the gzipped size worse) -4 KiB. Result:
+/// ~192 KiB gzipped (514 KB raw). What is left, raw: protocol codecs and
+/// headers ~60 KB, push consumer ~35 KB, engine ~25 KB, the remaining
+/// `BTreeMap`s ~40 KB (one u64 index, one (u64, u64) set, the public route
+/// and admin tables, the host's recorder map), zstd/inflate/LZ4 decoders
+/// ~42 KB, dlmalloc 7 KB, SHA-1/MD5/base64 (ACL, allocation) ~9 KB.
 pub const GZIP_BUDGET: u64 = 200 * 1024;
 
 /// The binaryen release whose `wasm-opt` (npm package `binaryen`, a
