@@ -189,7 +189,8 @@ impl Harness {
                         let written = match self.block_at.take() {
                             Some(k) if k < bytes.len() => {
                                 peer.decoder.feed(&bytes[..k]);
-                                self.client.handle_write_blocked(conn, &bytes[k..], self.now);
+                                self.client
+                                    .handle_write_blocked(conn, &bytes[k..], self.now);
                                 self.blocked.push(conn);
                                 continue;
                             }
@@ -226,7 +227,13 @@ impl Harness {
 
     fn conn(&self, pick: u8) -> Option<ConnId> {
         let n = self.peers.len();
-        (n > 0).then(|| *self.peers.keys().nth(usize::from(pick) % n).expect("in range"))
+        (n > 0).then(|| {
+            *self
+                .peers
+                .keys()
+                .nth(usize::from(pick) % n)
+                .expect("in range")
+        })
     }
 
     fn answer(&mut self, s: &mut Script<'_>) {
@@ -305,7 +312,11 @@ impl Harness {
                 }
             }
             5 => {
-                let topic = if op & 0x40 == 0 { "T".to_string() } else { s.text() };
+                let topic = if op & 0x40 == 0 {
+                    "T".to_string()
+                } else {
+                    s.text()
+                };
                 let n = usize::from(s.u8().unwrap_or(0));
                 let body = s.bytes(n).to_vec();
                 self.send(&topic, &body);

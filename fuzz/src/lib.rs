@@ -70,9 +70,11 @@ fn read_every_header(cmd: &RemotingCommand) {
 /// with each codec.
 pub fn message_decoders(data: &[u8]) {
     let body = Bytes::copy_from_slice(data);
-    for (decompress, verify_body_crc, unwrap_inner_batch) in
-        [(true, false, true), (false, true, false), (true, true, true)]
-    {
+    for (decompress, verify_body_crc, unwrap_inner_batch) in [
+        (true, false, true),
+        (false, true, false),
+        (true, true, true),
+    ] {
         let options = DecodeOptions {
             max_decompressed_size: LIMIT,
             decompress,

@@ -213,7 +213,8 @@ fn seed_from_vectors(target: &str, vectors: &Path, corpus: &Path) -> Result<usiz
         for entry in read_dir(vectors)? {
             let name = file_name(&entry);
             if name.starts_with("message_plain") {
-                let data = std::fs::read(&entry).map_err(|e| format!("{}: {e}", entry.display()))?;
+                let data =
+                    std::fs::read(&entry).map_err(|e| format!("{}: {e}", entry.display()))?;
                 write(&name, &data)?;
             }
         }
