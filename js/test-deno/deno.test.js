@@ -1,6 +1,6 @@
 // The npm package under Deno: TCP through Deno.connect (chosen
 // automatically), producing and consuming against real brokers.
-// Run: deno test --allow-net --allow-read --allow-env --allow-sys deno.test.js
+// Run: deno test --allow-net --allow-read --allow-env --allow-sys --allow-run --allow-write deno.test.js
 // (cargo xtask test runs it with the npm `deno` binary of this directory).
 import assert from 'node:assert/strict';
 import { Producer, PushConsumer, ConsumeResult } from '../src/index.js';
@@ -49,6 +49,41 @@ for (const { label, variable } of BROKERS) {
     } finally {
       await c.shutdown();
       await p.shutdown();
+    }
+  });
+}
+
+// The repository README's Deno block, run as written under `deno run`:
+// only `npm:rmq` points at this checkout's package, and the topic and
+// group names are made unique.
+for (const { label, variable } of BROKERS) {
+  Deno.test(`the README's Deno example runs as written (broker ${label})`, async () => {
+    const here = new URL('.', import.meta.url);
+    const readme = await Deno.readTextFile(new URL('../../README.md', here));
+    const marker = readme.indexOf('<!-- readme-test: deno -->');
+    assert.ok(marker >= 0, 'README.md has a Deno block');
+    const fence = readme.indexOf('```js\n', marker);
+    let code = readme.slice(fence + 6, readme.indexOf('\n```', fence + 6) + 1);
+    code = code.replace("'npm:rmq'", `'${new URL('../src/index.js', here).href}'`);
+    for (const name of ['readme_deno_pg', 'readme_deno_topic']) {
+      code = code.replaceAll(`'${name}'`, `'${unique(name)}'`);
+    }
+    const file = await Deno.makeTempFile({ suffix: '.mjs' });
+    try {
+      await Deno.writeTextFile(file, code);
+      const run = await new Deno.Command(Deno.execPath(), {
+        args: ['run', '--allow-net', '--allow-read', '--allow-env', '--allow-sys', file],
+        env: { NAMESRV_ADDR: nameServer(variable) },
+        stdout: 'piped',
+        stderr: 'piped',
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      const out = new TextDecoder().decode(run.stdout);
+      const err = new TextDecoder().decode(run.stderr);
+      assert.equal(run.code, 0, `exit ${run.code}\n${out}\n${err}`);
+      assert.match(out, /^SEND_OK [0-9A-F]{32}$/m);
+    } finally {
+      await Deno.remove(file);
     }
   });
 }
