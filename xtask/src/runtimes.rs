@@ -193,7 +193,12 @@ pub fn run_runtime_tests(
                 .args(["test", "--allow-net", "--allow-read", "--allow-env"])
                 // --allow-run, --allow-write: the README's Deno block runs
                 // as a `deno run` child from a temporary file.
-                .args(["--allow-sys", "--allow-run", "--allow-write", "deno.test.js"])
+                .args([
+                    "--allow-sys",
+                    "--allow-run",
+                    "--allow-write",
+                    "deno.test.js",
+                ])
                 .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
                 .env("RMQ_TEST_NAMESRV_V4", namesrv_v4)
                 .env("DENO_NO_UPDATE_CHECK", "1")
