@@ -8,6 +8,8 @@
 //! One cluster serves the whole binary (started on first use, stopped at
 //! process exit); the tests take turns on it and each leaves every process
 //! running. A slow consumer with a growing backlog is `consumer_backlog.rs`.
+//! The same cluster serves the one query that needs two brokers (a key
+//! looked up on every broker of a topic).
 
 mod cli_support;
 mod producer_support;
@@ -555,6 +557,54 @@ async fn a_frozen_broker_times_requests_out_within_their_deadline_and_recovers_a
         "queues not consumed after SIGCONT: {missing:?}"
     );
     c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+}
+
+// ----- the one query that needs two brokers ---------------------------------------
+
+#[tokio::test]
+async fn a_key_query_searches_every_broker_of_the_topic() {
+    let guard = cluster().await;
+    let namesrv = namesrv_list(guard.as_ref().unwrap());
+    let admin = Admin::connect(&namesrv).await.unwrap();
+    let topic = two_broker_topic(&admin, "query_two_brokers").await;
+    let key = unique("order");
+    let p = producer(&namesrv).await;
+    let table = RouteTable::new(&topic, &admin.topic_route(&topic).await.unwrap());
+    let begin = producer_support::now_ms() - 60_000;
+    let mut brokers_written = BTreeSet::new();
+    for q in table.publish_queues().iter().filter(|q| q.queue_id == 0) {
+        let msg = Message::new(&topic, format!("on {}", q.broker_name)).with_keys([key.as_str()]);
+        let r = p.send_to_queue(msg, q.clone()).await.unwrap();
+        brokers_written.insert(r.queue.broker_name);
+    }
+    assert_eq!(brokers_written.len(), 2, "one message on each broker");
+    // The brokers index keys asynchronously: ask until both answered.
+    let start = Instant::now();
+    let found = loop {
+        let end = producer_support::now_ms() + 60_000;
+        let found = admin
+            .query_by_key(&topic, &key, begin, end, 32)
+            .await
+            .unwrap();
+        let brokers: BTreeSet<String> = found
+            .iter()
+            .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+            .collect();
+        if brokers.len() == 2 || start.elapsed() > Duration::from_secs(20) {
+            break brokers;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        found,
+        brokers_written
+            .iter()
+            .map(|b| format!("on {b}"))
+            .collect::<BTreeSet<_>>(),
+        "the key query returned the message of each broker"
+    );
     p.shutdown().await.unwrap();
     admin.shutdown().await.unwrap();
 }
