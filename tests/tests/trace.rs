@@ -210,6 +210,43 @@ async fn v4_a_trace_topic_the_broker_refuses_never_fails_a_send() {
         .await;
 }
 
+/// A trace queue of one record, 400 sends in flight at once: records are
+/// dropped and counted and every send succeeds (a full queue never makes a
+/// send wait or fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_trace_queue_drops_records_and_never_holds_a_send() {
+    let namesrv = env_cluster(BrokerVersion::V5).unwrap();
+    let admin = Admin::connect(&namesrv).await.unwrap();
+    let topic = unique("trc_full");
+    create_topic(&admin, &topic, 4).await;
+    let mut config = TraceConfig::with_topic(unique("trc_full_traces").as_str());
+    config.queue_capacity = 1;
+    let producer = Producer::builder()
+        .name_server(&namesrv)
+        .group(unique("pg_trc_full"))
+        .trace(config)
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    producer
+        .send(Message::new(topic.as_str(), "warm-up"))
+        .await
+        .unwrap();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let (p, topic) = (producer.clone(), topic.clone());
+        sends.spawn(async move { p.send(Message::new(topic.as_str(), format!("m{i}"))).await });
+    }
+    while let Some(result) = sends.join_next().await {
+        result.unwrap().expect("every traced send succeeds");
+    }
+    let dropped = producer.traces_dropped();
+    println!("400 traced sends with a queue of one record: {dropped} records dropped");
+    assert!(dropped > 0, "a queue of one record overflowed");
+    producer.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_broker_with_trace_topic_enabled_serves_the_default_trace_topic() {
     let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
