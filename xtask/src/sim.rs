@@ -1,4 +1,5 @@
-//! `cargo xtask sim [--seed S | --seeds N] [--from F] [--jobs J]`: the
+//! `cargo xtask sim [--seed S | --seeds N] [--from F] [--jobs J]
+//! [--groups clustering|broadcasting|both]`: the
 //! deterministic cluster simulation (rmq-sim's `rmq-sim` binary, built in
 //! release mode so thousands of seeds take seconds).
 //!
@@ -6,6 +7,8 @@
 //!   invariant the injected faults and the last events.
 //! - `--seeds N` runs seeds `F..F+N` (default 0..[`CI_SEEDS`]) on every
 //!   core and reports throughput (simulated steps per second).
+//! - `--groups G` gives every seed these consumer groups (default: a
+//!   clustering group, a broadcasting group, or both, in turn by seed).
 //! - `cargo xtask test` runs [`CI_SEEDS`] seeds.
 
 use std::process::ExitCode;
@@ -29,11 +32,21 @@ pub(crate) fn cmd_sim(args: &[String]) -> Result<ExitCode, String> {
                 forwarded.push(arg.clone());
                 forwarded.push(value.clone());
             }
+            "--groups" => {
+                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                if !matches!(value.as_str(), "clustering" | "broadcasting" | "both") {
+                    return Err(format!(
+                        "{arg} {value}: expected clustering, broadcasting or both"
+                    ));
+                }
+                forwarded.push(arg.clone());
+                forwarded.push(value.clone());
+            }
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    if forwarded.is_empty() {
-        forwarded = vec!["--seeds".into(), CI_SEEDS.to_string()];
+    if !forwarded.iter().any(|a| a == "--seed" || a == "--seeds") {
+        forwarded.extend(["--seeds".into(), CI_SEEDS.to_string()]);
     }
     let ok = simulate(&forwarded)?;
     Ok(if ok {

@@ -6,6 +6,8 @@
 //!                                           throughput; exits 1 on any failure
 //! --faults K   inject K faults per seed instead of 4 (a harder run)
 //! --orderly 0|1   every seed concurrent (0) or orderly (1), instead of one in four orderly
+//! --groups clustering|broadcasting|both   every seed with these consumer
+//!              groups, instead of the three in turn (rmq_sim::cluster::Groups)
 //! ```
 
 use std::process::ExitCode;
@@ -13,11 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use rmq_sim::cluster::{run, SimConfig, Stats};
+use rmq_sim::cluster::{run, Groups, SimConfig, Stats};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: rmq-sim --seed S | --seeds N [--from F] [--jobs J] [--faults K] [--orderly 0|1]"
+        "usage: rmq-sim --seed S | --seeds N [--from F] [--jobs J] [--faults K] [--orderly 0|1] [--groups clustering|broadcasting|both]"
     );
     ExitCode::from(2)
 }
@@ -29,6 +31,7 @@ struct Totals {
     acked: usize,
     checks: u64,
     faults: usize,
+    broadcast: usize,
     failed: Vec<String>,
 }
 
@@ -36,9 +39,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut seed, mut seeds, mut from) = (None, None, 0u64);
     let mut jobs = std::thread::available_parallelism().map_or(1, usize::from) as u64;
-    let (mut faults, mut orderly) = (None, None);
+    let (mut faults, mut orderly, mut groups) = (None, None, None);
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--groups" {
+            match args.get(i + 1).and_then(|v| Groups::parse(v)) {
+                Some(g) => groups = Some(g),
+                None => return usage(),
+            }
+            i += 2;
+            continue;
+        }
         let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
         match (args[i].as_str(), value) {
             ("--seed", Some(v)) => seed = Some(v),
@@ -53,6 +64,9 @@ fn main() -> ExitCode {
     }
     let config = move |s: u64| {
         let mut c = SimConfig::for_seed(s);
+        if let Some(g) = groups {
+            c = c.with_groups(g);
+        }
         c.faults = faults.unwrap_or(c.faults);
         c.orderly = orderly.unwrap_or(c.orderly);
         c
@@ -86,6 +100,7 @@ fn main() -> ExitCode {
                 }
                 let result = run(s, &config(s));
                 let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+                t.broadcast += result.as_ref().map_or(0, |r| r.broadcast_consumed);
                 match result {
                     Ok(Stats {
                         steps,
@@ -114,7 +129,7 @@ fn main() -> ExitCode {
     let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{n} seeds ({from}..{}) on {jobs} threads in {secs:.2} s: {} failed; {} simulated steps ({:.0} steps/s, {:.0} seeds/s); {} faults injected; {} messages acknowledged; {} ownership checks",
+        "{n} seeds ({from}..{}) on {jobs} threads in {secs:.2} s: {} failed; {} simulated steps ({:.0} steps/s, {:.0} seeds/s); {} faults injected; {} messages acknowledged; {} broadcast consumptions; {} ownership checks",
         from + n,
         t.failed.len(),
         t.steps,
@@ -122,6 +137,7 @@ fn main() -> ExitCode {
         n as f64 / secs,
         t.faults,
         t.acked,
+        t.broadcast,
         t.checks,
     );
     if t.failed.is_empty() {

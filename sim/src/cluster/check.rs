@@ -2,9 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rmq_core::time::Instant;
+
 use super::broker::Location;
 
-/// Queue identity for the checker: (group, broker, topic, queue).
+/// Queue identity for the checker: (group, broker, topic, queue). For a
+/// broadcasting member the "group" is the member itself (`bg/<host>`):
+/// each member consumes every queue on its own.
 pub type QueueKey = (String, String, String, i32);
 
 /// What the checker tracks between steps.
@@ -12,8 +16,13 @@ pub type QueueKey = (String, String, String, i32);
 pub struct Checker {
     /// Acknowledged sends: body -> where the receipt says it is.
     pub acked: BTreeMap<Vec<u8>, Location>,
-    /// Bodies a handler consumed successfully.
+    /// When each acknowledged send was acknowledged.
+    pub acked_at: BTreeMap<Vec<u8>, Instant>,
+    /// Bodies a handler of the clustering group consumed successfully.
     pub consumed: BTreeSet<Vec<u8>>,
+    /// Bodies each broadcasting member (by its host's name, across its
+    /// process restarts) consumed successfully.
+    pub broadcast: BTreeMap<String, BTreeSet<Vec<u8>>>,
     /// Offsets of each queue a group is done with (consumed or taken back),
     /// and the lowest offset not yet done.
     done: BTreeMap<QueueKey, (BTreeSet<i64>, i64)>,

@@ -6,6 +6,13 @@
 //! frames delayed and reordered across connections, a paused broker, a lost
 //! name server, queues added to a topic, a broker added.
 //!
+//! The topic has a clustering consumer group, a broadcasting one, or both
+//! at once ([`Groups`], chosen per seed): a clustering group shares the
+//! queues and its offsets live on the brokers; every broadcasting member
+//! reads every queue and keeps its offsets in its host's local store (the
+//! simulated host holds the client's last offsets snapshot in memory across
+//! a process crash, as Java's `offsets.json` survives one on disk).
+//!
 //! After every step the invariants are checked (see [`Invariant`]); a
 //! violation stops the run with a [`Failure`] that prints the injected
 //! faults and the last events, and the same seed replays it exactly.
@@ -35,12 +42,29 @@ use std::time::Duration;
 pub enum Invariant {
     /// An acknowledged message is not where its receipt says.
     AckedMessageLost,
-    /// At the end, an acknowledged message was never consumed.
+    /// At the end, an acknowledged message was never consumed by the
+    /// clustering group.
     MessageNotConsumed,
+    /// At the end, a broadcasting member missed an acknowledged message.
+    ///
+    /// The rule: a member is one host (one offsets store) across its
+    /// process's crashes and restarts. A member up at the end of the run
+    /// must have consumed (in any of its processes) every message
+    /// acknowledged to a producer at or after the member's first start: a
+    /// restarted process resumes from the offsets its host persisted, so
+    /// what was acknowledged while it was down, or consumed but not yet
+    /// persisted when it died, still reaches it (again, perhaps: at least
+    /// once). A member down at the end owes nothing yet (its store would
+    /// resume it). Its handler never asks for a retry: a broadcast message
+    /// is not redelivered after a failure (Java logs and skips it).
+    BroadcastNotConsumed,
     /// Membership was stable for a rebalance interval, yet a queue has no
-    /// owner or more than one.
+    /// owner or more than one in the clustering group, or a broadcasting
+    /// member does not own every queue of the topic.
     QueueOwnership,
-    /// A committed offset passed a message the group had not finished.
+    /// A committed offset passed a message the group had not finished (a
+    /// broadcasting member: an offsets snapshot its host persisted passed
+    /// a message that member had not finished).
     CommitPassedUnacked,
     /// Orderly: two batches of one queue at the handler at once (except
     /// within the client's lock expiry after the queue's broker restarted:
@@ -65,6 +89,56 @@ pub enum Bug {
     /// The consumers keep the first route they saw for each topic (Go
     /// client issue #1056: no rebalance after queues are added).
     FrozenRoutes,
+    /// The host of the first broadcasting member reports every other
+    /// delivery consumed without running the handler on it.
+    DropsEveryOtherDelivery,
+    /// The broadcasting hosts never persist the offsets snapshots, and a
+    /// restarted member starts from the queues' end (Java's default
+    /// `CONSUME_FROM_LAST_OFFSET` with no `offsets.json`).
+    ForgetsBroadcastOffsets,
+}
+
+/// The consumer groups subscribed to the topic in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Groups {
+    /// One clustering group of 3 members.
+    Clustering,
+    /// One broadcasting group of 3 members.
+    Broadcasting,
+    /// A clustering group of 3 and a broadcasting member, at once (many
+    /// broadcasting members are [`Groups::Broadcasting`]'s).
+    Both,
+}
+
+impl Groups {
+    /// The groups of `seed`'s run: the three shapes in turn, every fourth
+    /// seed apart (so each meets orderly consumption, one seed in four).
+    pub fn for_seed(seed: u64) -> Self {
+        match (seed / 4) % 3 {
+            0 => Groups::Clustering,
+            1 => Groups::Broadcasting,
+            _ => Groups::Both,
+        }
+    }
+
+    /// `clustering`, `broadcasting` or `both`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "clustering" => Some(Groups::Clustering),
+            "broadcasting" => Some(Groups::Broadcasting),
+            "both" => Some(Groups::Both),
+            _ => None,
+        }
+    }
+
+    /// (clustering members, broadcasting members).
+    pub fn members(self) -> (usize, usize) {
+        match self {
+            Groups::Clustering => (3, 0),
+            Groups::Broadcasting => (0, 3),
+            Groups::Both => (3, 1),
+        }
+    }
 }
 
 /// The faults the scheduler can inject.
@@ -119,8 +193,12 @@ pub struct SimConfig {
     pub queues: i32,
     /// Producer clients.
     pub producers: usize,
-    /// Consumer clients of the one clustering group.
+    /// Consumer clients of the clustering group (0: no such group).
     pub consumers: usize,
+    /// Consumer clients of the broadcasting group (0: no such group). Its
+    /// members consume orderly when [`SimConfig::orderly`] is set (no
+    /// locks: each member has every queue to itself).
+    pub broadcasters: usize,
     /// Messages sent in all.
     pub messages: usize,
     /// Orderly consumption (locks, one batch per queue at a time).
@@ -146,8 +224,8 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// The CI-sized run: 2 brokers (1 spare), 2 name servers, 4 queues,
-    /// 2 producers, 3 consumers, 60 messages, 4 faults in the first 60 s,
-    /// 6 virtual minutes.
+    /// 2 producers, 3 consumers of one clustering group, 60 messages,
+    /// 4 faults in the first 60 s, 6 virtual minutes.
     pub fn small() -> Self {
         SimConfig {
             brokers: 2,
@@ -156,6 +234,7 @@ impl SimConfig {
             queues: 4,
             producers: 2,
             consumers: 3,
+            broadcasters: 0,
             messages: 60,
             orderly: false,
             faults: 4,
@@ -169,11 +248,23 @@ impl SimConfig {
         }
     }
 
-    /// The run for `seed`: [`SimConfig::small`], orderly for one seed in four.
+    /// The run for `seed`: [`SimConfig::small`], orderly for one seed in
+    /// four, with the groups of [`Groups::for_seed`].
     pub fn for_seed(seed: u64) -> Self {
         SimConfig {
             orderly: seed % 4 == 3,
             ..SimConfig::small()
+        }
+        .with_groups(Groups::for_seed(seed))
+    }
+
+    /// This run with `groups` subscribed to the topic.
+    pub fn with_groups(self, groups: Groups) -> Self {
+        let (consumers, broadcasters) = groups.members();
+        SimConfig {
+            consumers,
+            broadcasters,
+            ..self
         }
     }
 }
@@ -185,8 +276,11 @@ pub struct Stats {
     pub steps: u64,
     /// Messages acknowledged to producers.
     pub acked: usize,
-    /// Distinct messages consumed.
+    /// Distinct messages consumed (by either group).
     pub consumed: usize,
+    /// Messages the broadcasting members consumed: distinct per member,
+    /// summed over the members.
+    pub broadcast_consumed: usize,
     /// Deliveries handed to handlers (with duplicates and retries).
     pub deliveries: u64,
     /// Faults injected.

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rmq_core::client::{Client, ConsumerId, Outcome, ProducerId, RequestId};
-use rmq_core::consumer::{ConsumeResult, ConsumerConfig, DeliveryId};
+use rmq_core::consumer::{ConsumeFrom, ConsumeResult, ConsumerConfig, DeliveryId, MessageModel};
 use rmq_core::engine::{ClientConfig, ConnId, Transmit};
 use rmq_core::message::Message;
 use rmq_core::producer::{ProducerConfig, SendId, SendReceipt, SendRequest, WallClock};
+use rmq_core::protocol::body::ResetOffsetBody;
 use rmq_core::protocol::{request_code, FrameDecoder, RemotingCommand, SerializeType};
 use rmq_core::time::Instant;
 
@@ -24,6 +25,8 @@ use crate::Recorder;
 const TOPIC: &str = "orders";
 const GROUP: &str = "cg";
 const RETRY: &str = "%RETRY%cg";
+/// The broadcasting group.
+const BGROUP: &str = "bg";
 /// Wall clock at virtual time zero (Unix ms).
 const EPOCH_MS: i64 = 1_700_000_000_000;
 /// Bound on steps per run: a livelock becomes a failure.
@@ -36,7 +39,20 @@ const PROBE_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Producer,
+    /// A member of the clustering group.
     Consumer,
+    /// A member of the broadcasting group.
+    Broadcast,
+}
+
+impl Kind {
+    /// The consumer group of a consumer node.
+    fn group(self) -> &'static str {
+        match self {
+            Kind::Broadcast => BGROUP,
+            _ => GROUP,
+        }
+    }
 }
 
 /// One client process.
@@ -57,6 +73,18 @@ struct Node {
     frozen: BTreeMap<String, RemotingCommand>,
     /// Handler time range in ms.
     slow: (u64, u64),
+    /// The checker's name for the offsets this node's group moves: the
+    /// clustering group, or (broadcasting) this member alone.
+    track: String,
+    /// Broadcasting: the host's offsets store, the last snapshot the
+    /// client asked to persist; it survives the process.
+    store: Option<Vec<u8>>,
+    /// When the first process of this node started.
+    first_start: Instant,
+    /// When its current process started.
+    started: Instant,
+    /// Deliveries handed to this node's handlers (all processes).
+    deliveries: u64,
 }
 
 /// One simulated connection.
@@ -141,6 +169,8 @@ pub struct World {
     owner_counts: Vec<u8>,
     /// When each broker last restarted.
     restarted: BTreeMap<String, Instant>,
+    /// The broadcasting members' ownership is checked next then.
+    next_broadcast_check: Instant,
 }
 
 impl World {
@@ -191,6 +221,7 @@ impl World {
             failure: None,
             owner_counts: Vec::new(),
             restarted: BTreeMap::new(),
+            next_broadcast_check: Instant::ZERO,
             cfg,
         };
         for i in 0..w.cfg.producers {
@@ -198,6 +229,9 @@ impl World {
         }
         for i in 0..w.cfg.consumers {
             w.add_node(Kind::Consumer, format!("10.0.3.{}@c{i}", i + 1));
+        }
+        for i in 0..w.cfg.broadcasters {
+            w.add_node(Kind::Broadcast, format!("10.0.4.{}@b{i}", i + 1));
         }
         // The workload: messages spread over the producers and the window.
         let window = w.cfg.produce_window.as_millis() as u64;
@@ -255,6 +289,14 @@ impl World {
             } else {
                 (1, 20)
             },
+            track: match kind {
+                Kind::Broadcast => format!("{BGROUP}/{base}"),
+                _ => GROUP.into(),
+            },
+            store: None,
+            first_start: self.now,
+            started: self.now,
+            deliveries: 0,
         });
         let n = self.nodes.len() - 1;
         self.start_node(n);
@@ -277,6 +319,10 @@ impl World {
             seed,
             ..Default::default()
         };
+        if node.inc == 1 {
+            node.first_start = now;
+        }
+        node.started = now;
         node.log = Rc::new(RefCell::new(Vec::new()));
         node.seen = 0;
         node.frozen.clear();
@@ -298,6 +344,26 @@ impl World {
                     version,
                     now,
                 );
+                node.consumer = Some(id);
+            }
+            Kind::Broadcast => {
+                let version = EPOCH_MS + now.as_millis() as i64;
+                let forgets = self.cfg.bug == Some(Bug::ForgetsBroadcastOffsets);
+                let config = ConsumerConfig {
+                    group: BGROUP.into(),
+                    model: MessageModel::Broadcasting,
+                    // A queue with no stored offset is read from its start:
+                    // no message is missed before a member's first
+                    // rebalance, or on queues added later.
+                    consume_from: if forgets && node.inc > 1 {
+                        ConsumeFrom::Last
+                    } else {
+                        ConsumeFrom::First
+                    },
+                    ..self.consumer_cfg.clone()
+                };
+                let stored = node.store.as_deref().filter(|_| !forgets);
+                let id = client.add_consumer(config, &[(TOPIC, "*", false)], stored, version, now);
                 node.consumer = Some(id);
             }
         }
@@ -402,17 +468,56 @@ impl World {
             let Some((consumer, d)) = client.poll_delivery() else {
                 break;
             };
-            while client.poll_offset_snapshot().is_some() {}
             self.deliver(n, consumer, d);
+        }
+        // Broadcasting: offsets snapshots to the host's store.
+        loop {
+            let Some(client) = self.nodes[n].client.as_mut() else {
+                return;
+            };
+            let Some((_, bytes)) = client.poll_offset_snapshot() else {
+                break;
+            };
+            self.persist(n, bytes);
         }
         self.outcomes(n);
     }
 
+    /// Broadcasting: the host writes an offsets snapshot to its store (the
+    /// whole store at once, as a temporary file renamed over the old one).
+    /// No offset in it may pass a message this member has not finished.
+    fn persist(&mut self, n: usize, bytes: Vec<u8>) {
+        if self.nodes[n].kind != Kind::Broadcast
+            || self.cfg.bug == Some(Bug::ForgetsBroadcastOffsets)
+        {
+            return;
+        }
+        if let Ok(body) = ResetOffsetBody::parse(&bytes) {
+            let track = &self.nodes[n].track;
+            let passed = body.offset_table.iter().find_map(|(mq, &offset)| {
+                let done = self
+                    .check
+                    .done_prefix(track, &mq.broker_name, &mq.topic, mq.queue_id);
+                (offset > done).then(|| format!("{mq:?} at {offset}, but offset {done}"))
+            });
+            if let Some(what) = passed {
+                let detail = format!(
+                    "{} persisted {what} is not consumed",
+                    self.nodes[n].client_id
+                );
+                return self.fail(Invariant::CommitPassedUnacked, detail);
+            }
+        }
+        self.nodes[n].store = Some(bytes);
+    }
+
     fn deliver(&mut self, n: usize, consumer: ConsumerId, d: rmq_core::consumer::Delivery) {
         self.stats.deliveries += 1;
+        self.nodes[n].deliveries += 1;
+        let broadcast = self.nodes[n].kind == Kind::Broadcast;
         let q = &d.queue;
         let key: QueueKey = (
-            GROUP.into(),
+            self.nodes[n].track.clone(),
             q.broker_name.clone(),
             q.topic.clone(),
             q.queue_id,
@@ -451,7 +556,7 @@ impl World {
                 .messages
                 .windows(2)
                 .all(|w| w[0].queue_offset + 1 == w[1].queue_offset);
-            let pending = self.check.done_prefix(GROUP, &key.1, &key.2, key.3);
+            let pending = self.check.done_prefix(&key.0, &key.1, &key.2, key.3);
             if !contiguous || first > pending {
                 let detail = format!(
                     "{} got batch {first}..={last} of {key:?} while offset {pending} is not consumed",
@@ -463,7 +568,14 @@ impl World {
         let retry = d
             .messages
             .iter()
-            .any(|m| m.reconsume_times == 0 && self.rng.chance(self.cfg.retry_per_mille));
+            .any(|m| m.reconsume_times == 0 && self.rng.chance(self.cfg.retry_per_mille))
+            && !broadcast;
+        // The bug: the first member's host acknowledges every other
+        // delivery without handing it to the handler.
+        let dropped = broadcast
+            && self.cfg.bug == Some(Bug::DropsEveryOtherDelivery)
+            && self.nodes[n].base.ends_with("@b0")
+            && self.nodes[n].deliveries % 2 == 0;
         let result = if retry {
             ConsumeResult::RETRY
         } else {
@@ -472,6 +584,7 @@ impl World {
         let done = d
             .messages
             .iter()
+            .filter(|_| !dropped)
             .map(|m| {
                 let at = (
                     q.broker_name.clone(),
@@ -532,6 +645,7 @@ impl World {
                             );
                             return self.fail(Invariant::AckedMessageLost, detail);
                         }
+                        self.check.acked_at.insert(body.clone(), self.now);
                         self.check.acked.insert(body, at);
                         self.stats.acked += 1;
                     }
@@ -646,7 +760,7 @@ impl World {
                         let topic = cmd.ext_fields.get("topic").unwrap_or_default();
                         let fresh = route_answer(&self.brokers, topic, cmd.opaque);
                         if self.cfg.bug == Some(Bug::FrozenRoutes)
-                            && self.nodes[n].kind == Kind::Consumer
+                            && self.nodes[n].kind != Kind::Producer
                         {
                             let frozen = &mut self.nodes[n].frozen;
                             match frozen.get(topic) {
@@ -770,9 +884,16 @@ impl World {
                     self.check.active.remove(&key);
                 }
                 if ok {
-                    for (at, body) in done {
-                        self.check.mark_done(GROUP, &at);
-                        self.check.consumed.insert(body);
+                    let n = &self.nodes[node];
+                    let consumed = match n.kind {
+                        Kind::Broadcast => self.check.broadcast.entry(n.base.clone()).or_default(),
+                        _ => &mut self.check.consumed,
+                    };
+                    for (_, body) in &done {
+                        consumed.insert(body.clone());
+                    }
+                    for (at, _) in &done {
+                        self.check.mark_done(&n.track, at);
                     }
                 }
                 let now = self.now;
@@ -818,7 +939,7 @@ impl World {
                 let next = self.now + PROBE_EVERY;
                 self.schedule(next, Ev::Probe);
                 for n in 0..self.nodes.len() {
-                    if self.nodes[n].kind != Kind::Consumer || self.nodes[n].client.is_none() {
+                    if self.nodes[n].kind == Kind::Producer || self.nodes[n].client.is_none() {
                         continue;
                     }
                     let link = self.nodes[n].conns.values().copied().find(|id| {
@@ -832,7 +953,8 @@ impl World {
                             request_code::GET_CONSUMER_RUNNING_INFO,
                             self.next_probe_opaque,
                         );
-                        cmd.ext_fields.insert("consumerGroup", GROUP);
+                        cmd.ext_fields
+                            .insert("consumerGroup", self.nodes[n].kind.group());
                         cmd.ext_fields
                             .insert("clientId", self.nodes[n].client_id.clone());
                         cmd.ext_fields.insert("jstackEnable", "false");
@@ -882,13 +1004,9 @@ impl World {
         let now = self.now;
         match kind {
             FaultKind::CrashConsumer | FaultKind::CrashProducer => {
-                let want = if kind == FaultKind::CrashConsumer {
-                    Kind::Consumer
-                } else {
-                    Kind::Producer
-                };
+                let want = |k: Kind| (k == Kind::Producer) == (kind == FaultKind::CrashProducer);
                 let live: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&n| self.nodes[n].kind == want && self.nodes[n].client.is_some())
+                    .filter(|&n| want(self.nodes[n].kind) && self.nodes[n].client.is_some())
                     .collect();
                 if live.is_empty() {
                     return;
@@ -1086,7 +1204,12 @@ impl World {
         match self.failure.take() {
             Some(f) => Err(f),
             None => {
-                self.stats.consumed = self.check.consumed.len();
+                let mut all = self.check.consumed.clone();
+                for got in self.check.broadcast.values() {
+                    self.stats.broadcast_consumed += got.len();
+                    all.extend(got.iter().cloned());
+                }
+                self.stats.consumed = all.len();
                 Ok(self.stats)
             }
         }
@@ -1176,6 +1299,12 @@ impl World {
     /// Once membership is stable, every queue has exactly one owner.
     /// Allocation-free on the common path: it runs after most steps.
     fn check_ownership(&mut self) {
+        if self.cfg.broadcasters > 0 && self.now >= self.next_broadcast_check {
+            // A stable state, not a transition: once a virtual second is
+            // enough, and keeps the run fast.
+            self.next_broadcast_check = self.now + Duration::from_secs(1);
+            self.check_broadcast_ownership();
+        }
         let mut live = 0;
         for n in &self.nodes {
             if n.kind == Kind::Consumer {
@@ -1218,7 +1347,7 @@ impl World {
         let mut counts = std::mem::take(&mut self.owner_counts);
         counts.clear();
         counts.resize(total, 0u8);
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| n.kind == Kind::Consumer) {
             let (Some(c), Some(id)) = (node.client.as_ref(), node.consumer) else {
                 continue;
             };
@@ -1253,6 +1382,58 @@ impl World {
         }
     }
 
+    /// Once the route is stable, every live broadcasting member owns every
+    /// queue of the topic on the brokers up, and no other (a member whose
+    /// process started less than a rebalance interval and a route refresh
+    /// ago may still be finding them).
+    fn check_broadcast_ownership(&mut self) {
+        let young = self.consumer_cfg.rebalance_interval + Duration::from_secs(35);
+        let up = |name: &str| {
+            self.brokers
+                .iter()
+                .find(|b| b.name == name && b.up)
+                .and_then(|b| b.topics.get(TOPIC).copied())
+        };
+        let total: usize = self
+            .brokers
+            .iter()
+            .filter(|b| b.up)
+            .map(|b| b.topics.get(TOPIC).copied().unwrap_or(0).max(0) as usize)
+            .sum();
+        let mut bad = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.kind != Kind::Broadcast || self.now < node.started + young {
+                continue;
+            }
+            let (Some(c), Some(id)) = (node.client.as_ref(), node.consumer) else {
+                continue;
+            };
+            let Some(consumer) = c.consumer(id) else {
+                continue;
+            };
+            self.stats.ownership_checks += 1;
+            let (mut valid, mut all) = (0, 0);
+            for mq in consumer.owned_queues().filter(|mq| mq.topic == TOPIC) {
+                all += 1;
+                if up(&mq.broker_name).is_some_and(|n| mq.queue_id >= 0 && mq.queue_id < n) {
+                    valid += 1;
+                }
+            }
+            if valid != total || all != total {
+                bad = Some((i, valid, all));
+                break;
+            }
+        }
+        if let Some((i, valid, all)) = bad {
+            let detail = format!(
+                "route stable since {} ms, yet broadcasting member {} owns {all} queues of {TOPIC} ({valid} on brokers up) of {total}",
+                self.settled_at.as_millis(),
+                self.nodes[i].client_id
+            );
+            self.fail(Invariant::QueueOwnership, detail);
+        }
+    }
+
     fn ownership_failure(&mut self) {
         let mut owners: BTreeMap<(String, String, i32), Vec<String>> = BTreeMap::new();
         for b in self.brokers.iter().filter(|b| b.up) {
@@ -1262,7 +1443,7 @@ impl World {
                 }
             }
         }
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| n.kind == Kind::Consumer) {
             let (Some(c), Some(id)) = (node.client.as_ref(), node.consumer) else {
                 continue;
             };
@@ -1282,8 +1463,14 @@ impl World {
         }
     }
 
-    /// At the end: every acknowledged message was consumed.
+    /// At the end: every acknowledged message was consumed by the
+    /// clustering group, and by every broadcasting member up, per the rule
+    /// of [`Invariant::BroadcastNotConsumed`].
     fn check_end(&mut self) {
+        self.check_broadcast_end();
+        if self.cfg.consumers == 0 {
+            return;
+        }
         let missing: Vec<(&Vec<u8>, &Location)> = self
             .check
             .acked
@@ -1298,6 +1485,48 @@ impl World {
                 String::from_utf8_lossy(body)
             );
             self.fail(Invariant::MessageNotConsumed, detail);
+        }
+    }
+}
+
+impl World {
+    /// [`Invariant::BroadcastNotConsumed`]: each broadcasting member up at
+    /// the end consumed every message acknowledged since its first start.
+    fn check_broadcast_end(&mut self) {
+        let empty = std::collections::BTreeSet::new();
+        let mut bad = None;
+        for node in &self.nodes {
+            if node.kind != Kind::Broadcast || node.client.is_none() {
+                continue;
+            }
+            let got = self.check.broadcast.get(&node.base).unwrap_or(&empty);
+            let owed = self
+                .check
+                .acked_at
+                .iter()
+                .filter(|(_, &at)| at >= node.first_start);
+            let (mut count, mut missing, mut first) = (0, 0, None);
+            for (body, _) in owed {
+                count += 1;
+                if !got.contains(body) {
+                    missing += 1;
+                    first.get_or_insert(body);
+                }
+            }
+            if let Some(body) = first {
+                let at = self.check.acked.get(body);
+                bad = Some(format!(
+                    "broadcasting member {} (first started at {} ms, {} deliveries) missed {missing} of {count} messages acknowledged since, first {} at {at:?}",
+                    node.client_id,
+                    node.first_start.as_millis(),
+                    node.deliveries,
+                    String::from_utf8_lossy(body)
+                ));
+                break;
+            }
+        }
+        if let Some(detail) = bad {
+            self.fail(Invariant::BroadcastNotConsumed, detail);
         }
     }
 }
