@@ -1142,11 +1142,18 @@ fn report(opts: &Options, out: &Outcome, shared: &Shared) -> bool {
     println!(
         "consumer restarts {}; {VICTIM} restart {}",
         out.restarts,
-        out.broker_restart
-            .map_or("skipped".to_string(), |s| format!(
+        out.broker_restart.map_or(
+            if opts.namesrv.is_some() {
+                "skipped (not our cluster)"
+            } else {
+                "FAILED"
+            }
+            .to_string(),
+            |s| format!(
                 "took {s:.1}s, then {} acknowledged",
                 out.acked_after_restart.unwrap_or(0)
-            ))
+            )
+        )
     );
     println!(
         "quiet points: baseline rss {:.1} MiB / {} sockets ({} TCP) / {} tasks; final rss {:.1} MiB / {} sockets ({} TCP) / {} tasks; \
