@@ -904,8 +904,20 @@ fn broker_start(opts: BrokerArgs) -> Result<ExitCode, String> {
 
 fn broker_stop(opts: BrokerArgs) -> Result<ExitCode, String> {
     let ports: Vec<u16> = if opts.all {
+        // Detached clusters, and clusters whose owner process is gone; a
+        // cluster a live test or soak owns is that process's to stop.
         rmq_tests::list_clusters()
             .iter()
+            .filter(|c| {
+                let owned = !c.detached && Path::new(&format!("/proc/{}", c.owner_pid)).exists();
+                if owned {
+                    say(&format!(
+                        "leaving the {} cluster on namesrv port {} to its owner, live process {}",
+                        c.version, c.namesrv_port, c.owner_pid
+                    ));
+                }
+                !owned
+            })
             .map(|c| c.namesrv_port)
             .collect()
     } else {
