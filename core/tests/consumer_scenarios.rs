@@ -78,6 +78,10 @@ struct Broker {
     search_offset: i64,
     /// QUERY_CONSUMER_OFFSET is answered with this code while set.
     query_error: Option<i32>,
+    /// QUERY_CONSUMER_OFFSET is not answered (yet) while set: the
+    /// requests wait in `held_queries`.
+    hold_queries: bool,
+    held_queries: Vec<RemotingCommand>,
     /// Topics the name server does not route (yet): TOPIC_NOT_EXIST.
     unrouted: Vec<String>,
     /// Pulls with nothing to return, suspended as a broker holds a long poll.
@@ -143,6 +147,10 @@ impl Broker {
             request_code::GET_CONSUMER_LIST_BY_GROUP => {
                 let ids: Vec<String> = self.members.iter().map(|m| format!("\"{m}\"")).collect();
                 ok.body = format!("{{\"consumerIdList\":[{}]}}", ids.join(",")).into();
+            }
+            request_code::QUERY_CONSUMER_OFFSET if self.hold_queries => {
+                self.held_queries.push(cmd.clone());
+                return None;
             }
             request_code::QUERY_CONSUMER_OFFSET if self.query_error.is_some() => {
                 ok.code = self.query_error.unwrap_or_default();
@@ -1343,6 +1351,87 @@ fn an_orderly_queue_dropped_while_its_batch_is_with_the_handler_is_unlocked_afte
         "committed past it first"
     );
     assert!(!c.owned(TOPIC).contains(&6));
+}
+
+/// Queue ids of `TOPIC` in the UNLOCK_BATCH_MQ requests since `mark`.
+fn unlocked_since(c: &Cluster, mark: usize) -> Vec<i32> {
+    c.sent_since(mark, request_code::UNLOCK_BATCH_MQ)
+        .iter()
+        .flat_map(|cmd| {
+            let text = String::from_utf8_lossy(&cmd.body).replace("mqSet", "lockOKMQSet");
+            LockBatchResponseBody::parse(text.as_bytes())
+                .unwrap()
+                .lock_ok_mq_set
+                .into_iter()
+                .filter(|q| q.topic == TOPIC)
+                .map(|q| q.queue_id)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Issue #10 (sim seed 95): a queue another member held locked for 140 s
+/// was never pulled meanwhile; when its lock finally came, the watchdog
+/// of the next rebalance, with the offset lookup still in flight, took
+/// the 140 s since the queue was taken for a lost pull and dropped it,
+/// leaving it unowned. Java re-stamps the pull time every 3 s while a
+/// queue waits for its lock, so the idle clock starts at the lock.
+#[test]
+fn an_orderly_queue_whose_lock_comes_late_is_not_dropped_as_idle_by_the_next_rebalance() {
+    let config = ConsumerConfig {
+        rebalance_interval: Duration::from_secs(600),
+        ..orderly()
+    };
+    let mut b = committed_at_zero(&[ME]);
+    b.lock_refused.push(key(TOPIC, 2));
+    let mut c = Cluster::start(b, config);
+    c.advance(130 * SEC);
+    assert!(c.pulls(TOPIC, 2).is_empty(), "not ours to pull yet");
+    // The other holder's lock lapses; the renewal at 140 s takes it, and
+    // the offset lookup is slow to come back.
+    {
+        let mut broker = c.broker();
+        broker.lock_refused.clear();
+        broker.hold_queries = true;
+    }
+    c.advance(10 * SEC);
+    assert_eq!(
+        c.broker().held_queries.len(),
+        1,
+        "queue 2's offset asked for"
+    );
+    let mark = c.mark();
+    c.members_change(&[ME]); // a rebalance, and its watchdog, now
+    assert!(unlocked_since(&c, mark).is_empty(), "not dropped");
+    assert!(c.owned(TOPIC).contains(&2));
+    // The lookup comes back: queue 2 is pulled from its offset.
+    let held = std::mem::take(&mut c.broker().held_queries);
+    c.broker().hold_queries = false;
+    for query in held {
+        let answer = c.broker().answer(&query).unwrap();
+        assert!(c.net.peer_sends(c.node, BROKER, &answer));
+    }
+    c.advance(Duration::ZERO);
+    assert_eq!(c.pulls_since(mark, TOPIC, 2).len(), 1);
+}
+
+/// A queue dropped before the broker granted its lock is unlocked all the
+/// same (Java unlocks every dropped orderly queue): a grant still in
+/// flight would otherwise hold the queue from its next owner for the
+/// broker's lock expiry (60 s). The broker ignores an unlock from a
+/// client that does not hold the lock.
+#[test]
+fn an_orderly_queue_dropped_without_its_lock_granted_is_unlocked_all_the_same() {
+    let mut b = committed_at_zero(&[A, ME]);
+    b.lock_refused.push(key(TOPIC, 6));
+    let mut c = Cluster::start(b, orderly());
+    assert!(c.owned(TOPIC).contains(&6));
+    let mark = c.mark();
+    c.members_change(&[A, ME, C]); // queues 6 and 7 go to C
+    assert!(!c.owned(TOPIC).contains(&6));
+    let mut unlocked = unlocked_since(&c, mark);
+    unlocked.sort();
+    assert_eq!(unlocked, [6, 7]);
 }
 
 #[test]

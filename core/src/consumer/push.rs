@@ -659,7 +659,6 @@ impl PushConsumer {
         for topic in topics {
             self.rebalance_topic(ctx, &topic);
         }
-        self.watchdog(ctx);
     }
 
     fn rebalance_topic(&mut self, ctx: &mut Context<'_>, topic: &str) {
@@ -772,6 +771,9 @@ impl PushConsumer {
         for mq in gone {
             self.drop_queue(ctx, &mq);
         }
+        // Java's watchdog runs here too, so a queue it drops is taken
+        // again just below, in the same round: never left unowned.
+        self.watchdog(ctx, topic);
         let now = ctx.now();
         for mq in mine {
             if let Some(q) = self.queues.get_mut(&mq) {
@@ -869,9 +871,20 @@ impl PushConsumer {
             }
         }
         for mq in body.lock_ok_mq_set {
+            let Some(q) = self.queues.get(&mq) else {
+                continue;
+            };
+            let was_held = self.holds_lock(q, now);
             let Some(q) = self.queues.get_mut(&mq) else {
                 continue;
             };
+            if !was_held {
+                // The idle clock starts now, not when the queue was taken
+                // or last pulled: Java stamps the pull time every 3 s while
+                // it waits for the lock, so its offset lookup and first
+                // pull are never mistaken for a lost pull.
+                q.last_pull = now;
+            }
             let first_lock = q.locked_at.is_none();
             q.locked_at = Some(now);
             if first_lock && q.next_offset.is_none() {
@@ -922,13 +935,18 @@ impl PushConsumer {
             }
         }
         self.persist_one(ctx, mq, true);
-        let held = self.forget_queue(ctx, mq);
-        if held && self.locking() {
+        let owned = self.forget_queue(ctx, mq);
+        if owned && self.locking() {
+            // Whether or not the broker's grant came back: a lock still
+            // in flight would otherwise hold the queue from its next owner
+            // for the broker's lock expiry (60 s). Java unlocks every
+            // dropped orderly queue too; the broker ignores an unlock
+            // from a client that does not hold the lock.
             self.unlock(ctx, alloc::vec![mq.clone()]);
         }
     }
 
-    /// Forgets an owned queue (true if it held its lock): its pull in
+    /// Forgets an owned queue (true if it was owned): its pull in
     /// flight is cancelled and its lookups, deliveries and local retries
     /// are dropped, so nothing of this incarnation reaches the queue if it
     /// is taken again.
@@ -948,19 +966,25 @@ impl PushConsumer {
         });
         self.outstanding.retain(|_, d| d.mq != *mq);
         self.local_retries.retain(|(_, m, _)| m != mq);
-        q.locked_at.is_some()
+        true
     }
 
-    /// A queue with no pull for `pull_max_idle` is dropped and taken again
-    /// (Java's watchdog against a lost pull).
-    fn watchdog(&mut self, ctx: &mut Context<'_>) {
+    /// A queue of `topic` with no pull for `pull_max_idle` is dropped, for
+    /// its caller to take it again (Java's watchdog against a lost pull,
+    /// `isPullExpired` in `updateProcessQueueTableInRebalance`).
+    fn watchdog(&mut self, ctx: &mut Context<'_>, topic: &str) {
         let now = ctx.now();
         let idle: Vec<MessageQueue> = self
             .queues
             .iter()
             .filter(|(mq, q)| {
-                // A queue the user paused is idle on purpose.
-                !self.paused.contains(*mq)
+                // A queue the user paused is idle on purpose; an orderly
+                // queue waiting for its lock is not idle either (Java
+                // re-stamps its pull every 3 s while unlocked; see
+                // `on_locked` for when the clock starts again).
+                mq.topic == topic
+                    && !self.paused.contains(*mq)
+                    && self.holds_lock(q, now)
                     && now.saturating_duration_since(q.last_pull) >= self.config.pull_max_idle
             })
             .map(|(mq, _)| mq.clone())
@@ -1634,8 +1658,10 @@ impl PushConsumer {
         self.persist_all(ctx, true);
         if self.locking() {
             let mut by_broker: VecMap<String, Vec<MessageQueue>> = VecMap::new();
-            for (mq, q) in &self.queues {
-                if let (Some(_), Some(addr)) = (q.locked_at, master(ctx, mq)) {
+            // Every owned queue, its lock granted or still in flight
+            // (Java's unlockAll).
+            for mq in self.queues.keys() {
+                if let Some(addr) = master(ctx, mq) {
                     by_broker.get_or_default(addr).push(mq.clone());
                 }
             }
