@@ -12,10 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use producer_support::{read_topic, unique};
-use rmq::rmq_core::protocol::headers::{CreateTopicRequestHeader, TopicFilterType};
-use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
-use rmq::{Admin, Message, Producer, RouteTable, SendResult};
+use producer_support::{create_topic_on_each, read_topic, unique};
+use rmq::{Admin, Message, Producer, SendResult};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::Mutex;
 
@@ -28,57 +26,6 @@ const QUEUES_PER_BROKER: i32 = 2;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
-}
-
-/// Creates `topic` with [`QUEUES_PER_BROKER`] queues on each broker address
-/// and waits until the namesrv routes it to every broker.
-async fn create_topic_on_each(admin: &Admin, topic: &str, brokers: &[(String, String)]) {
-    for (_, addr) in brokers {
-        let header = CreateTopicRequestHeader {
-            topic: topic.to_string(),
-            default_topic: "TBW102".into(),
-            read_queue_nums: QUEUES_PER_BROKER,
-            write_queue_nums: QUEUES_PER_BROKER,
-            perm: 6,
-            topic_filter_type: TopicFilterType::SingleTag,
-            topic_sys_flag: Some(0),
-            order: false,
-            attributes: None,
-            force: None,
-            rpc: Default::default(),
-        };
-        let cmd =
-            RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC, 0).with_header(&header);
-        let resp = admin
-            .request(Some(addr), cmd, Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.code,
-            response_code::SUCCESS,
-            "create on {addr}: {resp:?}"
-        );
-    }
-    let want: BTreeSet<&str> = brokers.iter().map(|(n, _)| n.as_str()).collect();
-    let start = Instant::now();
-    loop {
-        if let Ok(route) = admin.topic_route(topic).await {
-            let table = RouteTable::new(topic, &route);
-            let routed: BTreeSet<&str> = table
-                .publish_queues()
-                .iter()
-                .map(|q| q.broker_name.as_str())
-                .collect();
-            if routed == want {
-                return;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the namesrv never routed {topic} to {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn message(topic: &str, tag: &str, i: usize) -> Message {
@@ -124,7 +71,7 @@ async fn sends_fail_over_to_the_live_broker_and_return_after_restart(version: Br
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("failover");
-    create_topic_on_each(&admin, &topic, &cluster.broker_addrs()).await;
+    create_topic_on_each(&admin, &topic, QUEUES_PER_BROKER, &cluster.broker_addrs()).await;
 
     // Default retries (2); and fault avoidance without retries, so that a
     // send that picks the dead broker fails visibly.
@@ -333,7 +280,7 @@ async fn fault_avoidance_skips_an_unresponsive_broker_the_namesrv_still_lists(
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("frozen");
-    create_topic_on_each(&admin, &topic, &cluster.broker_addrs()).await;
+    create_topic_on_each(&admin, &topic, QUEUES_PER_BROKER, &cluster.broker_addrs()).await;
     let avoiding = producer(&namesrv, "frozen_avoid", true, 2).await;
     let control = producer(&namesrv, "frozen_control", false, 2).await;
     for i in 0..8 {
@@ -437,7 +384,7 @@ async fn sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one(version:
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("inflight");
-    create_topic_on_each(&admin, &topic, &cluster.broker_addrs()).await;
+    create_topic_on_each(&admin, &topic, QUEUES_PER_BROKER, &cluster.broker_addrs()).await;
     let producer = producer(&namesrv, "inflight", false, 2).await;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -21,10 +21,8 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use producer_support::unique;
-use rmq::rmq_core::protocol::headers::{CreateTopicRequestHeader, TopicFilterType};
-use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
-use rmq::{Admin, Message, Producer, RouteTable, SendResult};
+use producer_support::{create_topic_on_each, unique};
+use rmq::{Admin, Message, Producer, SendResult};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::Mutex;
 
@@ -79,51 +77,6 @@ async fn burst(producer: &Producer, topic: &str, tag: &str) -> Vec<Result<SendRe
     join_all(futures).await
 }
 
-/// Creates `topic` (2 queues) on each broker and waits for the route to
-/// name both.
-async fn create_topic_on_each(admin: &Admin, topic: &str, brokers: &[(String, String)]) {
-    for (_, addr) in brokers {
-        let header = CreateTopicRequestHeader {
-            topic: topic.to_string(),
-            default_topic: "TBW102".into(),
-            read_queue_nums: 2,
-            write_queue_nums: 2,
-            perm: 6,
-            topic_filter_type: TopicFilterType::SingleTag,
-            topic_sys_flag: Some(0),
-            order: false,
-            attributes: None,
-            force: None,
-            rpc: Default::default(),
-        };
-        let cmd =
-            RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC, 0).with_header(&header);
-        let resp = admin
-            .request(Some(addr), cmd, Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.code,
-            response_code::SUCCESS,
-            "create on {addr}: {resp:?}"
-        );
-    }
-    let start = Instant::now();
-    loop {
-        if let Ok(route) = admin.topic_route(topic).await {
-            let table = RouteTable::new(topic, &route);
-            if table.publish_queues().len() == 4 {
-                return;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no route for {topic}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn producer(namesrv: &str, tag: &str, retries: u32) -> Producer {
     let p = Producer::builder()
         .name_server(namesrv)
@@ -148,7 +101,7 @@ async fn pipelined_sends_retry_on_the_other_broker(version: BrokerVersion) {
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("retries");
-    create_topic_on_each(&admin, &topic, &cluster.broker_addrs()).await;
+    create_topic_on_each(&admin, &topic, 2, &cluster.broker_addrs()).await;
 
     let retrying = producer(&namesrv, "retry", 2).await;
     let plain = producer(&namesrv, "plain", 0).await;

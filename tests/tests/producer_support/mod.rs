@@ -61,8 +61,19 @@ pub fn java_hash_code(s: &str) -> i32 {
 /// routes it.
 pub async fn create_topic(admin: &Admin, topic: &str, queues: i32) -> RouteTable {
     let template = admin.topic_route("TBW102").await.unwrap();
-    for broker in &template.broker_datas {
-        let addr = broker.master_addr().unwrap().to_string();
+    let masters: Vec<String> = template
+        .broker_datas
+        .iter()
+        .map(|b| b.master_addr().unwrap().to_string())
+        .collect();
+    create_topic_at(admin, topic, queues, &masters).await;
+    wait_for_route(admin, topic, Duration::from_secs(15)).await
+}
+
+/// Creates `topic` with `queues` read and write queues on the broker at
+/// each of `addrs` (UPDATE_AND_CREATE_TOPIC from the template TBW102).
+pub async fn create_topic_at(admin: &Admin, topic: &str, queues: i32, addrs: &[String]) {
+    for addr in addrs {
         let header = CreateTopicRequestHeader {
             topic: topic.to_string(),
             default_topic: "TBW102".into(),
@@ -79,16 +90,47 @@ pub async fn create_topic(admin: &Admin, topic: &str, queues: i32) -> RouteTable
         let cmd =
             RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC, 0).with_header(&header);
         let resp = admin
-            .request(Some(&addr), cmd, Duration::from_secs(5))
+            .request(Some(addr), cmd, Duration::from_secs(5))
             .await
             .unwrap();
         assert_eq!(
             resp.code,
             response_code::SUCCESS,
-            "create {topic}: {resp:?}"
+            "create {topic} on {addr}: {resp:?}"
         );
     }
-    wait_for_route(admin, topic, Duration::from_secs(15)).await
+}
+
+/// Creates `topic` with `queues` queues on each of `brokers` (name,
+/// address) and waits until the name server routes it to exactly those.
+pub async fn create_topic_on_each(
+    admin: &Admin,
+    topic: &str,
+    queues: i32,
+    brokers: &[(String, String)],
+) {
+    let addrs: Vec<String> = brokers.iter().map(|(_, a)| a.clone()).collect();
+    create_topic_at(admin, topic, queues, &addrs).await;
+    let want: std::collections::BTreeSet<&str> = brokers.iter().map(|(n, _)| n.as_str()).collect();
+    let start = Instant::now();
+    loop {
+        if let Ok(route) = admin.topic_route(topic).await {
+            let table = RouteTable::new(topic, &route);
+            let routed: std::collections::BTreeSet<&str> = table
+                .publish_queues()
+                .iter()
+                .map(|q| q.broker_name.as_str())
+                .collect();
+            if routed == want {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the namesrv never routed {topic} to {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Polls the name server until it routes `topic`.
