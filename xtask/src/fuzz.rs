@@ -116,15 +116,36 @@ pub(crate) fn run(targets: &[String], seconds: u64, sanitizer: &str) -> Result<(
             .arg("-max_len=65536")
             .arg("-rss_limit_mb=2048")
             .arg("-print_final_stats=1");
+        // libFuzzer reports every new coverage point: thousands of lines per
+        // run. They go to a log file; a failure prints its tail.
+        let log = artifacts.join(format!("{target}.log"));
+        let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let file2 = file.try_clone().map_err(|e| e.to_string())?;
+        run.stdout(file).stderr(file2);
         if !run_child(run)?.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
             return Err(format!(
-                "fuzz target `{target}` failed: the crashing input is in {}; fix it in the core with a regression test and commit the input to fuzz/regressions/{target}/",
+                "fuzz target `{target}` failed (log {}): the crashing input is in {}; fix it in the core with a regression test and commit the input to fuzz/regressions/{target}/",
+                log.display(),
                 artifacts.display()
             ));
         }
+        let executed = std::fs::read_to_string(&log)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+                    .map(|n| n.trim().to_string())
+            })
+            .unwrap_or_else(|| "?".into());
         say(&format!(
-            "`{target}`: no crash in {:.1} s",
-            began.elapsed().as_secs_f64()
+            "`{target}`: no crash in {:.1} s ({executed} inputs; log {})",
+            began.elapsed().as_secs_f64(),
+            log.display()
         ));
     }
     say(&format!(
