@@ -17,13 +17,12 @@ mod producer_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cli_support::rmq_cli;
-use producer_support::{create_topic, unique};
-use rmq::{Admin, ConsumeFrom, ConsumeResult, Message, MessageExt, Producer, PushConsumer};
-use rmq::{RouteTable, Selector};
+use producer_support::{create_topic, recording_consumer, unique, Seen};
+use rmq::{Admin, Message, Producer, RouteTable};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 
 /// The second broker's name (the first is the harness's `broker-a`).
@@ -110,36 +109,6 @@ fn namesrv_list(cluster: &Cluster) -> String {
 }
 
 // ----- clients ------------------------------------------------------------------------
-
-type Seen = Arc<Mutex<Vec<MessageExt>>>;
-
-/// A push consumer with short intervals that records every message.
-async fn consumer(namesrv: &str, group: &str, topic: &str) -> (PushConsumer, Seen) {
-    let c = PushConsumer::builder()
-        .name_server(namesrv)
-        .group(group)
-        .consume_from(ConsumeFrom::First)
-        .client_config(|c| c.route_refresh_interval = Duration::from_secs(2))
-        .config(|c| {
-            c.rebalance_interval = Duration::from_secs(2);
-            c.pull_suspend = Duration::from_secs(2);
-            c.pull_backoff_on_error = Duration::from_millis(500);
-        })
-        .build()
-        .unwrap();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    c.subscribe(topic, Selector::all(), move |msgs| {
-        let log = Arc::clone(&log);
-        async move {
-            log.lock().unwrap().extend(msgs);
-            ConsumeResult::Success
-        }
-    })
-    .unwrap();
-    c.start().await.unwrap();
-    (c, seen)
-}
 
 async fn producer(namesrv: &str) -> Producer {
     let p = Producer::builder()
@@ -283,7 +252,7 @@ async fn a_broker_killed_under_steady_traffic_loses_no_acknowledged_message() {
     let namesrv = namesrv_list(guard.as_ref().unwrap());
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = two_broker_topic(&admin, "fault_kill").await;
-    let (c, seen) = consumer(&namesrv, &unique("cg_fault_kill"), &topic).await;
+    let (c, seen) = recording_consumer(&namesrv, &unique("cg_fault_kill"), &topic).await;
     let p = producer(&namesrv).await;
 
     let mut ledger = Ledger::default();
@@ -335,7 +304,7 @@ async fn cached_routes_outlive_both_name_servers_and_new_topics_fail_clearly_unt
     let namesrv = namesrv_list(guard.as_ref().unwrap());
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = two_broker_topic(&admin, "fault_ns").await;
-    let (c, seen) = consumer(&namesrv, &unique("cg_fault_ns"), &topic).await;
+    let (c, seen) = recording_consumer(&namesrv, &unique("cg_fault_ns"), &topic).await;
     let p = producer(&namesrv).await;
     let mut ledger = Ledger::default();
     for i in 0..20 {
@@ -453,7 +422,7 @@ async fn a_consumer_process_killed_in_a_group_of_two_is_taken_over_by_the_surviv
     let topic = two_broker_topic(&admin, "fault_member").await;
     let group = unique("cg_fault_member");
     let mut victim = ChildConsumer::start(&namesrv, &group, &topic);
-    let (survivor, seen) = consumer(&namesrv, &group, &topic).await;
+    let (survivor, seen) = recording_consumer(&namesrv, &group, &topic).await;
     let p = producer(&namesrv).await;
     let mut ledger = Ledger::default();
     for i in 0..400 {
@@ -515,7 +484,7 @@ async fn a_frozen_broker_times_requests_out_within_their_deadline_and_recovers_a
     let namesrv = namesrv_list(guard.as_ref().unwrap());
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = two_broker_topic(&admin, "fault_pause").await;
-    let (c, seen) = consumer(&namesrv, &unique("cg_fault_pause"), &topic).await;
+    let (c, seen) = recording_consumer(&namesrv, &unique("cg_fault_pause"), &topic).await;
     let p = producer(&namesrv).await;
     let mut ledger = Ledger::default();
     for i in 0..20 {

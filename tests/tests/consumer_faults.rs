@@ -7,49 +7,18 @@
 mod producer_support;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, producer, unique};
+use producer_support::{create_topic, producer, recording_consumer, unique, Seen};
 use rmq::{Admin, RouteTable};
-use rmq::{ConsumeFrom, ConsumeResult, Message, MessageExt, Producer, PushConsumer, Selector};
+use rmq::{Message, Producer};
 use rmq_tests::{env_cluster, BrokerVersion, Cluster, ClusterSpec};
 
 /// One private cluster at a time: the machine also runs the shared ones.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-type Seen = Arc<Mutex<Vec<MessageExt>>>;
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
-}
-
-/// A consumer with short intervals that records every message.
-async fn consumer(namesrv: &str, topic: &str) -> (PushConsumer, Seen) {
-    let c = PushConsumer::builder()
-        .name_server(namesrv)
-        .group(unique("cg_faults"))
-        .consume_from(ConsumeFrom::First)
-        .client_config(|c| c.route_refresh_interval = Duration::from_secs(2))
-        .config(|c| {
-            c.rebalance_interval = Duration::from_secs(2);
-            c.pull_suspend = Duration::from_secs(2);
-            c.pull_backoff_on_error = Duration::from_millis(500);
-        })
-        .build()
-        .unwrap();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    c.subscribe(topic, Selector::all(), move |msgs| {
-        let log = Arc::clone(&log);
-        async move {
-            log.lock().unwrap().extend(msgs);
-            ConsumeResult::Success
-        }
-    })
-    .unwrap();
-    c.start().await.unwrap();
-    (c, seen)
 }
 
 /// Sends one message to every writable queue of `topic`, bodies tagged
@@ -112,7 +81,7 @@ async fn a_broker_restarted_under_a_consumer_is_consumed_from_again_on_every_que
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("fault_restart");
     create_topic(&admin, &topic, 4).await;
-    let (c, seen) = consumer(&namesrv, &topic).await;
+    let (c, seen) = recording_consumer(&namesrv, &unique("cg_faults"), &topic).await;
     let p = producer(&namesrv, "fault_restart").await;
     let before = one_per_queue(&p, &admin, &topic, "before").await;
     assert!(
@@ -161,7 +130,7 @@ async fn queues_added_to_a_topic_while_consuming_are_consumed_without_a_restart(
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("fault_queues");
     create_topic(&admin, &topic, 2).await;
-    let (c, seen) = consumer(&namesrv, &topic).await;
+    let (c, seen) = recording_consumer(&namesrv, &unique("cg_faults"), &topic).await;
     let p = producer(&namesrv, "fault_queues").await;
     let first = one_per_queue(&p, &admin, &topic, "two").await;
     assert_eq!(first.len(), 2);
@@ -208,7 +177,7 @@ async fn a_second_broker_added_while_consuming_is_consumed_from(version: BrokerV
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("fault_broker");
     create_topic(&admin, &topic, 2).await;
-    let (c, seen) = consumer(&namesrv, &topic).await;
+    let (c, seen) = recording_consumer(&namesrv, &unique("cg_faults"), &topic).await;
     let p = producer(&namesrv, "fault_broker").await;
     let first = one_per_queue(&p, &admin, &topic, "one").await;
     assert!(

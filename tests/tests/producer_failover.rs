@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic_on_each, read_topic, unique};
+use producer_support::{create_topic_on_each, read_topic, two_broker_cluster, unique};
 use rmq::{Admin, Message, Producer, SendResult};
-use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
+use rmq_tests::BrokerVersion;
 use tokio::sync::Mutex;
 
 /// One private cluster at a time: the machine also runs the shared ones.
@@ -55,13 +55,7 @@ async fn producer(namesrv: &str, tag: &str, fault_avoidance: bool, retries: u32)
 async fn sends_fail_over_to_the_live_broker_and_return_after_restart(version: BrokerVersion) {
     let _serial = SERIAL.lock().await;
     let t_start = Instant::now();
-    let mut cluster = blocking(move || -> Result<Cluster, rmq_tests::HarnessError> {
-        let mut c = Cluster::start(ClusterSpec::with_free_ports(version)?)?;
-        c.add_broker(BROKER_B)?;
-        Ok(c)
-    })
-    .await
-    .unwrap();
+    let mut cluster = two_broker_cluster(version).await;
     eprintln!(
         "[failover {version}] two brokers up in {:.1} s: {:?}",
         t_start.elapsed().as_secs_f64(),
@@ -270,13 +264,7 @@ async fn fault_avoidance_skips_an_unresponsive_broker_the_namesrv_still_lists(
 ) {
     let _serial = SERIAL.lock().await;
     let t_start = Instant::now();
-    let mut cluster = blocking(move || -> Result<Cluster, rmq_tests::HarnessError> {
-        let mut c = Cluster::start(ClusterSpec::with_free_ports(version)?)?;
-        c.add_broker(BROKER_B)?;
-        Ok(c)
-    })
-    .await
-    .unwrap();
+    let mut cluster = two_broker_cluster(version).await;
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("frozen");
@@ -374,13 +362,7 @@ async fn v4_fault_avoidance_skips_an_unresponsive_broker_the_namesrv_still_lists
 
 async fn sends_in_flight_when_a_broker_dies_are_retried_on_the_live_one(version: BrokerVersion) {
     let _serial = SERIAL.lock().await;
-    let mut cluster = blocking(move || -> Result<Cluster, rmq_tests::HarnessError> {
-        let mut c = Cluster::start(ClusterSpec::with_free_ports(version)?)?;
-        c.add_broker(BROKER_B)?;
-        Ok(c)
-    })
-    .await
-    .unwrap();
+    let mut cluster = two_broker_cluster(version).await;
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("inflight");

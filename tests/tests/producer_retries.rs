@@ -21,9 +21,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic_on_each, unique};
+use producer_support::{create_topic_on_each, two_broker_cluster, unique};
 use rmq::{Admin, Message, Producer, SendResult};
-use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
+use rmq_tests::BrokerVersion;
 use tokio::sync::Mutex;
 
 /// One private cluster at a time: the machine also runs the shared ones.
@@ -91,13 +91,7 @@ async fn producer(namesrv: &str, tag: &str, retries: u32) -> Producer {
 
 async fn pipelined_sends_retry_on_the_other_broker(version: BrokerVersion) {
     let _serial = SERIAL.lock().await;
-    let mut cluster = blocking(move || -> Result<Cluster, rmq_tests::HarnessError> {
-        let mut c = Cluster::start(ClusterSpec::with_free_ports(version)?)?;
-        c.add_broker(BROKER_B)?;
-        Ok(c)
-    })
-    .await
-    .unwrap();
+    let mut cluster = two_broker_cluster(version).await;
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("retries");

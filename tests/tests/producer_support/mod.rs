@@ -11,6 +11,8 @@ use rmq::rmq_core::protocol::headers::{
 };
 use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
 use rmq::{Admin, MessageExt, MessageQueue, Producer, PullStatus, RouteTable};
+use rmq::{ConsumeFrom, ConsumeResult, PushConsumer, Selector};
+use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 
 /// The consumer group used for raw read-back pulls.
 pub const READER_GROUP: &str = "rmq_it_producer_reader";
@@ -248,4 +250,50 @@ pub async fn committed_offset(
         response_code::QUERY_NOT_FOUND => None,
         code => panic!("QUERY_CONSUMER_OFFSET answered {code}: {resp:?}"),
     }
+}
+
+/// What a [`recording_consumer`] has consumed so far.
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<MessageExt>>>;
+
+/// A started push consumer of `group` on `topic` with short intervals
+/// (route refresh, rebalance and long poll 2 s, pull retry 0.5 s) that
+/// records every message it consumes, from the first offset.
+pub async fn recording_consumer(namesrv: &str, group: &str, topic: &str) -> (PushConsumer, Seen) {
+    let c = PushConsumer::builder()
+        .name_server(namesrv)
+        .group(group)
+        .consume_from(ConsumeFrom::First)
+        .client_config(|c| c.route_refresh_interval = Duration::from_secs(2))
+        .config(|c| {
+            c.rebalance_interval = Duration::from_secs(2);
+            c.pull_suspend = Duration::from_secs(2);
+            c.pull_backoff_on_error = Duration::from_millis(500);
+        })
+        .build()
+        .unwrap();
+    let seen: Seen = Seen::default();
+    let log = std::sync::Arc::clone(&seen);
+    c.subscribe(topic, Selector::all(), move |msgs| {
+        let log = std::sync::Arc::clone(&log);
+        async move {
+            log.lock().unwrap().extend(msgs);
+            ConsumeResult::Success
+        }
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    (c, seen)
+}
+
+/// A private cluster of `version` (free ports) with a second master,
+/// `broker-b`, next to the harness's `broker-a`.
+pub async fn two_broker_cluster(version: BrokerVersion) -> Cluster {
+    tokio::task::spawn_blocking(move || -> Result<Cluster, rmq_tests::HarnessError> {
+        let mut c = Cluster::start(ClusterSpec::with_free_ports(version)?)?;
+        c.add_broker("broker-b")?;
+        Ok(c)
+    })
+    .await
+    .unwrap()
+    .unwrap()
 }
