@@ -1748,3 +1748,44 @@ fn a_topic_without_a_route_yet_is_looked_up_again_after_a_second_not_a_round() {
     c.advance(SEC);
     assert_eq!(c.owned(RETRY), [0], "owned a second later, not after 20 s");
 }
+
+#[test]
+fn an_assigned_queue_of_a_topic_not_routed_yet_is_owned_a_second_after_its_route_appears() {
+    // A topic a producer created a moment ago: the name server may not
+    // route it yet when the lite pull consumer first asks.
+    let mut b = committed_at_zero(&[ME]);
+    b.unrouted.push(TOPIC.into());
+    let broker = Rc::new(RefCell::new(b));
+    let script: Script = {
+        let broker = Rc::clone(&broker);
+        Box::new(move |_addr, cmd| broker.borrow_mut().answer(cmd))
+    };
+    let mut net = Network::new(script);
+    let node = net.add_client(ClientConfig {
+        name_servers: vec![NAMESRV.into()],
+        client_id: ME.into(),
+        ..Default::default()
+    });
+    let config = ConsumerConfig {
+        consume_type: ConsumeType::ConsumeActively,
+        ..config()
+    };
+    let now = net.now;
+    let consumer = net
+        .client(node)
+        .add_consumer_with(config, &[], None, 1, now, |c| {
+            c.assign(vec![mq(TOPIC, 3)], 1)
+        });
+    net.settle();
+    let mut c = Cluster {
+        net,
+        node,
+        broker,
+        consumer,
+    };
+    c.advance(Duration::ZERO);
+    assert!(c.owned(TOPIC).is_empty());
+    c.broker().unrouted.clear();
+    c.advance(SEC);
+    assert_eq!(c.owned(TOPIC), [3], "owned a second later, not after 20 s");
+}

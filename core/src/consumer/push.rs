@@ -669,8 +669,10 @@ impl PushConsumer {
                 .cloned()
                 .collect();
             if ctx.route(topic).is_none() {
+                // A topic created a moment ago may not be routed yet:
+                // ask again in a second, not at the next round.
                 ctx.watch_route(topic);
-                return;
+                return self.rebalance_incomplete(ctx, topic);
             }
             self.apply_allocation(ctx, topic, mine);
             return;
