@@ -31,6 +31,9 @@ for (const { label, variable } of BROKERS) {
     } finally {
       await producer.shutdown();
     }
+    // The Go push consumer's start fails at once ("route info not found")
+    // when the name server has no route yet for the topic the send created.
+    await waitForRoute(ns, topic);
     const lines = await runGoPeer(
       ['consume', '--namesrv', ns, '--group', unique('go_cg'), '--topic', topic, '--from-first', '--expect', '1', '--timeout-sec', '15'],
       18_000,
