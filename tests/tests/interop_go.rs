@@ -6,12 +6,15 @@
 //! The Go binary comes from `RMQ_GO_PEER`, which `cargo xtask test` builds and
 //! exports; these tests never skip.
 
+mod producer_support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rmq::{Message, Producer, SendResult, SendStatus};
+use producer_support::wait_for_route;
+use rmq::{Admin, Message, Producer, SendResult, SendStatus};
 use rmq_tests::{env_cluster, BrokerVersion};
 use serde_json::Value;
 
@@ -61,6 +64,15 @@ async fn producer(namesrv: &str, version: BrokerVersion) -> Producer {
         .unwrap();
     p.start().await.unwrap();
     p
+}
+
+/// Waits until the name server routes `topic`, which a send created on the
+/// broker a moment ago: rocketmq-client-go's push consumer fails its start
+/// at once ("route info not found") when the name server has no route yet.
+async fn wait_until_routed(namesrv: &str, topic: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    wait_for_route(&admin, topic, Duration::from_secs(15)).await;
+    admin.shutdown().await.unwrap();
 }
 
 /// Runs the Go push consumer (fresh group, from the first offset) until it
@@ -177,6 +189,7 @@ async fn go_receives_tags_keys_properties_and_a_utf8_body(version: BrokerVersion
     assert_eq!(result.status, SendStatus::Ok);
     p.shutdown().await.unwrap();
 
+    wait_until_routed(&namesrv, &topic).await;
     let received = go_consume(&namesrv, &topic, version, 1);
     let m = by_msg_id(&received, &result.msg_id);
     assert_intact(m, &message, &result, true);
@@ -213,6 +226,7 @@ async fn go_decompresses_an_8_kib_body_rmq_compressed(version: BrokerVersion) {
     assert_eq!(result.status, SendStatus::Ok);
     p.shutdown().await.unwrap();
 
+    wait_until_routed(&namesrv, &topic).await;
     let received = go_consume(&namesrv, &topic, version, 1);
     let m = by_msg_id(&received, &result.msg_id);
     assert_intact(m, &message, &result, true);
@@ -257,6 +271,7 @@ async fn go_receives_every_message_of_a_batch(version: BrokerVersion) {
     assert_eq!(ids.len(), 5, "{result:?}");
     assert_eq!(offset_ids.len(), 5, "{result:?}");
 
+    wait_until_routed(&namesrv, &topic).await;
     let received = go_consume(&namesrv, &topic, version, 5);
     for (i, sent) in messages.iter().enumerate() {
         let one = SendResult {
@@ -302,6 +317,7 @@ async fn go_receives_a_level_1_delayed_message_after_its_delay(version: BrokerVe
     assert_eq!(result.status, SendStatus::Ok);
     p.shutdown().await.unwrap();
 
+    wait_until_routed(&namesrv, &topic).await;
     let received = go_consume(&namesrv, &topic, version, 1);
     let m = by_msg_id(&received, &result.msg_id);
     // The broker re-stores the message in the real topic when the delay
