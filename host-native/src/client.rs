@@ -56,11 +56,8 @@ impl Drop for Inner {
 }
 
 impl ClientHandle {
-    pub(crate) fn new(make: impl FnOnce(Instant) -> Client<Reply> + Send + 'static) -> Self {
-        ClientHandle::with_tls(None, make)
-    }
-
-    /// [`ClientHandle::new`], opening every connection with `tls` when set.
+    /// A client made at start by `make`, opening every connection with
+    /// `tls` when set.
     pub(crate) fn with_tls(
         tls: Option<Arc<TlsConnector>>,
         make: impl FnOnce(Instant) -> Client<Reply> + Send + 'static,

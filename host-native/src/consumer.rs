@@ -232,7 +232,7 @@ impl PushConsumerBuilder {
             .instance
             .or_else(|| broadcasting.then(|| "DEFAULT".to_string()));
         identify(&mut self.client, &host_facts(), instance.as_deref());
-        let tls = self.tls.as_ref().map(|t| t.connector()).transpose()?;
+        let tls = crate::tls::connector_of(self.tls.as_ref())?;
         self.consumer.handler_threads = self.threads;
         let offsets_file = broadcasting.then(|| {
             let dir = self.offset_store_dir.unwrap_or_else(|| {
@@ -247,7 +247,8 @@ impl PushConsumerBuilder {
         let tracer = match self.trace {
             Some(config) => Some(crate::trace::Tracer::new(
                 config,
-                &self.client.name_servers,
+                &self.client,
+                self.tls.as_ref(),
                 &self.consumer.group,
                 true,
             )?),

@@ -33,6 +33,7 @@ pub struct LitePullConsumerBuilder {
     consumer: ConsumerConfig,
     instance: Option<String>,
     manual_commit: bool,
+    tls: Option<crate::TlsConfig>,
 }
 
 impl LitePullConsumerBuilder {
@@ -81,6 +82,26 @@ impl LitePullConsumerBuilder {
         self
     }
 
+    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
+    /// needed for servers started with `tls.server.mode=enforcing`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ca_pem: Vec<u8>) -> Result<(), rmq::Error> {
+    /// let consumer = rmq::LitePullConsumer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("tls_group")
+    ///     .tls(rmq::TlsConfig::new().ca_pem(ca_pem))
+    ///     .build()?;
+    /// consumer.subscribe("tls_topic", rmq::Selector::all())?;
+    /// consumer.start().await?;
+    /// let messages = consumer.poll(std::time::Duration::from_secs(1)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<LitePullConsumer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
@@ -88,6 +109,7 @@ impl LitePullConsumerBuilder {
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        let tls = crate::tls::connector_of(self.tls.as_ref())?;
         // Java's lite pull consumer announces itself as a pull consumer.
         self.consumer.consume_type = rmq_core::consumer::ConsumeType::ConsumeActively;
         Ok(LitePullConsumer {
@@ -97,6 +119,7 @@ impl LitePullConsumerBuilder {
                     consumer: self.consumer,
                     subscriptions: Vec::new(),
                     assigned: None,
+                    tls,
                 })),
                 running: Mutex::new(None),
                 buffer: AsyncMutex::new(Buffer::default()),
@@ -111,6 +134,8 @@ struct Setup {
     consumer: ConsumerConfig,
     subscriptions: Vec<(String, Selector)>,
     assigned: Option<Vec<MessageQueue>>,
+    /// TLS for every connection, when set.
+    tls: Option<Arc<crate::tls::TlsConnector>>,
 }
 
 struct Running {
@@ -183,7 +208,8 @@ impl LitePullConsumer {
         let version = wall_clock().now_ms;
         let made: Arc<Mutex<Option<ConsumerId>>> = Arc::default();
         let made_in = Arc::clone(&made);
-        let handle = ClientHandle::new(move |now| {
+        let tls = setup.tls.clone();
+        let handle = ClientHandle::with_tls(tls, move |now| {
             let mut client = Client::new(setup.client, now);
             let subs: Vec<(&str, &str, bool)> = setup
                 .subscriptions

@@ -137,6 +137,18 @@ impl ProducerBuilder {
         self
     }
 
+    /// Connects as another client does: with its ACL credentials (security
+    /// token included) and its TLS settings (a trace producer's setup).
+    pub(crate) fn connect_like(
+        mut self,
+        credentials: Option<rmq_core::acl::AclCredentials>,
+        tls: Option<crate::TlsConfig>,
+    ) -> Self {
+        self.client.credentials = credentials;
+        self.tls = tls;
+        self
+    }
+
     /// Checks the settings and builds the producer (not yet started). Name
     /// servers default to `NAMESRV_ADDR`.
     pub fn build(self) -> Result<Producer, Error> {
@@ -159,11 +171,12 @@ impl ProducerBuilder {
         rmq_core::message::validate_group(&self.producer.group)
             .map_err(|e| Error::Config(format!("producer group: {e}")))?;
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
-        let tls = self.tls.as_ref().map(|t| t.connector()).transpose()?;
+        let tls = crate::tls::connector_of(self.tls.as_ref())?;
         let tracer = match self.trace {
             Some(config) => Some(Tracer::new(
                 config,
-                &self.client.name_servers,
+                &self.client,
+                self.tls.as_ref(),
                 &self.producer.group,
                 false,
             )?),

@@ -40,6 +40,7 @@ pub struct SimpleConsumerBuilder {
     await_duration: Duration,
     fifo: bool,
     instance: Option<String>,
+    tls: Option<crate::TlsConfig>,
 }
 
 impl Default for SimpleConsumerBuilder {
@@ -51,6 +52,7 @@ impl Default for SimpleConsumerBuilder {
             await_duration: Duration::from_secs(5),
             fifo: false,
             instance: None,
+            tls: None,
         }
     }
 }
@@ -126,6 +128,25 @@ impl SimpleConsumerBuilder {
         self
     }
 
+    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
+    /// needed for servers started with `tls.server.mode=enforcing`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ca_pem: Vec<u8>) -> Result<(), rmq::Error> {
+    /// let consumer = rmq::SimpleConsumer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("tls_group")
+    ///     .subscribe("tls_topic", rmq::Selector::all())
+    ///     .tls(rmq::TlsConfig::new().ca_pem(ca_pem))
+    ///     .build()?;
+    /// consumer.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<SimpleConsumer, Error> {
         let env = std::env::var("NAMESRV_ADDR").ok();
@@ -142,6 +163,7 @@ impl SimpleConsumerBuilder {
                 .map_err(|e| Error::Config(format!("topic: {e}")))?;
         }
         identify(&mut self.client, &host_facts(), self.instance.as_deref());
+        let tls = crate::tls::connector_of(self.tls.as_ref())?;
         let timeout = self.client.request_timeout;
         // Names as the broker knows them: in the namespace, if any.
         let namespace = self.client.namespace.clone();
@@ -157,7 +179,7 @@ impl SimpleConsumerBuilder {
             .map(|(t, s)| (t.clone(), s.expression().to_string(), s.is_sql()))
             .collect();
         let version = wall_clock().now_ms;
-        let handle = ClientHandle::new(move |now| {
+        let handle = ClientHandle::with_tls(tls, move |now| {
             let mut client = Client::new(client, now);
             let borrowed: Vec<(&str, &str, bool)> = subs
                 .iter()

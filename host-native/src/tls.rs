@@ -140,6 +140,12 @@ impl TlsConfig {
     }
 }
 
+/// The connector of a builder's optional TLS settings (checked: a bad
+/// setting is an [`Error::Config`] at build).
+pub(crate) fn connector_of(tls: Option<&TlsConfig>) -> Result<Option<Arc<TlsConnector>>, Error> {
+    tls.map(TlsConfig::connector).transpose()
+}
+
 /// Opens TLS sessions over connected sockets.
 pub(crate) struct TlsConnector {
     inner: tokio_rustls::TlsConnector,

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmq_core::consumer::ConsumeResult;
+use rmq_core::engine::ClientConfig;
 use rmq_core::message::{
     month_start_unix_ms, Message, MessageExt, OffsetMessageId, UniqueIdGenerator,
 };
@@ -108,11 +109,15 @@ impl std::fmt::Debug for Tracer {
 }
 
 impl Tracer {
-    /// A tracer for `group` (a consumer's with `consume`), publishing
-    /// through `name_servers`.
+    /// A tracer for `group` (a consumer's with `consume`) of the client
+    /// set up by `client` and `tls`: its trace producer uses that client's
+    /// name servers, ACL credentials and TLS, so it reaches the brokers the
+    /// traced client reaches (an enforcing TLS or ACL broker refuses it
+    /// otherwise).
     pub(crate) fn new(
         config: TraceConfig,
-        name_servers: &[String],
+        client: &ClientConfig,
+        tls: Option<&crate::TlsConfig>,
         group: &str,
         consume: bool,
     ) -> Result<Arc<Tracer>, crate::Error> {
@@ -120,9 +125,10 @@ impl Tracer {
             .map_err(|e| crate::Error::Config(format!("trace topic: {e}")))?;
         let n = TRACE_PRODUCERS.fetch_add(1, Ordering::Relaxed) + 1;
         let producer = Producer::builder()
-            .name_server(name_servers.join(";"))
+            .name_server(client.name_servers.join(";"))
             .group(core_trace::trace_producer_group(group, consume, n))
             .send_timeout(Duration::from_secs(5))
+            .connect_like(client.credentials.clone(), tls.cloned())
             .build()?;
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let facts = host_facts();
@@ -426,5 +432,72 @@ async fn send_one(
         Message::new(config.topic.as_str(), body).with_keys(core_trace::index_keys(records));
     if let Err(e) = producer.send(message).await {
         tracing::warn!(topic = %config.topic, records = records.len(), "sending trace data failed: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmq_core::protocol::FrameDecoder;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// The first request a client sends to a name server listening here
+    /// (which never answers), within 10 s.
+    async fn first_request(listener: TcpListener) -> rmq_core::protocol::RemotingCommand {
+        let read = async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut dec = FrameDecoder::default();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before a whole request");
+                dec.feed(&buf[..n]);
+                if let Some(cmd) = dec.decode_next().unwrap() {
+                    return cmd;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("the trace producer asked the name server within 10 s")
+    }
+
+    #[tokio::test]
+    async fn the_trace_producer_signs_with_the_traced_clients_credentials() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = ClientConfig {
+            name_servers: vec![listener.local_addr().unwrap().to_string()],
+            credentials: Some(rmq_core::acl::AclCredentials {
+                access_key: "traced_ak".into(),
+                secret_key: "traced_sk".into(),
+                security_token: Some("traced_token".into()),
+            }),
+            ..ClientConfig::default()
+        };
+        let config = TraceConfig {
+            flush_interval: Duration::from_millis(10),
+            shutdown_timeout: Duration::from_millis(100),
+            ..TraceConfig::with_topic("trace_topic")
+        };
+        let tracer = Tracer::new(config, &client, None, "pg_traced", false).unwrap();
+        tracer.start().unwrap();
+        let record = SubAfterTrace {
+            request_id: "r".into(),
+            msg_id: "m".into(),
+            cost_ms: 1,
+            success: true,
+            keys: "null".into(),
+            context_code: None,
+            timestamp: None,
+            group: None,
+        };
+        tracer.push("traced_topic", TraceRecord::SubAfter(record));
+        let request = first_request(listener).await;
+        let ext = &request.ext_fields;
+        assert_eq!(ext.get(rmq_core::acl::ACCESS_KEY), Some("traced_ak"));
+        assert_eq!(ext.get(rmq_core::acl::SECURITY_TOKEN), Some("traced_token"));
+        assert!(ext.get(rmq_core::acl::SIGNATURE).is_some(), "{ext:?}");
+        tracer.shutdown().await;
     }
 }
