@@ -68,6 +68,8 @@ fn send_prints_the_acknowledgement_and_route_shows_the_broker() {
     assert!(printed.contains("status=Ok"), "{printed}");
     assert!(printed.contains("msgId="), "{printed}");
 
+    // The broker registers the topic the send created a moment later.
+    wait_for_route(&ns, &topic);
     let out = rmq(&["route", &topic], &ns);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -291,6 +293,8 @@ fn consume_count_prints_what_send_put_there_and_offsets_then_shows_no_lag() {
         let id = send(&ns, &topic, "TagA", &format!("k{i}"), &format!("hello {i}"));
         sent.push((id, format!("k{i}"), format!("hello {i}")));
     }
+    // `offsets` needs the route of the topic the first send created.
+    wait_for_route(&ns, &topic);
 
     // Nothing committed yet: every queue shows `-`.
     let (queues, total) = offsets(&ns, &group, &topic);
@@ -434,10 +438,11 @@ fn a_signal_stops_the_consumer_cleanly_and_commits_what_it_printed() {
     send(&ns, &topic, "TagA", "k", "second");
 
     // No --count: it runs until the signal. A time before the messages
-    // starts the new group at the queues' beginning.
-    let mut child = spawn(
+    // starts the new group at the queues' beginning. Each line reaches the
+    // pipe as it is consumed, long before the exit.
+    let mut c = Consuming::start(
+        &ns,
         &[
-            "consume",
             "--group",
             &group,
             "--topic",
@@ -445,49 +450,11 @@ fn a_signal_stops_the_consumer_cleanly_and_commits_what_it_printed() {
             "--from",
             "2020-01-01T00:00:00Z",
         ],
-        &ns,
+        None,
     );
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = drain(child.stderr.take().expect("piped stderr"));
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    // Each line reaches the pipe as it is consumed, long before the exit.
-    let deadline = Instant::now() + CONSUME_LIMIT;
-    let mut bodies = Vec::new();
-    while bodies.len() < 2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => bodies.push(body(&line).to_string()),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
-                panic!("only {bodies:?} within {CONSUME_LIMIT:?}; stderr: {err}");
-            }
-        }
-    }
-    bodies.sort();
-    assert_eq!(bodies, ["first", "second"]);
-
-    let pid = child.id().to_string();
-    let kill = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
-    let status = wait_bounded(&mut child, CONSUME_LIMIT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
-    let status = status.unwrap_or_else(|| panic!("still running after SIGINT; stderr: {err}"));
-    assert_eq!(status.code(), Some(0), "stderr: {err}");
-    assert!(rx.try_recv().is_err(), "nothing more was printed");
+    let printed = c.lines(2, Duration::ZERO);
+    c.stop_with("INT");
+    assert_eq!(sorted_bodies(&printed), ["first", "second"]);
 
     assert_fully_committed(&ns, &group, &topic, 2);
 }
@@ -729,6 +696,18 @@ impl Consuming {
         };
         let err = self.stderr();
         assert_eq!(status.code(), Some(0), "stderr: {err}");
+    }
+}
+
+/// A consumer still running when its test fails (a panic anywhere, or a
+/// second consumer after the first one's failure) is killed, not left
+/// behind.
+impl Drop for Consuming {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
