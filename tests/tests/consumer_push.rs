@@ -208,8 +208,25 @@ async fn two_consumers_of_one_group_split_the_queues_and_each_message_once(names
         Selector::all(),
     )
     .await;
-    // Let both join and the rebalance settle before sending.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Let both join and the rebalance settle before sending: every queue
+    // owned, by one member only (the 2 s rebalance round on a loaded
+    // machine may take longer than a fixed wait).
+    let owned = |queues: Vec<rmq::MessageQueue>| -> BTreeSet<i32> {
+        queues.iter().map(|q| q.queue_id).collect()
+    };
+    let start = Instant::now();
+    loop {
+        let a = owned(c1.assigned_queues().await.unwrap());
+        let b = owned(c2.assigned_queues().await.unwrap());
+        if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 8 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the group never split the 8 queues: {a:?} {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let p = producer(namesrv, "push_group").await;
     for i in 0..200 {
         p.send(Message::new(topic.as_str(), format!("m{i}")))
