@@ -4,9 +4,13 @@
 //! `localhost`), the broker registering with the name server over TLS
 //! (`-Dtls.enable=true`).
 //!
-//! One test per broker line runs its steps in order on one cluster (a
-//! RocketMQ start costs ~15 s on 2 cores); the tests of this file run one
-//! at a time.
+//! One cluster per broker line serves the whole binary (a RocketMQ start
+//! costs ~15 s on 2 cores): the first test that needs it starts it, the
+//! others reuse it, and the binary kills its JVMs and removes its
+//! certificates when it exits. Every test uses topics and groups of its own.
+//! Each client type is tested over TLS: the producer, push consumer and
+//! admin (with the refusals), the lite pull consumer, the simple consumer
+//! (POP, 5.x only) and the trace producer of a traced client.
 
 mod producer_support;
 
@@ -15,15 +19,14 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use producer_support::{unique, wait_for_route};
+use rmq::rmq_core::trace::TraceRecord;
 use rmq::{
-    Admin, ConsumeFrom, ConsumeResult, Error, Message, Producer, PushConsumer, Selector,
-    SendStatus, TlsConfig, TopicConfig,
+    Admin, ConsumeFrom, ConsumeResult, Error, LitePullConsumer, Message, MessageExt, Producer,
+    PushConsumer, ReceivedMessage, Selector, SendStatus, SimpleConsumer, TlsConfig, TopicConfig,
+    TraceConfig,
 };
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
-use tokio::sync::Mutex;
-
-/// One private cluster at a time: the machine also runs the shared ones.
-static SERIAL: Mutex<()> = Mutex::const_new(());
+use tokio::sync::{Mutex, OnceCell};
 
 /// Every refusal must come within this (the connect timeout is 3 s).
 const REFUSAL_BOUND: Duration = Duration::from_secs(15);
@@ -117,8 +120,119 @@ fn tls_spec(version: BrokerVersion, pki: &Pki) -> ClusterSpec {
     spec.broker_config("-Dtls.enable", "true")
 }
 
-fn verified(pki: &Pki) -> TlsConfig {
-    TlsConfig::new().ca_pem(pki.ca_pem.clone())
+// ----- the shared clusters ---------------------------------------------------------
+
+/// An enforcing TLS cluster of one broker line, with the CA that signed its
+/// certificate. Never dropped (a static): [`clean_up_at_exit`] stops it.
+struct TlsCluster {
+    namesrv: String,
+    pki: Pki,
+    /// Keeps the JVMs running while the binary runs.
+    _cluster: StdMutex<Cluster>,
+}
+
+impl TlsCluster {
+    /// TLS verified against the cluster's CA.
+    fn verified(&self) -> TlsConfig {
+        TlsConfig::new().ca_pem(self.pki.ca_pem.clone())
+    }
+
+    /// An admin over verified TLS.
+    async fn admin(&self) -> Admin {
+        Admin::connect_with_tls(&self.namesrv, None, Some(self.verified()))
+            .await
+            .unwrap()
+    }
+}
+
+static CLUSTER_V5: OnceCell<TlsCluster> = OnceCell::const_new();
+static CLUSTER_V4: OnceCell<TlsCluster> = OnceCell::const_new();
+
+/// One cluster start at a time: the machine also runs the shared ones.
+static STARTING: Mutex<()> = Mutex::const_new(());
+
+/// The certificate directories of the clusters started, removed at exit.
+static PKI_DIRS: StdMutex<Vec<PathBuf>> = StdMutex::new(Vec::new());
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> i32;
+}
+
+/// Kills the shared clusters' JVMs and removes their certificates when the
+/// test binary exits (statics are never dropped).
+extern "C" fn clean_up_at_exit() {
+    rmq_tests::kill_all_started();
+    for dir in PKI_DIRS.lock().map(|d| d.clone()).unwrap_or_default() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The enforcing TLS cluster of `version`, started on first use.
+async fn tls_cluster(version: BrokerVersion) -> &'static TlsCluster {
+    let cell = match version {
+        BrokerVersion::V5 => &CLUSTER_V5,
+        BrokerVersion::V4 => &CLUSTER_V4,
+    };
+    cell.get_or_init(|| start_tls_cluster(version)).await
+}
+
+async fn start_tls_cluster(version: BrokerVersion) -> TlsCluster {
+    let _one = STARTING.lock().await;
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registers a plain function with the C runtime.
+    AT_EXIT.call_once(|| unsafe {
+        atexit(clean_up_at_exit);
+    });
+    let pki = Pki::generate();
+    PKI_DIRS.lock().unwrap().push(pki.dir.clone());
+    let spec = tls_spec(version, &pki);
+    let t0 = Instant::now();
+    let cluster = blocking(move || Cluster::start(spec)).await.unwrap();
+    let namesrv = cluster.namesrv_addr();
+    let tls = TlsCluster {
+        namesrv,
+        pki,
+        _cluster: StdMutex::new(cluster),
+    };
+    // The harness cannot see the registration through a TLS name server.
+    let admin = tls.admin().await;
+    wait_for_master(&admin).await;
+    admin.shutdown().await.unwrap();
+    eprintln!("[tls] {version} cluster up in {:?}", t0.elapsed());
+    tls
+}
+
+/// A new topic of `queues` queues, routed.
+async fn new_topic(admin: &Admin, name: &str, queues: i32) -> String {
+    let topic = unique(name);
+    admin
+        .create_topic(&TopicConfig::new(&topic).queues(queues))
+        .await
+        .unwrap();
+    wait_for_route(admin, &topic, Duration::from_secs(15)).await;
+    topic
+}
+
+/// Sends `n` messages to `topic` over verified TLS; returns their bodies.
+async fn send_over_tls(c: &TlsCluster, topic: &str, n: usize) -> Vec<String> {
+    let p = tls_producer(&c.namesrv, Some(c.verified())).await;
+    let mut sent = Vec::new();
+    for i in 0..n {
+        let body = format!("{topic} {i}");
+        let r = p.send(Message::new(topic, body.clone())).await.unwrap();
+        assert_eq!(r.status, SendStatus::Ok);
+        sent.push(body);
+    }
+    p.shutdown().await.unwrap();
+    sent
+}
+
+fn sorted_bodies<'a>(bodies: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    let mut out: Vec<String> = bodies
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Waits until the name server (over TLS) knows a master broker: the
@@ -178,43 +292,23 @@ fn reason(e: &Error) -> String {
 }
 
 async fn enforcing_tls_cluster_serves_verified_clients_and_refuses_others(version: BrokerVersion) {
-    let _serial = SERIAL.lock().await;
-    let pki = Pki::generate();
-    let spec = tls_spec(version, &pki);
-    let cluster = blocking(move || Cluster::start(spec)).await.unwrap();
-    let namesrv = cluster.namesrv_addr();
+    let cluster = tls_cluster(version).await;
+    let namesrv = cluster.namesrv.clone();
 
     // (1) A verified admin (CA given, name = the dialled IP) sees the broker
     // register and creates the topic over TLS.
-    let admin = Admin::connect_with_tls(&namesrv, None, Some(verified(&pki)))
-        .await
-        .unwrap();
+    let admin = cluster.admin().await;
     wait_for_master(&admin).await;
-    let topic = unique("tls_topic");
-    admin
-        .create_topic(&TopicConfig::new(&topic).queues(2))
-        .await
-        .unwrap();
-    wait_for_route(&admin, &topic, Duration::from_secs(15)).await;
+    let topic = new_topic(&admin, "tls_topic", 2).await;
 
     // (2) A producer and a push consumer exchange messages over TLS.
-    let p = tls_producer(&namesrv, Some(verified(&pki))).await;
-    let mut sent = Vec::new();
-    for i in 0..3 {
-        let r = p
-            .send(Message::new(topic.as_str(), format!("over tls {i}")))
-            .await
-            .unwrap();
-        assert_eq!(r.status, SendStatus::Ok);
-        sent.push(format!("over tls {i}"));
-    }
-    p.shutdown().await.unwrap();
+    let sent = send_over_tls(cluster, &topic, 3).await;
     let seen: Arc<StdMutex<Vec<String>>> = Arc::default();
     let consumer = PushConsumer::builder()
         .name_server(&namesrv)
         .group(unique("cg_tls"))
         .consume_from(ConsumeFrom::First)
-        .tls(verified(&pki))
+        .tls(cluster.verified())
         .build()
         .unwrap();
     let log = Arc::clone(&seen);
@@ -275,8 +369,6 @@ async fn enforcing_tls_cluster_serves_verified_clients_and_refuses_others(versio
     assert!(took < REFUSAL_BOUND, "{took:?}");
 
     admin.shutdown().await.unwrap();
-    blocking(move || cluster.stop()).await.unwrap();
-    drop(pki);
 }
 
 #[tokio::test]
@@ -287,4 +379,136 @@ async fn enforcing_tls_cluster_serves_verified_clients_and_refuses_others_on_5x(
 #[tokio::test]
 async fn enforcing_tls_cluster_serves_verified_clients_and_refuses_others_on_4x() {
     enforcing_tls_cluster_serves_verified_clients_and_refuses_others(BrokerVersion::V4).await;
+}
+
+// ----- the lite pull consumer --------------------------------------------------------
+
+async fn a_lite_pull_consumer_over_tls_reads_what_was_sent(version: BrokerVersion) {
+    let cluster = tls_cluster(version).await;
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "tls_lite", 2).await;
+    let sent = send_over_tls(cluster, &topic, 3).await;
+
+    let c = LitePullConsumer::builder()
+        .name_server(&cluster.namesrv)
+        .group(unique("cg_tls_lite"))
+        .consume_from(ConsumeFrom::First)
+        .tls(cluster.verified())
+        .build()
+        .unwrap();
+    c.subscribe(&topic, Selector::all()).unwrap();
+    c.start().await.unwrap();
+    let start = Instant::now();
+    let mut got: Vec<MessageExt> = Vec::new();
+    while got.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
+        got.extend(c.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    c.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+    assert_eq!(
+        sorted_bodies(got.iter().map(|m| &m.body()[..])),
+        sent,
+        "the lite pull consumer read over TLS what was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_over_tls_reads_what_was_sent_on_5x() {
+    a_lite_pull_consumer_over_tls_reads_what_was_sent(BrokerVersion::V5).await;
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_over_tls_reads_what_was_sent_on_4x() {
+    a_lite_pull_consumer_over_tls_reads_what_was_sent(BrokerVersion::V4).await;
+}
+
+// ----- the simple consumer (POP, 5.x) ------------------------------------------------
+
+#[tokio::test]
+async fn a_simple_consumer_over_tls_receives_and_acks() {
+    let cluster = tls_cluster(BrokerVersion::V5).await;
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "tls_pop", 1).await;
+    let sent = send_over_tls(cluster, &topic, 2).await;
+
+    let c = SimpleConsumer::builder()
+        .name_server(&cluster.namesrv)
+        .group(unique("cg_tls_pop"))
+        .subscribe(topic.as_str(), Selector::all())
+        .await_duration(Duration::from_secs(2))
+        .tls(cluster.verified())
+        .build()
+        .unwrap();
+    c.start().await.unwrap();
+    let invisible = Duration::from_secs(30);
+    let start = Instant::now();
+    let mut got: Vec<ReceivedMessage> = Vec::new();
+    while got.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
+        got.extend(c.receive(32, invisible).await.unwrap());
+    }
+    assert_eq!(sorted_bodies(got.iter().map(|m| m.body())), sent);
+    for m in &got {
+        c.ack(m).await.expect("the ack is taken over TLS");
+    }
+    // Acknowledged (and invisible anyway): nothing more comes.
+    let more = c.receive(32, invisible).await.unwrap();
+    assert!(more.is_empty(), "{} more", more.len());
+    c.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+}
+
+// ----- the trace producer ------------------------------------------------------------
+
+async fn a_traced_send_over_tls_writes_its_trace_record(version: BrokerVersion) {
+    let cluster = tls_cluster(version).await;
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "tls_traced", 1).await;
+    // A trace topic of its own: the broker runs without traceTopicEnable.
+    let trace_topic = new_topic(&admin, "tls_trace", 1).await;
+    let group = unique("pg_tls_trace");
+    let p = Producer::builder()
+        .name_server(&cluster.namesrv)
+        .group(group.as_str())
+        .tls(cluster.verified())
+        .trace(TraceConfig::with_topic(trace_topic.as_str()))
+        .build()
+        .unwrap();
+    p.start().await.unwrap();
+    let sent = p
+        .send(Message::new(topic.as_str(), "traced over tls"))
+        .await
+        .unwrap();
+    // The shutdown sends the queued trace record (bounded).
+    p.shutdown().await.unwrap();
+    assert_eq!(p.traces_dropped(), 0);
+
+    let start = Instant::now();
+    let records = loop {
+        let records = admin
+            .message_trace(&sent.msg_id, Some(&trace_topic))
+            .await
+            .unwrap_or_default();
+        if !records.is_empty() || start.elapsed() > Duration::from_secs(20) {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    admin.shutdown().await.unwrap();
+    let [TraceRecord::Pub(record)] = records.as_slice() else {
+        panic!("expected the send's Pub record in {trace_topic}, got {records:?}");
+    };
+    assert_eq!(record.msg_id, sent.msg_id);
+    assert_eq!(record.topic, topic);
+    assert_eq!(record.group, group);
+    assert!(record.success);
+}
+
+#[tokio::test]
+async fn a_traced_send_over_tls_writes_its_trace_record_on_5x() {
+    a_traced_send_over_tls_writes_its_trace_record(BrokerVersion::V5).await;
+}
+
+#[tokio::test]
+async fn a_traced_send_over_tls_writes_its_trace_record_on_4x() {
+    a_traced_send_over_tls_writes_its_trace_record(BrokerVersion::V4).await;
 }
