@@ -9,7 +9,10 @@
 //! them into trace messages sent by a producer of its own (Java
 //! `AsyncTraceDispatcher`): recording never waits and never fails the
 //! user's send or handler; when the queue is full a record is dropped and
-//! counted ([`Producer::traces_dropped`]).
+//! counted ([`Producer::traces_dropped`]). That producer connects as the
+//! traced client does: the same name servers, ACL credentials and
+//! [`TlsConfig`](crate::TlsConfig), so tracing works against brokers that
+//! enforce TLS or ACL.
 //!
 //! [`Producer`]: crate::Producer
 //! [`PushConsumer`]: crate::PushConsumer
