@@ -239,8 +239,10 @@ async fn an_answer_with_an_unknown_opaque_is_ignored_and_the_request_times_out()
         .send(Message::new(unique("bad_peer_t"), "x"))
         .await
         .unwrap_err();
+    // The route request ends at its own 3 s timeout (measured: 3.0 s), so
+    // a 4 s bound left a loaded machine 1 s; a hang still fails at 6 s.
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(6),
         "{:?}",
         started.elapsed()
     );
