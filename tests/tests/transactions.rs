@@ -43,7 +43,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// Decides by the body's first word: `commit`, `rollback`, or `unknown`
-/// (Unknown locally, Commit when checked). Records every check.
+/// (Unknown locally, Commit when checked). A checked `commit-*` or
+/// `rollback-*` message is rolled back: only our END_TRANSACTION can make
+/// a `commit-*` visible. Records every check.
 #[derive(Clone, Default)]
 struct ByBody {
     checks: Arc<Mutex<BTreeMap<String, usize>>>,
@@ -84,7 +86,7 @@ impl TransactionListener for ByBody {
         let body = body_of(message.body());
         *self.checks.lock().unwrap().entry(body.clone()).or_default() += 1;
         match body.split('-').next() {
-            Some("rollback") => TransactionState::Rollback,
+            Some("rollback" | "commit") => TransactionState::Rollback,
             Some("slow") => {
                 use std::sync::atomic::Ordering::SeqCst;
                 self.slow_running.fetch_add(1, SeqCst);
@@ -141,12 +143,13 @@ async fn committed_message_is_consumed(
         wait_for_body(admin, topic, "commit-1", VISIBLE_WITHIN).await,
         "the committed message is readable"
     );
-    // Visible before any check: the broker accepted our END_TRANSACTION
-    // (producerGroup, tranStateTableOffset, commitLogOffset all matched).
-    assert_eq!(
-        listener.checks_of("commit-1"),
-        0,
-        "committed by END_TRANSACTION"
+    // A check-back would have rolled it back: the broker accepted our
+    // END_TRANSACTION (producerGroup, tranStateTableOffset, commitLogOffset
+    // all matched). 5.5.0 may still check it (it records ended
+    // transactions in 3 s batches), so the checks are not counted.
+    eprintln!(
+        "[transactions] committed message checked {} time(s)",
+        listener.checks_of("commit-1")
     );
     let stored = read_topic(admin, topic).await;
     let m = stored
