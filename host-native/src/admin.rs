@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rmq_core::acl::AclCredentials;
-use rmq_core::client::{identify, parse_name_servers, pull_request, Client, Outcome};
-use rmq_core::engine::ClientConfig;
+use rmq_core::client::{pull_request, Client, Outcome};
 use rmq_core::message::{decode_messages, MessageExt, OffsetMessageId};
 use rmq_core::protocol::body::{
     ClusterInfo, ConsumeStats, ConsumerConnection, KvTable, ResetOffsetBody, TopicList,
@@ -28,7 +27,7 @@ use rmq_core::trace::{self as core_trace, TraceRecord};
 pub use rmq_core::client::{PullResult, PullStatus};
 
 use crate::client::ClientHandle;
-use crate::clock::host_facts;
+use crate::settings::{ClientSettings, Connection};
 use crate::Error;
 
 /// Administrative and raw access to name servers and brokers.
@@ -112,16 +111,19 @@ impl Admin {
         credentials: Option<AclCredentials>,
         tls: Option<crate::TlsConfig>,
     ) -> Result<Admin, Error> {
-        let tls = tls.as_ref().map(|t| t.connector()).transpose()?;
-        let mut config = ClientConfig {
-            credentials,
-            name_servers: parse_name_servers(name_servers),
-            ..Default::default()
-        };
-        if config.name_servers.is_empty() {
+        let mut settings = ClientSettings::default();
+        settings.add_name_servers(name_servers);
+        // No NAMESRV_ADDR default here: the caller names the name servers.
+        if settings.config_mut().name_servers.is_empty() {
             return Err(Error::Config("no name server address".into()));
         }
-        identify(&mut config, &host_facts(), None);
+        if let Some(credentials) = credentials {
+            settings.set_credentials(credentials);
+        }
+        if let Some(tls) = tls {
+            settings.set_tls(tls);
+        }
+        let Connection { config, tls, .. } = settings.connect(None)?;
         let timeout = config.request_timeout;
         let name_servers = config.name_servers.clone();
         let handle = ClientHandle::with_tls(tls, move |now| Client::new(config, now));

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, ConsumerId};
+use rmq_core::client::{Client, ConsumerId};
 use rmq_core::consumer::{AllocateStrategy, ConsumeResult, ConsumerConfig};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, Semaphore};
 pub use rmq_core::consumer::{ConsumeFrom, MessageModel};
 
 use crate::client::ClientHandle;
-use crate::clock::{host_facts, wall_clock};
+use crate::clock::wall_clock;
 use crate::driver::ConsumerEvent;
+use crate::settings::ClientSettings;
 use crate::Error;
 
 /// Which messages of a topic a subscription takes.
@@ -90,36 +91,27 @@ type Handler = Arc<dyn Fn(Vec<MessageExt>) -> BoxFuture + Send + Sync>;
 /// ```
 #[derive(Debug, Clone)]
 pub struct PushConsumerBuilder {
-    client: ClientConfig,
+    settings: ClientSettings,
     consumer: ConsumerConfig,
-    instance: Option<String>,
     threads: usize,
     offset_store_dir: Option<PathBuf>,
     trace: Option<crate::trace::TraceConfig>,
-    tls: Option<crate::TlsConfig>,
 }
 
 impl Default for PushConsumerBuilder {
     fn default() -> Self {
         PushConsumerBuilder {
-            client: ClientConfig::default(),
+            settings: ClientSettings::default(),
             consumer: ConsumerConfig::default(),
-            instance: None,
             threads: 20,
             offset_store_dir: None,
             trace: None,
-            tls: None,
         }
     }
 }
 
 impl PushConsumerBuilder {
-    /// Adds name servers (`host:port`, `;`-separated). Default: `NAMESRV_ADDR`.
-    pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
-        let addrs = parse_name_servers(addr.as_ref());
-        self.client.name_servers.extend(addrs);
-        self
-    }
+    crate::settings::client_settings_setters!("PushConsumer");
 
     /// The consumer group (Java `consumerGroup`).
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -172,27 +164,7 @@ impl PushConsumerBuilder {
     /// Client-wide knobs (route refresh and heartbeat intervals, request
     /// timeout, serialization), with Java's defaults.
     pub fn client_config(mut self, edit: impl FnOnce(&mut ClientConfig)) -> Self {
-        edit(&mut self.client);
-        self
-    }
-
-    /// A namespace for every topic and group of this client (`ns%name`,
-    /// as Java's `namespace`): results and messages show names without it.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.client.namespace = Some(namespace.into());
-        self
-    }
-
-    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
-    /// every request carries `ns` / `nsd` ext fields.
-    pub fn namespace_v2(mut self, namespace: impl Into<String>) -> Self {
-        self.client.namespace_v2 = Some(namespace.into());
-        self
-    }
-
-    /// The instance name in the client id (default `pid#nanos`).
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.instance = Some(name.into());
+        edit(self.settings.config_mut());
         self
     }
 
@@ -212,50 +184,37 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
-    /// needed for servers started with `tls.server.mode=enforcing`.
-    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<PushConsumer, Error> {
-        let env = std::env::var("NAMESRV_ADDR").ok();
-        self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
         // Java keeps the DEFAULT instance (a stable client id, so a stable
         // offsets file) for broadcasting and makes it unique for clustering.
         let broadcasting = self.consumer.model == MessageModel::Broadcasting;
-        let instance = self
-            .instance
-            .or_else(|| broadcasting.then(|| "DEFAULT".to_string()));
-        identify(&mut self.client, &host_facts(), instance.as_deref());
-        let tls = crate::tls::connector_of(self.tls.as_ref())?;
+        let connection = self.settings.connect(broadcasting.then_some("DEFAULT"))?;
         self.consumer.handler_threads = self.threads;
         let offsets_file = broadcasting.then(|| {
             let dir = self.offset_store_dir.unwrap_or_else(|| {
                 let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
                 PathBuf::from(home).join(".rocketmq_offsets")
             });
-            dir.join(&self.client.client_id)
+            dir.join(&connection.config.client_id)
                 .join(&self.consumer.group)
                 .join("offsets.json")
         });
-        let client_id = self.client.client_id.clone();
+        let client_id = connection.config.client_id.clone();
         let tracer = match self.trace {
             Some(config) => Some(crate::trace::Tracer::new(
                 config,
-                &self.client,
-                self.tls.as_ref(),
+                &connection,
                 &self.consumer.group,
                 true,
             )?),
             None => None,
         };
+        let tls = connection.tls;
         let inner = Arc::new(Inner {
-            setup: Mutex::new(Some((self.client, self.consumer))),
+            setup: Mutex::new(Some((connection.config, self.consumer))),
             subscriptions: Mutex::new(Vec::new()),
             handlers: Mutex::new(HashMap::new()),
             handle: Mutex::new(None),

@@ -16,6 +16,7 @@ mod error;
 mod lite_pull;
 mod producer;
 mod request;
+mod settings;
 mod simple_consumer;
 mod tls;
 pub mod trace;

@@ -6,12 +6,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmq_core::client::{
-    identify, name_servers_or_env, parse_name_servers, Client, ConsumerId, Outcome,
-};
+use rmq_core::client::{Client, ConsumerId, Outcome};
 use rmq_core::consumer::{ConsumeResult, ConsumerConfig, DeliveryId};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
+use rmq_core::namespace::wrap_opt;
 use rmq_core::protocol::headers::{
     GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader,
     GetMinOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
@@ -21,29 +20,24 @@ use rmq_core::route::MessageQueue;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 use crate::client::ClientHandle;
-use crate::clock::{host_facts, wall_clock};
+use crate::clock::wall_clock;
 use crate::consumer::{ConsumeFrom, MessageModel, Selector};
 use crate::driver::ConsumerEvent;
+use crate::settings::ClientSettings;
+use crate::trace::{TraceConfig, Tracer};
 use crate::Error;
 
 /// Builds a [`LitePullConsumer`].
 #[derive(Debug, Clone, Default)]
 pub struct LitePullConsumerBuilder {
-    client: ClientConfig,
+    settings: ClientSettings,
     consumer: ConsumerConfig,
-    instance: Option<String>,
     manual_commit: bool,
-    tls: Option<crate::TlsConfig>,
+    trace: Option<TraceConfig>,
 }
 
 impl LitePullConsumerBuilder {
-    /// Adds name servers (`host:port`, `;`-separated). Default: `NAMESRV_ADDR`.
-    pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
-        self.client
-            .name_servers
-            .extend(parse_name_servers(addr.as_ref()));
-        self
-    }
+    crate::settings::client_settings_setters!("LitePullConsumer");
 
     /// The consumer group.
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -76,54 +70,54 @@ impl LitePullConsumerBuilder {
         self
     }
 
-    /// The instance name in the client id.
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.instance = Some(name.into());
-        self
-    }
-
-    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
-    /// needed for servers started with `tls.server.mode=enforcing`.
+    /// Message trace (opt-in, Java `enableMsgTrace`): every message a
+    /// poll returns is recorded as consumed (`SubBefore`, then `SubAfter`
+    /// with success, as Java's lite pull consumer does at poll) to
+    /// `config.topic` in the Java client's format, in the background (see
+    /// [`crate::trace`]).
     ///
-    /// ```no_run
-    /// # async fn demo(ca_pem: Vec<u8>) -> Result<(), rmq::Error> {
-    /// let consumer = rmq::LitePullConsumer::builder()
-    ///     .name_server("127.0.0.1:9876")
-    ///     .group("tls_group")
-    ///     .tls(rmq::TlsConfig::new().ca_pem(ca_pem))
-    ///     .build()?;
-    /// consumer.subscribe("tls_topic", rmq::Selector::all())?;
-    /// consumer.start().await?;
-    /// let messages = consumer.poll(std::time::Duration::from_secs(1)).await?;
-    /// # Ok(()) }
     /// ```
-    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
-        self.tls = Some(tls);
+    /// let builder = rmq::LitePullConsumer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("traced_group")
+    ///     .trace(rmq::TraceConfig::default());
+    /// ```
+    pub fn trace(mut self, config: TraceConfig) -> Self {
+        self.trace = Some(config);
         self
     }
 
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<LitePullConsumer, Error> {
-        let env = std::env::var("NAMESRV_ADDR").ok();
-        self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
-        identify(&mut self.client, &host_facts(), self.instance.as_deref());
-        let tls = crate::tls::connector_of(self.tls.as_ref())?;
+        let connection = self.settings.connect(None)?;
+        let tracer = match self.trace {
+            Some(config) => Some(Tracer::new(
+                config,
+                &connection,
+                &self.consumer.group,
+                true,
+            )?),
+            None => None,
+        };
         // Java's lite pull consumer announces itself as a pull consumer.
         self.consumer.consume_type = rmq_core::consumer::ConsumeType::ConsumeActively;
+        let namespace = connection.config.namespace.clone();
         Ok(LitePullConsumer {
             inner: Arc::new(Inner {
                 setup: Mutex::new(Some(Setup {
-                    client: self.client,
+                    client: connection.config,
                     consumer: self.consumer,
                     subscriptions: Vec::new(),
                     assigned: None,
-                    tls,
+                    tls: connection.tls,
                 })),
                 running: Mutex::new(None),
                 buffer: AsyncMutex::new(Buffer::default()),
                 manual_commit: self.manual_commit,
+                namespace,
+                tracer,
             }),
         })
     }
@@ -156,6 +150,10 @@ struct Inner {
     running: Mutex<Option<Running>>,
     buffer: AsyncMutex<Buffer>,
     manual_commit: bool,
+    /// The namespace of topics and groups, if any: queues the user names
+    /// are wrapped into it on the way to the client.
+    namespace: Option<String>,
+    tracer: Option<Arc<Tracer>>,
 }
 
 /// A lite pull consumer. Cheap to clone; clones share one consumer.
@@ -192,8 +190,19 @@ impl LitePullConsumer {
     }
 
     /// Consumes exactly `queues`, without a group rebalance (before `start`).
+    /// Their topics are named as the application sees them (without the
+    /// namespace, if any).
     pub fn assign(&self, queues: Vec<MessageQueue>) -> Result<(), Error> {
+        let queues = queues.iter().map(|q| self.wire(q)).collect();
         self.with_setup(|s| s.assigned = Some(queues))
+    }
+
+    /// `queue` as the broker knows it: its topic in the namespace, if any
+    /// (Java's `queueWithNamespace`).
+    fn wire(&self, queue: &MessageQueue) -> MessageQueue {
+        let mut queue = queue.clone();
+        queue.topic = wrap_opt(self.inner.namespace.as_deref(), &queue.topic);
+        queue
     }
 
     /// Starts pulling in the background.
@@ -233,6 +242,9 @@ impl LitePullConsumer {
         self.inner.buffer.lock().await.rx = Some(rx);
         *self.inner.running.lock().map_err(|_| Error::ShutDown)? =
             Some(Running { handle, consumer });
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.start()?;
+        }
         Ok(())
     }
 
@@ -265,6 +277,13 @@ impl LitePullConsumer {
         let mut out = Vec::new();
         while let Some((id, msgs)) = buf.ready.pop_front() {
             buf.handed_out.push(id);
+            if let Some(tracer) = &self.inner.tracer {
+                // Java's lite pull consumer traces a batch as consumed
+                // when poll hands it out.
+                if let Some(pending) = tracer.before_consume(&msgs) {
+                    tracer.after_consume(pending, &ConsumeResult::Success);
+                }
+            }
             out.extend(msgs);
         }
         Ok(out)
@@ -285,7 +304,7 @@ impl LitePullConsumer {
             msgs.first()
                 .is_none_or(|m| m.queue_id != queue.queue_id || m.topic() != queue.topic)
         });
-        let q = queue.clone();
+        let q = self.wire(queue);
         handle.run(move |client, now| {
             client.with_consumer(consumer, now, |c, ctx| c.seek(ctx, &q, offset));
         })
@@ -294,7 +313,7 @@ impl LitePullConsumer {
     /// Seeks `queue` to its first offset.
     pub async fn seek_to_begin(&self, queue: &MessageQueue) -> Result<(), Error> {
         let header = GetMinOffsetRequestHeader {
-            topic: queue.topic.clone(),
+            topic: self.wire(queue).topic,
             queue_id: queue.queue_id,
             ..Default::default()
         };
@@ -309,7 +328,7 @@ impl LitePullConsumer {
     /// Seeks `queue` to its end.
     pub async fn seek_to_end(&self, queue: &MessageQueue) -> Result<(), Error> {
         let header = GetMaxOffsetRequestHeader {
-            topic: queue.topic.clone(),
+            topic: self.wire(queue).topic,
             queue_id: queue.queue_id,
             ..Default::default()
         };
@@ -329,7 +348,7 @@ impl LitePullConsumer {
         timestamp_ms: i64,
     ) -> Result<i64, Error> {
         let header = SearchOffsetRequestHeader {
-            topic: queue.topic.clone(),
+            topic: self.wire(queue).topic,
             queue_id: queue.queue_id,
             timestamp: timestamp_ms,
             ..Default::default()
@@ -345,7 +364,7 @@ impl LitePullConsumer {
     /// Stops pulling `queues`.
     pub fn pause(&self, queues: &[MessageQueue]) -> Result<(), Error> {
         let (handle, consumer) = self.running()?;
-        let qs = queues.to_vec();
+        let qs: Vec<MessageQueue> = queues.iter().map(|q| self.wire(q)).collect();
         handle.run(move |client, now| {
             client.with_consumer(consumer, now, |c, _| c.pause(&qs));
         })
@@ -354,7 +373,7 @@ impl LitePullConsumer {
     /// Pulls `queues` again.
     pub fn resume(&self, queues: &[MessageQueue]) -> Result<(), Error> {
         let (handle, consumer) = self.running()?;
-        let qs = queues.to_vec();
+        let qs: Vec<MessageQueue> = queues.iter().map(|q| self.wire(q)).collect();
         handle.run(move |client, now| {
             client.with_consumer(consumer, now, |c, ctx| c.resume(ctx, &qs));
         })
@@ -371,6 +390,9 @@ impl LitePullConsumer {
             .lock()
             .map_err(|_| Error::ShutDown)?
             .take();
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.shutdown().await;
+        }
         match running {
             Some(r) => r.handle.shutdown().await,
             None => Ok(()),
@@ -386,7 +408,7 @@ impl LitePullConsumer {
     ) -> Result<RemotingCommand, Error> {
         let (handle, _) = self.running()?;
         let cmd = RemotingCommand::request(code, 0).with_header(header);
-        let mq = queue.clone();
+        let mq = self.wire(queue);
         let outcome = handle
             .call(move |client, now, reply| {
                 let addr = client

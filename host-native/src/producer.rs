@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use rmq_core::client::{
-    identify, name_servers_or_env, parse_name_servers, Client, Outcome, ProducerId,
-};
-use rmq_core::engine::ClientConfig;
+use rmq_core::client::{Client, Outcome, ProducerId};
 use rmq_core::message::Message;
 use rmq_core::producer::{
     Payload, ProducerConfig, QueueSelector, QueueTarget, SendReceipt, SendRequest,
@@ -14,8 +11,9 @@ use rmq_core::protocol::SerializeType;
 use rmq_core::route::MessageQueue;
 
 use crate::client::ClientHandle;
-use crate::clock::{host_facts, wall_clock};
+use crate::clock::wall_clock;
 use crate::driver::Reply;
+use crate::settings::ClientSettings;
 use crate::trace::{TraceConfig, Tracer};
 use crate::{Error, SendResult};
 
@@ -36,21 +34,13 @@ use crate::{Error, SendResult};
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ProducerBuilder {
-    client: ClientConfig,
+    settings: ClientSettings,
     producer: ProducerConfig,
-    instance: Option<String>,
     trace: Option<TraceConfig>,
-    tls: Option<crate::TlsConfig>,
 }
 
 impl ProducerBuilder {
-    /// Adds a name server (`host:port`; host names are resolved). Several
-    /// may be given, separated by `;` or by repeated calls.
-    pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
-        let addrs = parse_name_servers(addr.as_ref());
-        self.client.name_servers.extend(addrs);
-        self
-    }
+    crate::settings::client_settings_setters!("Producer");
 
     /// The producer group (Java `producerGroup`).
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -84,48 +74,7 @@ impl ProducerBuilder {
 
     /// Header serialization: binary (default) or JSON.
     pub fn serialize_type(mut self, ser: SerializeType) -> Self {
-        self.client.serialize_type = ser;
-        self
-    }
-
-    /// The instance name in the client id (default `pid#nanos`).
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.instance = Some(name.into());
-        self
-    }
-
-    /// A namespace for every topic and group of this client (`ns%name`,
-    /// as Java's `namespace`): results and messages show names without it.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.client.namespace = Some(namespace.into());
-        self
-    }
-
-    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
-    /// every request carries `ns` / `nsd` ext fields.
-    pub fn namespace_v2(mut self, namespace: impl Into<String>) -> Self {
-        self.client.namespace_v2 = Some(namespace.into());
-        self
-    }
-
-    /// ACL 1.0 credentials: every request is signed.
-    pub fn credentials(
-        mut self,
-        access_key: impl Into<String>,
-        secret_key: impl Into<String>,
-    ) -> Self {
-        self.client.credentials = Some(rmq_core::acl::AclCredentials {
-            access_key: access_key.into(),
-            secret_key: secret_key.into(),
-            security_token: None,
-        });
-        self
-    }
-
-    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
-    /// needed for servers started with `tls.server.mode=enforcing`.
-    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
-        self.tls = Some(tls);
+        self.settings.config_mut().serialize_type = ser;
         self
     }
 
@@ -137,15 +86,10 @@ impl ProducerBuilder {
         self
     }
 
-    /// Connects as another client does: with its ACL credentials (security
-    /// token included) and its TLS settings (a trace producer's setup).
-    pub(crate) fn connect_like(
-        mut self,
-        credentials: Option<rmq_core::acl::AclCredentials>,
-        tls: Option<crate::TlsConfig>,
-    ) -> Self {
-        self.client.credentials = credentials;
-        self.tls = tls;
+    /// Connects with `settings` alone, in place of any set so far (a trace
+    /// producer's setup: see [`crate::settings::Connection::trace_settings`]).
+    pub(crate) fn connect_like(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
         self
     }
 
@@ -163,26 +107,22 @@ impl ProducerBuilder {
     /// [`ProducerBuilder::build`], with `prepare` run on the client's
     /// producer when the client is made (at start).
     pub(crate) fn build_with(
-        mut self,
+        self,
         prepare: impl FnOnce(&mut Client<Reply>, ProducerId, rmq_core::time::Instant) + Send + 'static,
     ) -> Result<Producer, Error> {
-        let env = std::env::var("NAMESRV_ADDR").ok();
-        self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.producer.group)
             .map_err(|e| Error::Config(format!("producer group: {e}")))?;
-        identify(&mut self.client, &host_facts(), self.instance.as_deref());
-        let tls = crate::tls::connector_of(self.tls.as_ref())?;
+        let connection = self.settings.connect(None)?;
         let tracer = match self.trace {
             Some(config) => Some(Tracer::new(
                 config,
-                &self.client,
-                self.tls.as_ref(),
+                &connection,
                 &self.producer.group,
                 false,
             )?),
             None => None,
         };
-        let (client, producer) = (self.client, self.producer);
+        let (client, producer, tls) = (connection.config, self.producer, connection.tls);
         let handle = ClientHandle::with_tls(tls, move |now| {
             let mut client = Client::new(client, now);
             let id = client.add_producer(producer, now);

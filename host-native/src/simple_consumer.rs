@@ -12,20 +12,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmq_core::client::{identify, name_servers_or_env, parse_name_servers, Client, Outcome};
+use rmq_core::client::{Client, Outcome};
 use rmq_core::consumer::pop::{
     ack_request, ack_result, change_invisible_time_request, changed_handle, pop_request,
     PopRequest, PopResult, PopRole, PopStatus, ReceiptHandle, MAX_POP_BATCH,
 };
-use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
 use rmq_core::namespace::{unwrap_opt, wrap_opt};
 use rmq_core::protocol::RemotingCommand;
 use tokio::time::Instant as TokioInstant;
 
 use crate::client::ClientHandle;
-use crate::clock::{host_facts, wall_clock};
+use crate::clock::wall_clock;
 use crate::consumer::Selector;
+use crate::settings::ClientSettings;
 use crate::Error;
 
 /// How long [`SimpleConsumer::receive`] waits for a topic's route.
@@ -34,37 +34,27 @@ const ROUTE_WAIT: Duration = Duration::from_secs(5);
 /// Builds a [`SimpleConsumer`].
 #[derive(Debug, Clone)]
 pub struct SimpleConsumerBuilder {
-    client: ClientConfig,
+    settings: ClientSettings,
     group: String,
     subscriptions: Vec<(String, Selector)>,
     await_duration: Duration,
     fifo: bool,
-    instance: Option<String>,
-    tls: Option<crate::TlsConfig>,
 }
 
 impl Default for SimpleConsumerBuilder {
     fn default() -> Self {
         SimpleConsumerBuilder {
-            client: ClientConfig::default(),
+            settings: ClientSettings::default(),
             group: String::new(),
             subscriptions: Vec::new(),
             await_duration: Duration::from_secs(5),
             fifo: false,
-            instance: None,
-            tls: None,
         }
     }
 }
 
 impl SimpleConsumerBuilder {
-    /// Adds name servers (`host:port`, `;`-separated). Default: `NAMESRV_ADDR`.
-    pub fn name_server(mut self, addr: impl AsRef<str>) -> Self {
-        self.client
-            .name_servers
-            .extend(parse_name_servers(addr.as_ref()));
-        self
-    }
+    crate::settings::client_settings_setters!("SimpleConsumer");
 
     /// The consumer group.
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -93,64 +83,8 @@ impl SimpleConsumerBuilder {
         self
     }
 
-    /// ACL credentials (ACL 1.0 access/secret key, or ACL 2.0 user name
-    /// and password): every request is signed.
-    pub fn credentials(
-        mut self,
-        access_key: impl Into<String>,
-        secret_key: impl Into<String>,
-    ) -> Self {
-        self.client.credentials = Some(rmq_core::acl::AclCredentials {
-            access_key: access_key.into(),
-            secret_key: secret_key.into(),
-            security_token: None,
-        });
-        self
-    }
-
-    /// A namespace for every topic and group of this client (`ns%name`,
-    /// as Java's `namespace`): results and messages show names without it.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.client.namespace = Some(namespace.into());
-        self
-    }
-
-    /// 5.x namespace v2 (Java `namespaceV2`): names stay as they are and
-    /// every request carries `ns` / `nsd` ext fields.
-    pub fn namespace_v2(mut self, namespace: impl Into<String>) -> Self {
-        self.client.namespace_v2 = Some(namespace.into());
-        self
-    }
-
-    /// The instance name in the client id.
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.instance = Some(name.into());
-        self
-    }
-
-    /// TLS to every name server and broker (see [`crate::TlsConfig`]):
-    /// needed for servers started with `tls.server.mode=enforcing`.
-    ///
-    /// ```no_run
-    /// # async fn demo(ca_pem: Vec<u8>) -> Result<(), rmq::Error> {
-    /// let consumer = rmq::SimpleConsumer::builder()
-    ///     .name_server("127.0.0.1:9876")
-    ///     .group("tls_group")
-    ///     .subscribe("tls_topic", rmq::Selector::all())
-    ///     .tls(rmq::TlsConfig::new().ca_pem(ca_pem))
-    ///     .build()?;
-    /// consumer.start().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
     /// Checks the settings and builds the consumer (not yet started).
     pub fn build(mut self) -> Result<SimpleConsumer, Error> {
-        let env = std::env::var("NAMESRV_ADDR").ok();
-        self.client.name_servers = name_servers_or_env(self.client.name_servers, env.as_deref())?;
         rmq_core::message::validate_group(&self.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
         if self.subscriptions.is_empty() {
@@ -162,17 +96,17 @@ impl SimpleConsumerBuilder {
             rmq_core::message::validate_topic(topic)
                 .map_err(|e| Error::Config(format!("topic: {e}")))?;
         }
-        identify(&mut self.client, &host_facts(), self.instance.as_deref());
-        let tls = crate::tls::connector_of(self.tls.as_ref())?;
-        let timeout = self.client.request_timeout;
+        let connection = self.settings.connect(None)?;
+        let (client, tls) = (connection.config, connection.tls);
+        let timeout = client.request_timeout;
         // Names as the broker knows them: in the namespace, if any.
-        let namespace = self.client.namespace.clone();
+        let namespace = client.namespace.clone();
         let ns = namespace.as_deref();
         self.group = wrap_opt(ns, &self.group);
         for (topic, _) in &mut self.subscriptions {
             *topic = wrap_opt(ns, topic);
         }
-        let (client, group) = (self.client, self.group.clone());
+        let group = self.group.clone();
         let subs: Vec<(String, String, bool)> = self
             .subscriptions
             .iter()

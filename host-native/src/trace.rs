@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmq_core::consumer::ConsumeResult;
-use rmq_core::engine::ClientConfig;
 use rmq_core::message::{
     month_start_unix_ms, Message, MessageExt, OffsetMessageId, UniqueIdGenerator,
 };
@@ -35,6 +34,7 @@ use rmq_core::trace::{
 use tokio::sync::{mpsc, Notify};
 
 use crate::clock::host_facts;
+use crate::settings::Connection;
 use crate::Producer;
 
 /// How message trace is published. [`TraceConfig::default`] is Java's
@@ -113,14 +113,14 @@ impl std::fmt::Debug for Tracer {
 
 impl Tracer {
     /// A tracer for `group` (a consumer's with `consume`) of the client
-    /// set up by `client` and `tls`: its trace producer uses that client's
-    /// name servers, ACL credentials and TLS, so it reaches the brokers the
+    /// connected by `client`: its trace producer uses that client's name
+    /// servers, ACL credentials and TLS
+    /// ([`Connection::trace_settings`]), so it reaches the brokers the
     /// traced client reaches (an enforcing TLS or ACL broker refuses it
     /// otherwise).
     pub(crate) fn new(
         config: TraceConfig,
-        client: &ClientConfig,
-        tls: Option<&crate::TlsConfig>,
+        client: &Connection,
         group: &str,
         consume: bool,
     ) -> Result<Arc<Tracer>, crate::Error> {
@@ -128,10 +128,9 @@ impl Tracer {
             .map_err(|e| crate::Error::Config(format!("trace topic: {e}")))?;
         let n = TRACE_PRODUCERS.fetch_add(1, Ordering::Relaxed) + 1;
         let producer = Producer::builder()
-            .name_server(client.name_servers.join(";"))
+            .connect_like(client.trace_settings())
             .group(core_trace::trace_producer_group(group, consume, n))
             .send_timeout(Duration::from_secs(5))
-            .connect_like(client.credentials.clone(), tls.cloned())
             .build()?;
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let facts = host_facts();
@@ -469,21 +468,19 @@ mod tests {
     #[tokio::test]
     async fn the_trace_producer_signs_with_the_traced_clients_credentials() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = ClientConfig {
-            name_servers: vec![listener.local_addr().unwrap().to_string()],
-            credentials: Some(rmq_core::acl::AclCredentials {
-                access_key: "traced_ak".into(),
-                secret_key: "traced_sk".into(),
-                security_token: Some("traced_token".into()),
-            }),
-            ..ClientConfig::default()
-        };
+        let mut settings = crate::settings::ClientSettings::default();
+        settings.add_name_servers(&listener.local_addr().unwrap().to_string());
+        settings.set_credentials(
+            rmq_core::acl::AclCredentials::new("traced_ak", "traced_sk")
+                .with_security_token("traced_token"),
+        );
+        let client = settings.connect(None).unwrap();
         let config = TraceConfig {
             flush_interval: Duration::from_millis(10),
             shutdown_timeout: Duration::from_millis(100),
             ..TraceConfig::with_topic("trace_topic")
         };
-        let tracer = Tracer::new(config, &client, None, "pg_traced", false).unwrap();
+        let tracer = Tracer::new(config, &client, "pg_traced", false).unwrap();
         tracer.start().unwrap();
         let record = SubAfterTrace {
             request_id: "r".into(),
