@@ -2,7 +2,8 @@
 //! consumer exchange messages and see their names without the namespace,
 //! while the broker (and a client without a namespace) sees `ns%topic`,
 //! the retry topic `%RETRY%ns%group` and the DLQ `%DLQ%ns%group`; a
-//! namespaced simple consumer pops from `ns%topic` (5.x); namespace v2
+//! namespaced simple consumer pops from `ns%topic` (5.x); a namespaced lite
+//! pull consumer polls `ns%topic` and seeks by the bare name; namespace v2
 //! leaves names alone (5.x).
 
 mod producer_support;
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use producer_support::{create_topic, read_topic, unique, wait_for_messages};
 use rmq::{
-    Admin, ConsumeFrom, ConsumeResult, Message, MessageExt, Producer, PushConsumer, Selector,
-    SimpleConsumer,
+    Admin, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, MessageExt, MessageQueue,
+    Producer, PushConsumer, Selector, SimpleConsumer,
 };
 use rmq_tests::{env_cluster, BrokerVersion};
 
@@ -167,6 +168,78 @@ async fn a_namespaced_simple_consumer_pops_and_acks_the_namespaced_topic() {
     c.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
     admin.shutdown().await.unwrap();
+}
+
+/// Polls until `n` messages came or `limit` passed.
+async fn poll_until(c: &LitePullConsumer, n: usize, limit: Duration) -> Vec<MessageExt> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < limit {
+        out.extend(c.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    out
+}
+
+/// A lite pull consumer with a namespace subscribes to the bare topic name,
+/// polls what a namespaced producer stored in `ns%topic` (a consumer that
+/// ignored the namespace would poll the empty bare topic), sees the bare
+/// name in every message, and seeks the queue by its bare name.
+async fn a_lite_pull_consumer_in_a_namespace_sees_bare_topic_names(namesrv: &str) {
+    let namespace = namespace();
+    let topic = unique("ns_lite");
+    let admin = Admin::connect(namesrv).await.unwrap();
+    create_topic(&admin, &format!("{namespace}%{topic}"), 1).await;
+    let p = namespaced_producer(namesrv, &namespace).await;
+    let mut queue = None;
+    for i in 0..3 {
+        let sent = p
+            .send(Message::new(topic.as_str(), format!("lite {i}")))
+            .await
+            .unwrap();
+        queue = Some(sent.queue);
+    }
+    // The queue as the application sees it: the bare topic.
+    let queue: MessageQueue = queue.unwrap();
+    assert_eq!(queue.topic, topic);
+    let c = LitePullConsumer::builder()
+        .name_server(namesrv)
+        .group(unique("cg_ns_lite"))
+        .namespace(&namespace)
+        .consume_from(ConsumeFrom::First)
+        .config(|c| c.pull_suspend = Duration::from_secs(2))
+        .build()
+        .unwrap();
+    c.subscribe(&topic, Selector::all()).unwrap();
+    c.start().await.unwrap();
+    let got = poll_until(&c, 3, Duration::from_secs(30)).await;
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect();
+    assert_eq!(bodies, ["lite 0", "lite 1", "lite 2"]);
+    assert!(
+        got.iter().all(|m| m.topic() == topic),
+        "{:?}",
+        got.iter().map(|m| m.topic().to_string()).collect::<Vec<_>>()
+    );
+
+    c.seek(&queue, 1).await.unwrap();
+    let again = poll_until(&c, 2, Duration::from_secs(20)).await;
+    let offsets: Vec<i64> = again.iter().map(|m| m.queue_offset).collect();
+    assert_eq!(offsets, [1, 2], "the seek by the bare name moved the poll");
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_in_a_namespace_sees_bare_topic_names_on_5x() {
+    a_lite_pull_consumer_in_a_namespace_sees_bare_topic_names(&ns(BrokerVersion::V5)).await;
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_in_a_namespace_sees_bare_topic_names_on_4x() {
+    a_lite_pull_consumer_in_a_namespace_sees_bare_topic_names(&ns(BrokerVersion::V4)).await;
 }
 
 #[tokio::test]
