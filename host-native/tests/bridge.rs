@@ -79,7 +79,18 @@ async fn open_with(
     headers: &[(&str, &str)],
     source: Option<IpAddr>,
 ) -> Result<Ws, WsError> {
-    let url = format!("ws://{}/tcp/{target}{query}", bridge.addr);
+    open_at(bridge.addr, target, query, headers, source).await
+}
+
+/// [`open_with`] for the bridge listening at `addr`.
+async fn open_at(
+    addr: SocketAddr,
+    target: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    source: Option<IpAddr>,
+) -> Result<Ws, WsError> {
+    let url = format!("ws://{addr}/tcp/{target}{query}");
     let mut req = url.into_client_request().unwrap();
     for (k, v) in headers {
         req.headers_mut().insert(
@@ -91,10 +102,7 @@ async fn open_with(
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0)).unwrap();
     }
-    let tcp = timeout(WAIT, socket.connect(bridge.addr))
-        .await
-        .unwrap()
-        .unwrap();
+    let tcp = timeout(WAIT, socket.connect(addr)).await.unwrap().unwrap();
     let (ws, _) = timeout(WAIT, tokio_tungstenite::client_async(req, tcp))
         .await
         .unwrap()?;
@@ -976,6 +984,244 @@ async fn a_client_that_does_not_read_stops_the_target() {
         assert_eq!(c, &numbered(n as u32)[..], "chunk {n}");
     }
     bridge.stop().await;
+}
+
+// ------------------------------------------------------- refusal log lines
+
+/// The `rmq-bridge` binary on 127.0.0.1:0 (`RUST_LOG=info`, the default),
+/// its stderr log read line by line; killed on drop.
+struct LoggedBridge {
+    child: std::process::Child,
+    addr: SocketAddr,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every line read so far, for failure messages and counting.
+    seen: Vec<String>,
+}
+
+impl LoggedBridge {
+    /// Starts the binary with `args` (and `RMQ_BRIDGE_TOKEN=token`) and
+    /// waits (bounded) for its "rmq-bridge serving" line.
+    async fn start(args: &[&str], token: Option<&str>) -> LoggedBridge {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rmq-bridge"));
+        // No RMQ_BRIDGE_* or RUST_LOG from the environment leaks in.
+        cmd.env_clear()
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(t) = token {
+            cmd.env("RMQ_BRIDGE_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("rmq-bridge starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(strip_ansi(&line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut bridge = LoggedBridge {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+            seen: Vec::new(),
+        };
+        let serving = bridge.line_with("rmq-bridge serving").await;
+        let listen = serving
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("listen="))
+            .unwrap_or_else(|| panic!("no listen= in {serving:?}"));
+        bridge.addr = listen.parse().unwrap();
+        bridge
+    }
+
+    /// The next log line containing `needle` (waits at most [`WAIT`]).
+    async fn line_with(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Ok(None) => panic!(
+                    "rmq-bridge exited before logging {needle:?}:\n{}",
+                    self.seen.join("\n")
+                ),
+                Err(_) => panic!(
+                    "no log line with {needle:?} within {WAIT:?}:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The lines read so far that report a refusal.
+    fn refusals(&self) -> Vec<&String> {
+        self.seen
+            .iter()
+            .filter(|l| l.contains(" refused "))
+            .collect()
+    }
+
+    /// A client for `/tcp/<target>` (plus `query`), with `headers`.
+    async fn open(
+        &self,
+        target: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Ws, WsError> {
+        open_at(self.addr, target, query, headers, None).await
+    }
+
+    /// A client gets through to `echo` (with `query`, `headers`) and the
+    /// bridge logs it; the lines logged before then are in `seen`.
+    async fn assert_serves(&mut self, echo: SocketAddr, query: &str, headers: &[(&str, &str)]) {
+        let mut ws = self.open(&echo.to_string(), query, headers).await.unwrap();
+        assert_echoes(&mut ws).await;
+        ws.close(None).await.unwrap();
+        self.line_with(&format!("target={echo}")).await;
+    }
+}
+
+impl Drop for LoggedBridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `line` without ANSI colour sequences.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Asserts `line` is a refusal log line for `status`, saying `reason`, for
+/// the request path `path`.
+fn assert_refusal_line(line: &str, status: u16, reason: &str, path: &str) {
+    assert!(line.contains("WARN"), "not a warning: {line}");
+    assert!(line.contains(" refused "), "not a refusal: {line}");
+    assert!(line.contains("peer=127.0.0.1:"), "no peer: {line}");
+    assert!(
+        line.contains(&format!("status={status}")),
+        "no status {status}: {line}"
+    );
+    assert!(
+        line.contains(&format!("reason={reason}")),
+        "no reason {reason:?}: {line}"
+    );
+    assert!(
+        line.contains(&format!("path={path}")),
+        "no path {path}: {line}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_not_on_the_allowlist_is_logged_naming_the_target() {
+    let echo = echo_target().await;
+    let mut bridge = LoggedBridge::start(&["--allow", &echo.to_string()], None).await;
+    let refused = bridge.open("127.0.0.1:22", "", &[]).await;
+    assert_eq!(status(refused), StatusCode::FORBIDDEN);
+    let line = bridge.line_with(" refused ").await;
+    assert_refusal_line(
+        &line,
+        403,
+        "target 127.0.0.1:22 not allowed",
+        "/tcp/127.0.0.1:22",
+    );
+    bridge.assert_serves(echo, "", &[]).await;
+    assert_eq!(bridge.refusals(), [&line], "one line per refusal");
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_token_is_logged_without_the_token() {
+    let echo = echo_target().await;
+    let target = echo.to_string();
+    let mut bridge = LoggedBridge::start(&["--allow", &target], Some("s3cret")).await;
+    let path = format!("/tcp/{target}");
+
+    let refused = bridge.open(&target, "?token=wr0ng-guess", &[]).await;
+    assert_eq!(status(refused), StatusCode::UNAUTHORIZED);
+    let bad = bridge.line_with(" refused ").await;
+    assert_refusal_line(&bad, 401, "bad token", &path);
+    assert!(
+        !bad.contains("wr0ng-guess"),
+        "the offered token is logged: {bad}"
+    );
+
+    let refused = bridge.open(&target, "", &[]).await;
+    assert_eq!(status(refused), StatusCode::UNAUTHORIZED);
+    let missing = bridge.line_with(" refused ").await;
+    assert_refusal_line(&missing, 401, "missing token", &path);
+
+    bridge.assert_serves(echo, "?token=s3cret", &[]).await;
+    assert_eq!(bridge.refusals(), [&bad, &missing], "one line per refusal");
+    assert!(
+        bridge.seen.iter().all(|l| !l.contains("s3cret")),
+        "the token is logged:\n{}",
+        bridge.seen.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_origin_is_logged_naming_the_origin() {
+    let echo = echo_target().await;
+    let target = echo.to_string();
+    let mut bridge = LoggedBridge::start(
+        &["--allow", &target, "--allow-origin", "https://app.example"],
+        None,
+    )
+    .await;
+    let path = format!("/tcp/{target}");
+
+    let evil = [("origin", "https://evil.example")];
+    assert_eq!(
+        status(bridge.open(&target, "", &evil).await),
+        StatusCode::FORBIDDEN
+    );
+    let bad = bridge.line_with(" refused ").await;
+    assert_refusal_line(
+        &bad,
+        403,
+        "origin `https://evil.example` not allowed",
+        &path,
+    );
+
+    assert_eq!(
+        status(bridge.open(&target, "", &[]).await),
+        StatusCode::FORBIDDEN
+    );
+    let missing = bridge.line_with(" refused ").await;
+    assert_refusal_line(&missing, 403, "missing origin", &path);
+
+    bridge
+        .assert_serves(echo, "", &[("origin", "https://app.example")])
+        .await;
+    assert_eq!(bridge.refusals(), [&bad, &missing], "one line per refusal");
 }
 
 // --------------------------------------------------------------------- CLI

@@ -291,7 +291,11 @@ async fn upgrade<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut decided: Option<Result<Admitted, Refusal>> = None;
+    // The request path (never the query: it may hold the token), logged
+    // with a refusal.
+    let mut path = String::new();
     let callback = |req: &Request, resp: Response| {
+        path = req.uri().path().to_owned();
         let decision = match &admission {
             Err(r) => Err(r.clone()),
             Ok(_) => shared.policy.admit(req),
@@ -309,7 +313,7 @@ async fn upgrade<S>(
     let ws = match (result, decided) {
         (Ok(Ok(ws)), Some(Ok(admitted))) => (ws, admitted),
         (_, Some(Err(refusal))) => {
-            tracing::warn!(peer = %peer, status = refusal.status().as_u16(), reason = %refusal.reason(), "refused");
+            tracing::warn!(peer = %peer, path = %path, status = refusal.status().as_u16(), reason = %refusal.reason(), "refused");
             return;
         }
         (Ok(Err(e)), _) => {
