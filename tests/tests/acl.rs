@@ -6,28 +6,77 @@
 //! - RocketMQ 5.5.0 with ACL 2.0 authentication (`authenticationEnabled=true`,
 //!   the local metadata provider and the initial super user).
 //!
-//! Each test owns a private cluster (the accounts are part of its startup
-//! configuration), runs its steps in order and stops the cluster; the tests
-//! of this file run one at a time.
+//! One cluster per broker line serves the whole binary (the accounts are
+//! part of its startup configuration; a RocketMQ start costs ~15 s on 2
+//! cores): the first test that needs it starts it, the others reuse it, and
+//! the binary kills its JVMs when it exits. The tests of this file run one
+//! at a time, each on topics of its own.
 
 mod producer_support;
 
 use std::time::Duration;
+
+use std::sync::Mutex as StdMutex;
 
 use producer_support::{
     committed_offset, create_topic, read_queue, read_queue_until, read_topic, unique,
     wait_for_route,
 };
 use rmq::{
-    AclCredentials, Admin, ConsumeFrom, ConsumeResult, Error, Message, MessageExt, Producer,
-    PushConsumer, Selector, SendStatus, SerializeType, TopicConfig, TransactionListener,
-    TransactionProducer, TransactionState,
+    AclCredentials, Admin, ConsumeFrom, ConsumeResult, Error, LitePullConsumer, Message,
+    MessageExt, Producer, PushConsumer, Selector, SendStatus, SerializeType, TopicConfig,
+    TransactionListener, TransactionProducer, TransactionState,
 };
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
-/// One private cluster at a time: the machine also runs the shared ones.
+/// One test at a time: the machine also runs the shared clusters.
 static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// An ACL cluster of one broker line. Never dropped (a static):
+/// [`kill_clusters_at_exit`] stops it.
+struct AclCluster {
+    namesrv: String,
+    broker: String,
+    /// Keeps the JVMs running while the binary runs.
+    _cluster: StdMutex<Cluster>,
+}
+
+static CLUSTER_V4: OnceCell<AclCluster> = OnceCell::const_new();
+static CLUSTER_V5: OnceCell<AclCluster> = OnceCell::const_new();
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> i32;
+}
+
+/// Kills the shared clusters' JVMs when the test binary exits (statics are
+/// never dropped).
+extern "C" fn kill_clusters_at_exit() {
+    rmq_tests::kill_all_started();
+}
+
+/// The ACL cluster of `version` (4.9.7: ACL 1.0 with [`plain_acl_yml`];
+/// 5.5.0: ACL 2.0 authentication and authorization), started on first use.
+async fn acl_cluster(version: BrokerVersion) -> &'static AclCluster {
+    let (cell, spec): (_, fn() -> ClusterSpec) = match version {
+        BrokerVersion::V4 => (&CLUSTER_V4, acl_1_0_spec),
+        BrokerVersion::V5 => (&CLUSTER_V5, acl_2_0_spec),
+    };
+    cell.get_or_init(|| async move {
+        static AT_EXIT: std::sync::Once = std::sync::Once::new();
+        // SAFETY: registers a plain function with the C runtime.
+        AT_EXIT.call_once(|| unsafe {
+            atexit(kill_clusters_at_exit);
+        });
+        let cluster = start_cluster(spec()).await;
+        AclCluster {
+            namesrv: cluster.namesrv_addr(),
+            broker: cluster.broker_addr(),
+            _cluster: StdMutex::new(cluster),
+        }
+    })
+    .await
+}
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -37,10 +86,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 async fn start_cluster(spec: ClusterSpec) -> Cluster {
     blocking(move || Cluster::start(spec)).await.unwrap()
-}
-
-async fn stop_cluster(cluster: Cluster) {
-    blocking(move || cluster.stop()).await.unwrap();
 }
 
 /// A started producer of a fresh group, signing with `creds` when given.
@@ -192,7 +237,7 @@ async fn every_request_kind_is_signed_and_unpermitted_ones_are_denied(
         .name_server(namesrv)
         .group(&group)
         .consume_from(ConsumeFrom::First)
-        .client_config(|c| c.credentials = Some(creds(acc.subscriber)))
+        .credentials(acc.subscriber.0, acc.subscriber.1)
         .config(|c| {
             c.rebalance_interval = Duration::from_secs(2);
             c.persist_interval = Duration::from_millis(500);
@@ -265,6 +310,8 @@ async fn every_request_kind_is_signed_and_unpermitted_ones_are_denied(
 // ----- 4.9.7, ACL 1.0 ------------------------------------------------------------
 
 const TOPIC_4X: &str = "acl_topic_49";
+/// The topic of the request kinds test (its stored messages are checked).
+const TOPIC_4X_KINDS: &str = "acl_topic_49_kinds";
 const ADMIN_AK: &str = "rmqAdminAK";
 const ADMIN_SK: &str = "rmqAdminSecret";
 const PUB_AK: &str = "rmqPubOnlyAK";
@@ -273,7 +320,8 @@ const SUB_AK: &str = "rmqSubOnlyAK";
 const SUB_SK: &str = "rmqSubOnlySecret";
 
 /// Accounts: an admin with every permission; a normal account that may only
-/// publish to [`TOPIC_4X`]; a normal account that may only subscribe to it.
+/// publish to [`TOPIC_4X`] and [`TOPIC_4X_KINDS`]; a normal account that may
+/// only subscribe to them.
 /// No white lists anywhere: every broker request must be signed.
 fn plain_acl_yml() -> String {
     format!(
@@ -291,13 +339,15 @@ fn plain_acl_yml() -> String {
          \x20 defaultGroupPerm: PUB|SUB\n\
          \x20 topicPerms:\n\
          \x20 - {TOPIC_4X}=PUB\n\
+         \x20 - {TOPIC_4X_KINDS}=PUB\n\
          - accessKey: {SUB_AK}\n\
          \x20 secretKey: {SUB_SK}\n\
          \x20 admin: false\n\
          \x20 defaultTopicPerm: DENY\n\
          \x20 defaultGroupPerm: PUB|SUB\n\
          \x20 topicPerms:\n\
-         \x20 - {TOPIC_4X}=SUB\n"
+         \x20 - {TOPIC_4X}=SUB\n\
+         \x20 - {TOPIC_4X_KINDS}=SUB\n"
     )
 }
 
@@ -305,12 +355,7 @@ fn plain_acl_yml() -> String {
 async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_unpermitted_ones_on_4x(
 ) {
     let _serial = SERIAL.lock().await;
-    let spec = ClusterSpec::with_free_ports(BrokerVersion::V4)
-        .unwrap()
-        .broker_config("aclEnable", "true")
-        .home_file("conf/plain_acl.yml", plain_acl_yml());
-    let cluster = start_cluster(spec).await;
-    let namesrv = cluster.namesrv_addr();
+    let namesrv = acl_cluster(BrokerVersion::V4).await.namesrv.clone();
 
     // A signed admin request creates the topic (an admin-only request code).
     let admin = Admin::connect_with(&namesrv, Some(AclCredentials::new(ADMIN_AK, ADMIN_SK)))
@@ -363,7 +408,6 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
 
     unsigned.shutdown().await.unwrap();
     admin.shutdown().await.unwrap();
-    stop_cluster(cluster).await;
 }
 
 /// A fresh 4.9.7 cluster with ACL 1.0 and the accounts of [`plain_acl_yml`].
@@ -378,7 +422,7 @@ fn acl_1_0_spec() -> ClusterSpec {
 async fn acl_1_0_signs_admin_transaction_and_push_consumer_requests_and_denies_unpermitted_ones_on_4x(
 ) {
     let _serial = SERIAL.lock().await;
-    let cluster = start_cluster(acl_1_0_spec()).await;
+    let cluster = acl_cluster(BrokerVersion::V4).await;
     let accounts = Accounts {
         admin: (ADMIN_AK, ADMIN_SK),
         publisher: (PUB_AK, PUB_SK),
@@ -387,12 +431,11 @@ async fn acl_1_0_signs_admin_transaction_and_push_consumer_requests_and_denies_u
         no_subscribe: (PUB_AK, PUB_SK),
     };
     every_request_kind_is_signed_and_unpermitted_ones_are_denied(
-        &cluster.namesrv_addr(),
-        TOPIC_4X,
+        &cluster.namesrv,
+        TOPIC_4X_KINDS,
         &accounts,
     )
     .await;
-    stop_cluster(cluster).await;
 }
 
 // ----- 5.5.0, ACL 2.0 authentication ----------------------------------------------
@@ -400,10 +443,10 @@ async fn acl_1_0_signs_admin_transaction_and_push_consumer_requests_and_denies_u
 const SUPER_USER: &str = "rocketmq";
 const SUPER_PASSWORD: &str = "12345678";
 
-#[tokio::test]
-async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_on_5x() {
-    let _serial = SERIAL.lock().await;
-    let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
+/// A fresh 5.5.0 cluster with ACL 2.0 authentication (the local metadata
+/// provider and the initial super user [`SUPER_USER`]) and authorization.
+fn acl_2_0_spec() -> ClusterSpec {
+    ClusterSpec::with_free_ports(BrokerVersion::V5)
         .unwrap()
         .broker_config("authenticationEnabled", "true")
         .broker_config(
@@ -413,9 +456,22 @@ async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_o
         .broker_config(
             "initAuthenticationUser",
             format!("{{\"username\":\"{SUPER_USER}\",\"password\":\"{SUPER_PASSWORD}\"}}"),
-        );
-    let cluster = start_cluster(spec).await;
-    let namesrv = cluster.namesrv_addr();
+        )
+        .broker_config("authorizationEnabled", "true")
+        .broker_config(
+            "authorizationProvider",
+            "org.apache.rocketmq.auth.authorization.provider.DefaultAuthorizationProvider",
+        )
+        .broker_config(
+            "authorizationMetadataProvider",
+            "org.apache.rocketmq.auth.authorization.provider.LocalAuthorizationMetadataProvider",
+        )
+}
+
+#[tokio::test]
+async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_on_5x() {
+    let _serial = SERIAL.lock().await;
+    let namesrv = acl_cluster(BrokerVersion::V5).await.namesrv.clone();
     let topic = unique("acl_topic_55");
 
     let admin = Admin::connect_with(
@@ -444,7 +500,6 @@ async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_o
     assert_eq!(remark, "username cannot be null.");
 
     admin.shutdown().await.unwrap();
-    stop_cluster(cluster).await;
 }
 
 // ----- 5.5.0, ACL 2.0 authorization ------------------------------------------------
@@ -493,28 +548,8 @@ async fn create_user(
 async fn acl_2_0_authorizes_admin_transaction_and_push_consumer_requests_and_denies_unpermitted_ones_on_5x(
 ) {
     let _serial = SERIAL.lock().await;
-    let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
-        .unwrap()
-        .broker_config("authenticationEnabled", "true")
-        .broker_config(
-            "authenticationMetadataProvider",
-            "org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider",
-        )
-        .broker_config(
-            "initAuthenticationUser",
-            format!("{{\"username\":\"{SUPER_USER}\",\"password\":\"{SUPER_PASSWORD}\"}}"),
-        )
-        .broker_config("authorizationEnabled", "true")
-        .broker_config(
-            "authorizationProvider",
-            "org.apache.rocketmq.auth.authorization.provider.DefaultAuthorizationProvider",
-        )
-        .broker_config(
-            "authorizationMetadataProvider",
-            "org.apache.rocketmq.auth.authorization.provider.LocalAuthorizationMetadataProvider",
-        );
-    let cluster = start_cluster(spec).await;
-    let namesrv = cluster.namesrv_addr();
+    let cluster = acl_cluster(BrokerVersion::V5).await;
+    let namesrv = cluster.namesrv.clone();
     let topic = unique("acl_topic_55");
     let admin = Admin::connect_with(
         &namesrv,
@@ -522,7 +557,7 @@ async fn acl_2_0_authorizes_admin_transaction_and_push_consumer_requests_and_den
     )
     .await
     .unwrap();
-    let broker = cluster.broker_addr();
+    let broker = cluster.broker.clone();
     create_user(&admin, &broker, PUB_USER, PUB_PASSWORD, &topic, "Pub").await;
     create_user(&admin, &broker, SUB_USER, SUB_PASSWORD, &topic, "Sub").await;
     admin.shutdown().await.unwrap();
@@ -534,5 +569,100 @@ async fn acl_2_0_authorizes_admin_transaction_and_push_consumer_requests_and_den
         no_subscribe: (PUB_USER, PUB_PASSWORD),
     };
     every_request_kind_is_signed_and_unpermitted_ones_are_denied(&namesrv, &topic, &accounts).await;
-    stop_cluster(cluster).await;
+}
+
+// ----- the lite pull consumer, both lines ------------------------------------------
+
+/// Polls `c` until a message with `body` came or `limit` passed; returns
+/// every body polled.
+async fn poll_for(c: &LitePullConsumer, body: &str, limit: Duration) -> Vec<String> {
+    let start = std::time::Instant::now();
+    let mut got = Vec::new();
+    while !got.iter().any(|b| b == body) && start.elapsed() < limit {
+        got.extend(bodies(&c.poll(Duration::from_millis(500)).await.unwrap()));
+    }
+    got
+}
+
+/// A started lite pull consumer of a fresh group on `topic` from its first
+/// message, signing with `creds` (set on its builder) when given.
+async fn lite_pull_consumer(
+    namesrv: &str,
+    topic: &str,
+    creds: Option<(&str, &str)>,
+) -> LitePullConsumer {
+    let mut builder = LitePullConsumer::builder()
+        .name_server(namesrv)
+        .group(unique("cg_acl_lite"))
+        .consume_from(ConsumeFrom::First)
+        .config(|c| c.pull_suspend = Duration::from_secs(2));
+    if let Some((ak, sk)) = creds {
+        builder = builder.credentials(ak, sk);
+    }
+    let c = builder.build().unwrap();
+    c.subscribe(topic, Selector::all()).unwrap();
+    c.start().await.unwrap();
+    c
+}
+
+/// A message published with `publisher` to `topic` is polled by a lite pull
+/// consumer signing with `subscriber`; one without credentials polls
+/// nothing in 8 s (the broker refuses its heartbeat and pulls).
+async fn lite_pull_reads_signed_and_is_denied_unsigned(
+    namesrv: &str,
+    topic: &str,
+    publisher: (&str, &str),
+    subscriber: (&str, &str),
+) {
+    let p = producer(namesrv, Some(publisher), SerializeType::RocketMq).await;
+    let body = unique("lite pull signed");
+    let r = p.send(Message::new(topic, body.clone())).await.unwrap();
+    assert_eq!(r.status, SendStatus::Ok);
+    p.shutdown().await.unwrap();
+
+    let signed = lite_pull_consumer(namesrv, topic, Some(subscriber)).await;
+    let got = poll_for(&signed, &body, Duration::from_secs(30)).await;
+    signed.shutdown().await.unwrap();
+    assert!(got.contains(&body), "the signed consumer polled {got:?}");
+
+    let unsigned = lite_pull_consumer(namesrv, topic, None).await;
+    let got = poll_for(&unsigned, &body, Duration::from_secs(8)).await;
+    unsigned.shutdown().await.unwrap();
+    assert!(got.is_empty(), "the unsigned consumer polled {got:?}");
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_with_credentials_reads_and_one_without_is_denied_on_4x() {
+    let _serial = SERIAL.lock().await;
+    let namesrv = acl_cluster(BrokerVersion::V4).await.namesrv.clone();
+    let admin = Admin::connect_with(&namesrv, Some(AclCredentials::new(ADMIN_AK, ADMIN_SK)))
+        .await
+        .unwrap();
+    create_topic(&admin, TOPIC_4X, 2).await;
+    admin.shutdown().await.unwrap();
+    // The subscriber account may only subscribe to the topic.
+    lite_pull_reads_signed_and_is_denied_unsigned(
+        &namesrv,
+        TOPIC_4X,
+        (PUB_AK, PUB_SK),
+        (SUB_AK, SUB_SK),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_with_credentials_reads_and_one_without_is_denied_on_5x() {
+    let _serial = SERIAL.lock().await;
+    let namesrv = acl_cluster(BrokerVersion::V5).await.namesrv.clone();
+    let topic = unique("acl_lite_55");
+    let admin = Admin::connect_with(
+        &namesrv,
+        Some(AclCredentials::new(SUPER_USER, SUPER_PASSWORD)),
+    )
+    .await
+    .unwrap();
+    create_topic(&admin, &topic, 2).await;
+    admin.shutdown().await.unwrap();
+    let super_user = (SUPER_USER, SUPER_PASSWORD);
+    lite_pull_reads_signed_and_is_denied_unsigned(&namesrv, &topic, super_user, super_user).await;
 }
