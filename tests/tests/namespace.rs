@@ -220,7 +220,9 @@ async fn a_lite_pull_consumer_in_a_namespace_sees_bare_topic_names(namesrv: &str
     assert!(
         got.iter().all(|m| m.topic() == topic),
         "{:?}",
-        got.iter().map(|m| m.topic().to_string()).collect::<Vec<_>>()
+        got.iter()
+            .map(|m| m.topic().to_string())
+            .collect::<Vec<_>>()
     );
 
     c.seek(&queue, 1).await.unwrap();
