@@ -1,7 +1,9 @@
-//! Message trace, opt-in: a [`Producer`] or [`PushConsumer`] built with
-//! [`TraceConfig`] publishes a record of every acknowledged send (`Pub`) and
-//! of every delivery before and after its handler (`SubBefore`,
-//! `SubAfter`) to the trace topic, in the Java client's format
+//! Message trace, opt-in: a [`Producer`], [`PushConsumer`] or
+//! [`LitePullConsumer`] built with [`TraceConfig`] publishes a record of
+//! every acknowledged send (`Pub`) and of every delivery before and after
+//! its handler (`SubBefore`, `SubAfter`; a lite pull consumer writes both
+//! when a poll hands the messages out, as Java's does) to the trace topic,
+//! in the Java client's format
 //! ([`rmq_core::trace`]), so RocketMQ's tools read them and
 //! [`Admin::message_trace`](crate::Admin::message_trace) reads Java's.
 //!
@@ -16,6 +18,7 @@
 //!
 //! [`Producer`]: crate::Producer
 //! [`PushConsumer`]: crate::PushConsumer
+//! [`LitePullConsumer`]: crate::LitePullConsumer
 //! [`Producer::traces_dropped`]: crate::Producer::traces_dropped
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
