@@ -33,7 +33,8 @@ async function run() {
   show('bridge', `${bridge}${token ? ' (with token)' : ''}`);
   show('topic', topic);
 
-  // --- the README's browser example, as is ---------------------------------
+  // --- produce and consume (the README blocks themselves are run as written
+  // by browser.test.js's readme tests) --------------------------------------
   const producer = new Producer({ nameServer, bridge, token, group: `${group}_pg` });
   await producer.start();
   const sent = [];
