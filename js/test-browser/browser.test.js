@@ -259,6 +259,11 @@ async function runPage(html, shot, done, files = {}) {
   const errors = [];
   page.on('console', (m) => lines.push(m.text()));
   page.on('pageerror', (e) => errors.push(e.message));
+  // A module or the .wasm not found fails at once (no pageerror for those).
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) errors.push(`${r.status()} ${r.url()}`);
+  });
+  page.on('requestfailed', (r) => errors.push(`${r.failure()?.errorText} ${r.url()}`));
   const what = () => `${html}\n${Object.values(files).map((f) => f.body).join('\n')}\nconsole:\n${lines.join('\n')}`;
   try {
     await page.goto(`http://127.0.0.1:${server.address().port}${path}`, { timeout: 30_000 });
