@@ -10,7 +10,7 @@ use rmq_core::client::{Client, ConsumerId, Outcome};
 use rmq_core::consumer::{ConsumeResult, ConsumerConfig, DeliveryId};
 use rmq_core::engine::ClientConfig;
 use rmq_core::message::MessageExt;
-use rmq_core::namespace::wrap_opt;
+use rmq_core::namespace::{unwrap_opt, wrap_opt};
 use rmq_core::protocol::headers::{
     GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader,
     GetMinOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
@@ -294,6 +294,28 @@ impl LitePullConsumer {
         let (handle, consumer) = self.running()?;
         let mut buf = self.inner.buffer.lock().await;
         ack(&handle, consumer, std::mem::take(&mut buf.handed_out))
+    }
+
+    /// The queues this consumer pulls from now (Java `assignment()`): its
+    /// share by the group's last rebalance, or the assigned queues once
+    /// their topic's route is known. Sorted; empty before the first
+    /// rebalance.
+    pub async fn assignment(&self) -> Result<Vec<MessageQueue>, Error> {
+        let (handle, consumer) = self.running()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        handle.run(move |client, _now| {
+            let queues: Vec<MessageQueue> = client
+                .consumer(consumer)
+                .map(|c| c.owned_queues().cloned().collect())
+                .unwrap_or_default();
+            let _ = tx.send(queues);
+        })?;
+        let namespace = self.inner.namespace.as_deref();
+        let mut queues = rx.await.map_err(|_| Error::ShutDown)?;
+        for q in &mut queues {
+            q.topic = unwrap_opt(namespace, &q.topic);
+        }
+        Ok(queues)
     }
 
     /// The next poll of `queue` starts at `offset`.

@@ -117,7 +117,24 @@ async fn two_subscribed_members_share_the_topic(namesrv: &str) {
     let (a, b) = (member("la"), member("lb"));
     a.start().await.unwrap();
     b.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Send once the members own disjoint shares covering the 4 queues (a
+    // loaded machine may take longer than a fixed wait to rebalance).
+    let owned = |queues: Vec<MessageQueue>| -> BTreeSet<i32> {
+        queues.iter().map(|q| q.queue_id).collect()
+    };
+    let start = Instant::now();
+    loop {
+        let qa = owned(a.assignment().await.unwrap());
+        let qb = owned(b.assignment().await.unwrap());
+        if !qa.is_empty() && !qb.is_empty() && qa.is_disjoint(&qb) && qa.len() + qb.len() == 4 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the group never split the 4 queues: {qa:?} {qb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let p = producer(namesrv, "lite_sub").await;
     for i in 0..100 {
         p.send(Message::new(topic.as_str(), format!("m{i}")))

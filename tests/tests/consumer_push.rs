@@ -476,6 +476,24 @@ async fn orderly_consumption_keeps_each_keys_order_across_a_rebalance(namesrv: &
     }
     let (c2, seen2) = start_orderly("o2");
     c2.start().await.unwrap(); // the group rebalances while the first consumes
+                               // The second half goes out once the second member owns its share (a
+                               // loaded machine may take longer to rebalance than the sends take).
+    let owned = |queues: Vec<rmq::MessageQueue>| -> BTreeSet<i32> {
+        queues.iter().map(|q| q.queue_id).collect()
+    };
+    let start = Instant::now();
+    loop {
+        let a = owned(c1.assigned_queues().await.unwrap());
+        let b = owned(c2.assigned_queues().await.unwrap());
+        if !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 4 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the group never split the 4 queues: {a:?} {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for i in 50..100 {
         for k in keys {
             let msg = Message::new(topic.as_str(), format!("{k}:{i}"));
