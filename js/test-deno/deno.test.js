@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Producer, PushConsumer, ConsumeResult } from '../src/index.js';
 import { runtime, selectTransport } from '../src/platform.js';
 import { BROKERS, nameServer, unique, eventually, waitForRoute } from '../test-support/broker.js';
+import { blockAfter, substitute } from '../test-support/readme.js';
 
 // Every connection the package opens goes through this spy.
 const opened = [];
@@ -60,14 +61,11 @@ for (const { label, variable } of BROKERS) {
   Deno.test(`the README's Deno example runs as written (broker ${label})`, async () => {
     const here = new URL('.', import.meta.url);
     const readme = await Deno.readTextFile(new URL('../../README.md', here));
-    const marker = readme.indexOf('<!-- readme-test: deno -->');
-    assert.ok(marker >= 0, 'README.md has a Deno block');
-    const fence = readme.indexOf('```js\n', marker);
-    let code = readme.slice(fence + 6, readme.indexOf('\n```', fence + 6) + 1);
-    code = code.replace("'npm:rmq'", `'${new URL('../src/index.js', here).href}'`);
-    for (const name of ['readme_deno_pg', 'readme_deno_topic']) {
-      code = code.replaceAll(`'${name}'`, `'${unique(name)}'`);
-    }
+    const names = ['readme_deno_pg', 'readme_deno_topic'];
+    const code = substitute(blockAfter(readme, '<!-- readme-test: deno -->'), {
+      "'npm:rmq'": `'${new URL('../src/index.js', here).href}'`,
+      ...Object.fromEntries(names.map((name) => [`'${name}'`, `'${unique(name)}'`])),
+    });
     const file = await Deno.makeTempFile({ suffix: '.mjs' });
     try {
       await Deno.writeTextFile(file, code);

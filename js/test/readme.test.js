@@ -9,27 +9,19 @@ import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BROKERS, nameServer, unique } from '../test-support/broker.js';
+import { blockAfter, substitute } from '../test-support/readme.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageDir = path.join(here, '..');
 const readme = readFileSync(path.join(packageDir, '..', 'README.md'), 'utf8');
 
-/** The code of the fenced block right after `marker`. */
-function blockAfter(marker) {
-  const at = readme.indexOf(marker);
-  assert.ok(at >= 0, `README.md has no ${marker}`);
-  const fence = readme.indexOf('```js\n', at);
-  const end = readme.indexOf('\n```', fence + 6);
-  assert.ok(fence >= 0 && end > fence, `no js block after ${marker}`);
-  return readme.slice(fence + 6, end + 1);
-}
-
 for (const { label, variable } of BROKERS) {
   test(`the README's Node example runs as written (broker ${label})`, () => {
-    let code = blockAfter('<!-- readme-test: node -->');
-    for (const name of ['readme_topic', 'readme_pg', 'readme_cg']) {
-      code = code.replaceAll(`'${name}'`, `'${unique(name)}'`);
-    }
+    const names = ['readme_topic', 'readme_pg', 'readme_cg'];
+    const code = substitute(
+      blockAfter(readme, '<!-- readme-test: node -->'),
+      Object.fromEntries(names.map((name) => [`'${name}'`, `'${unique(name)}'`])),
+    );
     const file = path.join(packageDir, `.readme-example-${process.pid}-${label}.mjs`);
     writeFileSync(file, code);
     try {
