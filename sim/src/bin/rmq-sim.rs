@@ -1,10 +1,18 @@
 //! `rmq-sim`: runs the cluster simulation over seeds.
 //!
 //! ```text
-//! rmq-sim --seed S                          one seed: its stats, or the failure trace
+//! rmq-sim --seed S                          one seed: its stats, or its failure
+//!                                           shrunk to the fewest faults that
+//!                                           still fail (rmq_sim::cluster::shrink)
+//! rmq-sim --seed S --faults I,J,K|none      that seed with only these faults
+//!                                           (by index): replays a shrunk run
 //! rmq-sim --seeds N [--from F] [--jobs J]   seeds F..F+N on J threads; reports
 //!                                           throughput; exits 1 on any failure
-//! --faults K   inject K faults per seed instead of 4 (a harder run)
+//!                                           (the first 3 failures shrunk)
+//! --fault-count K   draw K faults per seed instead of 4 (a harder run)
+//! --bug NAME   re-introduce a client bug in the simulated hosts
+//!              (frozen-routes, drops-every-other-delivery,
+//!              forgets-broadcast-offsets: rmq_sim::cluster::Bug)
 //! --orderly 0|1   every seed concurrent (0) or orderly (1), instead of one in four orderly
 //! --groups clustering|broadcasting|both   every seed with these consumer
 //!              groups, instead of the three in turn (rmq_sim::cluster::Groups)
@@ -15,11 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use rmq_sim::cluster::{run, Groups, SimConfig, Stats};
+use rmq_sim::cluster::{run, shrink, Bug, FaultMask, Groups, SimConfig, Stats, SHRINK_RUNS};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: rmq-sim --seed S | --seeds N [--from F] [--jobs J] [--faults K] [--orderly 0|1] [--groups clustering|broadcasting|both]"
+        "usage: rmq-sim --seed S [--faults I,J,K|none] | --seeds N [--from F] [--jobs J]; [--fault-count K] [--orderly 0|1] [--groups clustering|broadcasting|both] [--bug NAME]"
     );
     ExitCode::from(2)
 }
@@ -40,8 +48,29 @@ fn main() -> ExitCode {
     let (mut seed, mut seeds, mut from) = (None, None, 0u64);
     let mut jobs = std::thread::available_parallelism().map_or(1, usize::from) as u64;
     let (mut faults, mut orderly, mut groups) = (None, None, None);
+    let (mut mask, mut bug) = (None, None);
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--bug" {
+            match args.get(i + 1).and_then(|v| Bug::parse(v)) {
+                Some(b) => bug = Some(b),
+                None => return usage(),
+            }
+            i += 2;
+            continue;
+        }
+        if args[i] == "--faults" {
+            match args.get(i + 1).map(|v| FaultMask::parse(v)) {
+                Some(Ok(m)) => mask = Some(m),
+                Some(Err(e)) => {
+                    eprintln!("--faults: {e}");
+                    return usage();
+                }
+                None => return usage(),
+            }
+            i += 2;
+            continue;
+        }
         if args[i] == "--groups" {
             match args.get(i + 1).and_then(|v| Groups::parse(v)) {
                 Some(g) => groups = Some(g),
@@ -56,7 +85,7 @@ fn main() -> ExitCode {
             ("--seeds", Some(v)) => seeds = Some(v),
             ("--from", Some(v)) => from = v,
             ("--jobs", Some(v)) => jobs = v.max(1),
-            ("--faults", Some(v)) => faults = Some(v as usize),
+            ("--fault-count", Some(v)) => faults = Some(v as usize),
             ("--orderly", Some(v)) => orderly = Some(v != 0),
             _ => return usage(),
         }
@@ -69,27 +98,43 @@ fn main() -> ExitCode {
         }
         c.faults = faults.unwrap_or(c.faults);
         c.orderly = orderly.unwrap_or(c.orderly);
+        c.bug = bug;
         c
     };
     if let Some(s) = seed {
         let started = Instant::now();
-        return match run(s, &config(s)) {
+        // With --faults: the replay of a shrunk run, reported as is.
+        let replay = mask.is_some();
+        let mut c = config(s);
+        if let Some(m) = mask {
+            c = c.with_faults(m).replay();
+        }
+        return match run(s, &c) {
             Ok(stats) => {
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 println!("seed {s}: every invariant held ({ms:.1} ms): {stats:?}");
                 ExitCode::SUCCESS
             }
-            Err(f) => {
+            Err(f) if replay => {
                 println!("{f}");
                 ExitCode::FAILURE
             }
+            Err(f) => {
+                println!("{}", shrink(s, &c, &f, SHRINK_RUNS));
+                ExitCode::FAILURE
+            }
         };
+    }
+    if mask.is_some() {
+        eprintln!("--faults replays one seed: give --seed S");
+        return usage();
     }
     let Some(n) = seeds else {
         return usage();
     };
     let started = Instant::now();
     let next = AtomicU64::new(from);
+    let failures = AtomicU64::new(0);
     let totals = Mutex::new(Totals::default());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -99,6 +144,13 @@ fn main() -> ExitCode {
                     return;
                 }
                 let result = run(s, &config(s));
+                // The first failures are shrunk (outside the lock).
+                let shrunk = match &result {
+                    Err(f) if failures.fetch_add(1, Ordering::Relaxed) < 3 => {
+                        Some(shrink(s, &config(s), f, SHRINK_RUNS))
+                    }
+                    _ => None,
+                };
                 let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
                 t.broadcast += result.as_ref().map_or(0, |r| r.broadcast_consumed);
                 match result {
@@ -115,8 +167,8 @@ fn main() -> ExitCode {
                         t.faults += faults;
                     }
                     Err(f) => {
-                        if t.failed.len() < 3 {
-                            println!("{f}\n");
+                        if let Some(shrunk) = shrunk {
+                            println!("{shrunk}\n");
                         } else {
                             println!("seed {s}: {:?}: {}", f.invariant, f.detail);
                         }

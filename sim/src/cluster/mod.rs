@@ -14,8 +14,12 @@
 //! a process crash, as Java's `offsets.json` survives one on disk).
 //!
 //! After every step the invariants are checked (see [`Invariant`]); a
-//! violation stops the run with a [`Failure`] that prints the injected
-//! faults and the last events, and the same seed replays it exactly.
+//! violation stops the run with a [`Failure`], and the same seed replays it
+//! exactly. [`shrink`] then minimizes it: the faults the violation does not
+//! need are skipped ([`FaultMask`]: the scheduler still draws them, so the
+//! rest of the schedule stays), and the report shows the few faults left
+//! and the minimized run's events about the queue, message or client the
+//! violation names, with the command line that replays that run.
 //!
 //! ```
 //! use rmq_sim::cluster::{run, SimConfig};
@@ -27,13 +31,16 @@
 mod broker;
 mod check;
 mod rng;
+mod shrink;
 mod world;
 
 pub use broker::{Broker, Effect, LinkId, Location, Stored};
 pub use check::Checker;
 pub use rng::Rng;
+pub use shrink::{shrink, Shrunk, SHRINK_RUNS};
 pub use world::World;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -82,6 +89,17 @@ pub enum Invariant {
     Livelock,
 }
 
+impl Invariant {
+    /// Checked once, at the end of the run (not after a step): a re-run
+    /// can show it only by running to the end.
+    pub fn at_end(self) -> bool {
+        matches!(
+            self,
+            Invariant::MessageNotConsumed | Invariant::BroadcastNotConsumed
+        )
+    }
+}
+
 /// A client bug re-introduced on purpose, in the simulated host (never in
 /// `rmq-core`), to show the checker catches its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +114,28 @@ pub enum Bug {
     /// restarted member starts from the queues' end (Java's default
     /// `CONSUME_FROM_LAST_OFFSET` with no `offsets.json`).
     ForgetsBroadcastOffsets,
+}
+
+impl Bug {
+    /// Every bug, with its command-line name (`--bug NAME`).
+    pub const NAMED: [(&'static str, Bug); 3] = [
+        ("frozen-routes", Bug::FrozenRoutes),
+        ("drops-every-other-delivery", Bug::DropsEveryOtherDelivery),
+        ("forgets-broadcast-offsets", Bug::ForgetsBroadcastOffsets),
+    ];
+
+    /// The bug named `s` (see [`Bug::NAMED`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        Bug::NAMED.iter().find(|(n, _)| *n == s).map(|(_, b)| *b)
+    }
+
+    /// Its command-line name.
+    pub fn name(self) -> &'static str {
+        Bug::NAMED
+            .iter()
+            .find(|(_, b)| *b == self)
+            .map_or("?", |(n, _)| n)
+    }
 }
 
 /// The consumer groups subscribed to the topic in a run.
@@ -180,8 +220,74 @@ impl FaultKind {
     ];
 }
 
+/// Which of the faults the scheduler draws a run applies, by index in
+/// drawing order (`#0` is the first fault drawn for the seed). A fault left
+/// out is still drawn, and its random choices (target, duration) are still
+/// made when its time comes, but nothing happens: the other faults keep
+/// their kinds and times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultMask(Option<BTreeSet<usize>>);
+
+impl FaultMask {
+    /// Every fault drawn is applied (the default).
+    pub fn all() -> Self {
+        FaultMask(None)
+    }
+
+    /// Only the faults with these indices are applied.
+    pub fn only(indices: impl IntoIterator<Item = usize>) -> Self {
+        FaultMask(Some(indices.into_iter().collect()))
+    }
+
+    /// Whether fault `index` is applied.
+    pub fn applies(&self, index: usize) -> bool {
+        self.0.as_ref().is_none_or(|s| s.contains(&index))
+    }
+
+    /// True for [`FaultMask::all`].
+    pub fn is_all(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The indices kept, `None` for [`FaultMask::all`].
+    pub fn indices(&self) -> Option<&BTreeSet<usize>> {
+        self.0.as_ref()
+    }
+
+    /// `all`, `none`, or indices separated by commas (`0,3,5`), as
+    /// [`FaultMask`]'s `Display` writes them.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "all" => Ok(FaultMask::all()),
+            "none" | "" => Ok(FaultMask::only([])),
+            list => list
+                .split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse::<usize>()
+                        .map_err(|e| format!("fault index `{x}`: {e}"))
+                })
+                .collect::<Result<BTreeSet<_>, _>>()
+                .map(|s| FaultMask(Some(s))),
+        }
+    }
+}
+
+impl fmt::Display for FaultMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("all"),
+            Some(s) if s.is_empty() => f.write_str("none"),
+            Some(s) => {
+                let list: Vec<String> = s.iter().map(usize::to_string).collect();
+                f.write_str(&list.join(","))
+            }
+        }
+    }
+}
+
 /// The shape of one simulated run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Brokers up at the start.
     pub brokers: usize,
@@ -218,9 +324,22 @@ pub struct SimConfig {
     pub retry_per_mille: u64,
     /// A client bug to re-introduce.
     pub bug: Option<Bug>,
-    /// Events kept for the failure trace.
+    /// Events the failure report shows: the last ones about the queue,
+    /// message or client the violation names (else the last ones).
     pub trace_len: usize,
+    /// Events remembered for the failure report (the most recent ones):
+    /// [`REPLAY_HISTORY`] looks back over a whole run.
+    pub history: usize,
+    /// Which of the faults drawn are applied.
+    pub fault_mask: FaultMask,
+    /// Stop at this virtual time, as if every invariant held (no
+    /// end-of-run checks unless it is past [`SimConfig::run_for`]):
+    /// [`shrink`]'s re-runs stop where the failure they look for happened.
+    pub stop_at: Option<Duration>,
 }
+
+/// [`SimConfig::history`] of a replayed seed: longer than any run.
+pub const REPLAY_HISTORY: usize = 1 << 20;
 
 impl SimConfig {
     /// The CI-sized run: 2 brokers (1 spare), 2 name servers, 4 queues,
@@ -245,6 +364,9 @@ impl SimConfig {
             retry_per_mille: 50,
             bug: None,
             trace_len: 40,
+            history: 2048,
+            fault_mask: FaultMask::all(),
+            stop_at: None,
         }
     }
 
@@ -265,6 +387,72 @@ impl SimConfig {
             consumers,
             broadcasters,
             ..self
+        }
+    }
+
+    /// This run, applying only the faults of `mask`.
+    pub fn with_faults(self, mask: FaultMask) -> Self {
+        SimConfig {
+            fault_mask: mask,
+            ..self
+        }
+    }
+
+    /// This run as a replay: [`REPLAY_HISTORY`] events remembered, no stop.
+    pub fn replay(self) -> Self {
+        SimConfig {
+            history: REPLAY_HISTORY,
+            stop_at: None,
+            ..self
+        }
+    }
+
+    /// The `cargo xtask sim` arguments after `--seed S` that give this run
+    /// (`--groups`, `--bug`, `--faults`), or `None` when no command line
+    /// does (a shape other than [`SimConfig::for_seed`]'s).
+    pub fn xtask_args(&self, seed: u64) -> Option<String> {
+        let plain = SimConfig {
+            trace_len: self.trace_len,
+            history: self.history,
+            fault_mask: self.fault_mask.clone(),
+            stop_at: self.stop_at,
+            bug: self.bug,
+            ..SimConfig::for_seed(seed)
+        };
+        let mut args = String::new();
+        if *self != plain {
+            let groups = [
+                ("clustering", Groups::Clustering),
+                ("broadcasting", Groups::Broadcasting),
+                ("both", Groups::Both),
+            ];
+            let (name, _) = groups
+                .into_iter()
+                .find(|(_, g)| *self == plain.clone().with_groups(*g))?;
+            args.push_str(&format!(" --groups {name}"));
+        }
+        if let Some(bug) = self.bug {
+            args.push_str(&format!(" --bug {}", bug.name()));
+        }
+        if !self.fault_mask.is_all() {
+            args.push_str(&format!(" --faults {}", self.fault_mask));
+        }
+        Some(args)
+    }
+
+    /// The line that replays `seed` with this run's shape and faults:
+    /// `cargo xtask sim --seed S ...`, or (no command line gives this
+    /// shape) the library call.
+    pub fn replay_command(&self, seed: u64) -> String {
+        match self.xtask_args(seed) {
+            Some(args) => format!("cargo xtask sim --seed {seed}{args}"),
+            None if self.fault_mask.is_all() => {
+                format!("rmq_sim::cluster::run({seed}, &config) with this run's SimConfig")
+            }
+            None => format!(
+                "rmq_sim::cluster::run({seed}, &config.with_faults(FaultMask::parse(\"{}\")?)) with this run's SimConfig",
+                self.fault_mask
+            ),
         }
     }
 }
@@ -291,8 +479,37 @@ pub struct Stats {
     pub probes: u64,
 }
 
+/// What became of one fault the scheduler drew, in a run that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedFault {
+    /// Its index in drawing order (what [`FaultMask`] names).
+    pub index: usize,
+    /// Its kind.
+    pub kind: FaultKind,
+    /// Its virtual time, in ms.
+    pub at_ms: u64,
+    /// Left out by the run's [`FaultMask`].
+    pub skipped: bool,
+    /// What it did, with virtual times (its crash and the restart it led
+    /// to, say); empty when it found nothing to do (a storm already on).
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for InjectedFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} {:?} at {} ms", self.index, self.kind, self.at_ms)?;
+        if self.skipped {
+            f.write_str(": skipped")
+        } else if self.notes.is_empty() {
+            f.write_str(": nothing to do")
+        } else {
+            write!(f, ": {}", self.notes.join("; "))
+        }
+    }
+}
+
 /// An invariant violated: what, when, and how the run got there.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// The seed that reproduces it.
     pub seed: u64,
@@ -302,28 +519,66 @@ pub struct Failure {
     pub detail: String,
     /// Virtual time of the violation, in ms.
     pub at_ms: u64,
-    /// Every fault injected so far, with its virtual time.
-    pub faults: Vec<String>,
-    /// The last events before the violation.
+    /// Steps simulated, the violating one included.
+    pub steps: u64,
+    /// Every fault whose time came before the violation: applied, found
+    /// nothing to do, or skipped.
+    pub faults: Vec<InjectedFault>,
+    /// What the trace is about: the queues, messages and clients the
+    /// violation names (empty: the trace is the run's last events).
+    pub about: String,
+    /// The trace is about them (else nothing in the run's history was:
+    /// the trace is the run's last events).
+    pub focused: bool,
+    /// The run's last [`SimConfig::trace_len`] events about them.
     pub trace: Vec<String>,
+    /// The line that replays this run.
+    pub command: String,
+}
+
+impl Failure {
+    /// Indices of the faults the run applied (not skipped) before the
+    /// violation.
+    pub fn applied(&self) -> Vec<usize> {
+        self.faults
+            .iter()
+            .filter(|f| !f.skipped)
+            .map(|f| f.index)
+            .collect()
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "seed {}: {:?} at {} ms: {}",
-            self.seed, self.invariant, self.at_ms, self.detail
+            "seed {}: {:?} at {} ms (step {}): {}",
+            self.seed, self.invariant, self.at_ms, self.steps, self.detail
         )?;
-        writeln!(f, "faults injected:")?;
-        for x in &self.faults {
+        let applied = self.faults.iter().filter(|x| !x.skipped).count();
+        writeln!(f, "faults ({applied}):")?;
+        for x in self.faults.iter().filter(|x| !x.skipped) {
             writeln!(f, "  {x}")?;
         }
-        writeln!(f, "last {} events:", self.trace.len())?;
+        let skipped: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|x| x.skipped)
+            .map(|x| format!("#{}", x.index))
+            .collect();
+        if !skipped.is_empty() {
+            writeln!(f, "skipped: {}", skipped.join(" "))?;
+        }
+        let n = self.trace.len();
+        match (self.about.as_str(), self.focused) {
+            ("", _) => writeln!(f, "last {n} events:")?,
+            (about, true) => writeln!(f, "last {n} events about {about} (and faults):")?,
+            (about, false) => writeln!(f, "no event about {about}; last {n} events:")?,
+        }
         for x in &self.trace {
             writeln!(f, "  {x}")?;
         }
-        write!(f, "reproduce: cargo xtask sim --seed {}", self.seed)
+        write!(f, "reproduce: {}", self.command)
     }
 }
 

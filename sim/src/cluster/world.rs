@@ -19,7 +19,7 @@ use rmq_core::time::Instant;
 use super::broker::{route_answer, Broker, Effect, LinkId, Location};
 use super::check::{Checker, QueueKey};
 use super::rng::Rng;
-use super::{Bug, Failure, FaultKind, Invariant, SimConfig, Stats};
+use super::{Bug, Failure, FaultKind, InjectedFault, Invariant, SimConfig, Stats};
 use crate::Recorder;
 
 const TOPIC: &str = "orders";
@@ -120,12 +120,14 @@ enum Ev {
     Produce(usize, usize),
     Raw(usize),
     Probe,
-    Fault(FaultKind),
-    Restart(usize),
-    BrokerRestart(usize),
-    Resume(usize),
-    NameServerBack(usize),
-    StormOver,
+    /// Fault `.0` (its index in drawing order) comes due.
+    Fault(usize, FaultKind),
+    /// The follow-ups of fault `.0`.
+    Restart(usize, usize),
+    BrokerRestart(usize, usize),
+    Resume(usize, usize),
+    NameServerBack(usize, usize),
+    StormOver(usize),
 }
 
 /// A compact trace entry, formatted only on failure.
@@ -134,10 +136,14 @@ enum Tr {
     Down(usize, LinkId, usize),
     Timer(usize),
     Tick(usize),
-    Deliver(usize, String, i32, i64, usize),
-    Done(usize, i32, i64, bool),
+    /// Node, broker, retry topic, queue, first offset, messages.
+    Deliver(usize, String, bool, i32, i64, usize),
+    /// Node, broker, retry topic, queue, first offset, messages, success.
+    Done(usize, String, bool, i32, i64, usize, bool),
     Sent(usize, usize),
     Fault(String),
+    /// A fault the run's mask leaves out.
+    Skipped(usize, FaultKind),
 }
 
 /// The simulated world. Build with [`World::new`], run with [`World::run`].
@@ -159,7 +165,10 @@ pub struct World {
     storm: bool,
     check: Checker,
     stats: Stats,
-    faults: Vec<String>,
+    /// The faults drawn: kind and time, in drawing order.
+    plan: Vec<(FaultKind, Instant)>,
+    /// The faults whose time came, with what they did.
+    faults: Vec<InjectedFault>,
     trace: VecDeque<(Instant, Tr)>,
     /// Queue ownership must be exact from then on (membership stable).
     settled_at: Instant,
@@ -213,6 +222,7 @@ impl World {
             storm: false,
             check: Checker::default(),
             stats: Stats::default(),
+            plan: Vec::new(),
             faults: Vec::new(),
             trace: VecDeque::new(),
             settled_at: Instant::ZERO,
@@ -245,13 +255,14 @@ impl World {
             w.schedule(at, Ev::Raw(p));
         }
         let fw = w.cfg.fault_window.as_millis() as u64;
-        for _ in 0..w.cfg.faults {
+        for i in 0..w.cfg.faults {
             if w.cfg.fault_kinds.is_empty() {
                 break;
             }
             let kind = w.cfg.fault_kinds[w.rng.below(w.cfg.fault_kinds.len() as u64) as usize];
             let at = Instant::ZERO + Duration::from_millis(w.rng.range(1000, fw.max(1000)));
-            w.schedule(at, Ev::Fault(kind));
+            w.plan.push((kind, at));
+            w.schedule(at, Ev::Fault(i, kind));
         }
         w.schedule(Instant::ZERO + PROBE_EVERY, Ev::Probe);
         w
@@ -262,8 +273,17 @@ impl World {
         self.events.insert((at, self.seq), ev);
     }
 
+    /// The faults drawn for this run, in drawing order (index `i` is what
+    /// [`super::FaultMask`] calls `#i`): kind and virtual time in ms.
+    pub fn fault_plan(&self) -> Vec<(FaultKind, u64)> {
+        self.plan
+            .iter()
+            .map(|(k, at)| (*k, at.as_millis()))
+            .collect()
+    }
+
     fn trace(&mut self, tr: Tr) {
-        if self.trace.len() == self.cfg.trace_len.max(1) {
+        if self.trace.len() >= self.cfg.history.max(self.cfg.trace_len).max(1) {
             self.trace.pop_front();
         }
         self.trace.push_back((self.now, tr));
@@ -494,18 +514,24 @@ impl World {
         }
         if let Ok(body) = ResetOffsetBody::parse(&bytes) {
             let track = &self.nodes[n].track;
-            let passed = body.offset_table.iter().find_map(|(mq, &offset)| {
+            let passed_queue = body.offset_table.iter().find_map(|(mq, &offset)| {
                 let done = self
                     .check
                     .done_prefix(track, &mq.broker_name, &mq.topic, mq.queue_id);
-                (offset > done).then(|| format!("{mq:?} at {offset}, but offset {done}"))
+                (offset > done)
+                    .then(|| (mq.clone(), format!("{mq:?} at {offset}, but offset {done}")))
             });
+            let passed = passed_queue.as_ref().map(|(_, what)| what.clone());
             if let Some(what) = passed {
                 let detail = format!(
                     "{} persisted {what} is not consumed",
                     self.nodes[n].client_id
                 );
-                return self.fail(Invariant::CommitPassedUnacked, detail);
+                let mut focus = Focus::default().node(n);
+                if let Some((mq, _)) = passed_queue {
+                    focus = focus.queue(&mq.broker_name, &mq.topic, mq.queue_id);
+                }
+                return self.fail(Invariant::CommitPassedUnacked, detail, focus);
             }
         }
         self.nodes[n].store = Some(bytes);
@@ -527,6 +553,7 @@ impl World {
         self.trace(Tr::Deliver(
             n,
             q.broker_name.clone(),
+            q.topic == RETRY,
             q.queue_id,
             first,
             d.messages.len(),
@@ -545,7 +572,11 @@ impl World {
                     "{} got batch {first}..={last} of {key:?} while {} still runs delivery {id}",
                     self.nodes[n].client_id, self.nodes[*other].client_id
                 );
-                return self.fail(Invariant::OrderlyOverlap, detail);
+                let focus = Focus::default()
+                    .node(n)
+                    .node(*other)
+                    .queue(&key.1, &key.2, key.3);
+                return self.fail(Invariant::OrderlyOverlap, detail, focus);
             }
             self.check.active.insert(key.clone(), (n, d.id.0));
             // A batch never starts past the queue's lowest offset not yet
@@ -562,7 +593,8 @@ impl World {
                     "{} got batch {first}..={last} of {key:?} while offset {pending} is not consumed",
                     self.nodes[n].client_id
                 );
-                return self.fail(Invariant::OrderlyOrder, detail);
+                let focus = Focus::default().node(n).queue(&key.1, &key.2, key.3);
+                return self.fail(Invariant::OrderlyOrder, detail, focus);
             }
         }
         let retry = d
@@ -643,7 +675,8 @@ impl World {
                                 "{} acknowledged at {at:?}, not stored there",
                                 String::from_utf8_lossy(&body)
                             );
-                            return self.fail(Invariant::AckedMessageLost, detail);
+                            let focus = Focus::default().message(&body, Some(&at));
+                            return self.fail(Invariant::AckedMessageLost, detail, focus);
                         }
                         self.check.acked_at.insert(body.clone(), self.now);
                         self.check.acked.insert(body, at);
@@ -721,7 +754,8 @@ impl World {
                             "{group} committed {} on {}/{}/{} but offset {done} is not consumed",
                             at.3, at.0, at.1, at.2
                         );
-                        return self.fail(Invariant::CommitPassedUnacked, detail);
+                        let focus = Focus::default().queue(&at.0, &at.1, at.2);
+                        return self.fail(Invariant::CommitPassedUnacked, detail, focus);
                     }
                 }
                 Effect::TakenBack { group, at } => self.check.mark_done(&group, &at),
@@ -823,7 +857,8 @@ impl World {
                     "{} caches {count} messages in one queue (bound {bound})",
                     self.nodes[n].client_id
                 );
-                return self.fail(Invariant::MemoryBound, detail);
+                let focus = Focus::default().node(n);
+                return self.fail(Invariant::MemoryBound, detail, focus);
             }
         }
     }
@@ -879,7 +914,15 @@ impl World {
                 }
                 let ok = result == ConsumeResult::Success;
                 let first = done.first().map_or(-1, |d| d.0 .3);
-                self.trace(Tr::Done(node, key.3, first, ok));
+                self.trace(Tr::Done(
+                    node,
+                    key.1.clone(),
+                    key.2 == RETRY,
+                    key.3,
+                    first,
+                    done.len(),
+                    ok,
+                ));
                 if self.cfg.orderly && key.2 != RETRY {
                     self.check.active.remove(&key);
                 }
@@ -962,45 +1005,71 @@ impl World {
                     }
                 }
             }
-            Ev::Fault(kind) => self.inject(kind),
-            Ev::Restart(n) => {
-                self.fault_note(format!("restart {}", self.nodes[n].base));
+            Ev::Fault(i, kind) => {
+                let skipped = !self.cfg.fault_mask.applies(i);
+                self.faults.push(InjectedFault {
+                    index: i,
+                    kind,
+                    at_ms: self.now.as_millis(),
+                    skipped,
+                    notes: Vec::new(),
+                });
+                if skipped {
+                    self.trace(Tr::Skipped(i, kind));
+                } else {
+                    self.stats.faults += 1;
+                }
+                self.inject(i, kind, !skipped);
+            }
+            Ev::Restart(i, n) => {
+                self.fault_note(i, format!("restart {}", self.nodes[n].base));
                 self.start_node(n);
             }
-            Ev::BrokerRestart(b) => {
-                self.fault_note(format!("restart {}", self.brokers[b].name));
+            Ev::BrokerRestart(i, b) => {
+                self.fault_note(i, format!("restart {}", self.brokers[b].name));
                 self.brokers[b].up = true;
                 self.brokers[b].paused_until = None;
                 let name = self.brokers[b].name.clone();
                 self.restarted.insert(name, self.now);
                 self.disturbed(Duration::from_secs(30));
             }
-            Ev::Resume(b) => {
-                self.fault_note(format!("resume {}", self.brokers[b].name));
+            Ev::Resume(f, b) => {
+                self.fault_note(f, format!("resume {}", self.brokers[b].name));
                 self.disturbed(Duration::from_secs(30));
             }
-            Ev::NameServerBack(i) => {
-                self.fault_note(format!("name server {} back", self.ns_addrs[i]));
+            Ev::NameServerBack(f, i) => {
+                self.fault_note(f, format!("name server {} back", self.ns_addrs[i]));
                 self.ns_down[i] = false;
             }
-            Ev::StormOver => {
-                self.fault_note("delay storm over".into());
+            Ev::StormOver(f) => {
+                self.fault_note(f, "delay storm over".into());
                 self.storm = false;
                 self.disturbed(Duration::ZERO);
             }
         }
     }
 
-    fn fault_note(&mut self, what: String) {
-        let line = format!("{:>8} ms  {what}", self.now.as_millis());
-        self.trace(Tr::Fault(what));
-        self.faults.push(line);
+    /// Fault `index` did `what` (now).
+    fn fault_note(&mut self, index: usize, what: String) {
+        let now = self.now.as_millis();
+        self.trace(Tr::Fault(format!("#{index} {what}")));
+        if let Some(f) = self.faults.iter_mut().rev().find(|f| f.index == index) {
+            // A follow-up (a restart) says when.
+            f.notes.push(if f.at_ms == now {
+                what
+            } else {
+                format!("{what} at {now} ms")
+            });
+        }
     }
 
     // ----- faults ----------------------------------------------------------------
 
-    fn inject(&mut self, kind: FaultKind) {
-        self.stats.faults += 1;
+    /// Fault `index` of `kind` comes due. Its random choices (which
+    /// node, for how long) are drawn either way, in the same order; only
+    /// when `apply` does anything happen, so a skipped fault leaves the
+    /// scheduler's stream as it was.
+    fn inject(&mut self, index: usize, kind: FaultKind, apply: bool) {
         let now = self.now;
         match kind {
             FaultKind::CrashConsumer | FaultKind::CrashProducer => {
@@ -1012,10 +1081,14 @@ impl World {
                     return;
                 }
                 let n = live[self.rng.below(live.len() as u64) as usize];
-                self.fault_note(format!("crash {}", self.nodes[n].client_id));
-                self.crash_node(n);
+                if apply {
+                    self.fault_note(index, format!("crash {}", self.nodes[n].client_id));
+                    self.crash_node(n);
+                }
                 let at = now + Duration::from_millis(self.rng.range(500, 20_000));
-                self.schedule(at, Ev::Restart(n));
+                if apply {
+                    self.schedule(at, Ev::Restart(index, n));
+                }
             }
             FaultKind::CrashBroker => {
                 let up: Vec<usize> = (0..self.brokers.len())
@@ -1025,12 +1098,16 @@ impl World {
                     return; // keep one broker up: a topic with no route at all is another test
                 }
                 let b = up[self.rng.below(up.len() as u64) as usize];
-                self.fault_note(format!("crash {}", self.brokers[b].name));
-                self.brokers[b].crash();
-                self.close_links_to(&self.brokers[b].addr.clone(), "connection reset by peer");
+                if apply {
+                    self.fault_note(index, format!("crash {}", self.brokers[b].name));
+                    self.brokers[b].crash();
+                    self.close_links_to(&self.brokers[b].addr.clone(), "connection reset by peer");
+                }
                 let at = now + Duration::from_millis(self.rng.range(1_000, 30_000));
-                self.schedule(at, Ev::BrokerRestart(b));
-                self.disturbed(Duration::from_secs(30));
+                if apply {
+                    self.schedule(at, Ev::BrokerRestart(index, b));
+                    self.disturbed(Duration::from_secs(30));
+                }
             }
             FaultKind::DropConnection => {
                 let ids: Vec<LinkId> = self.links.keys().copied().collect();
@@ -1038,20 +1115,26 @@ impl World {
                     return;
                 }
                 let id = ids[self.rng.below(ids.len() as u64) as usize];
-                let addr = self.links[&id].addr.clone();
-                let who = self.nodes[self.links[&id].node].client_id.clone();
-                self.fault_note(format!("drop connection {who} -> {addr}"));
-                self.reset_link(id, "connection reset by peer");
-                self.disturbed(Duration::ZERO);
+                if apply {
+                    let addr = self.links[&id].addr.clone();
+                    let who = self.nodes[self.links[&id].node].client_id.clone();
+                    self.fault_note(index, format!("drop connection {who} -> {addr}"));
+                    self.reset_link(id, "connection reset by peer");
+                    self.disturbed(Duration::ZERO);
+                }
             }
             FaultKind::DelayStorm => {
                 if self.storm {
                     return;
                 }
-                self.fault_note("delay storm".into());
-                self.storm = true;
+                if apply {
+                    self.fault_note(index, "delay storm".into());
+                    self.storm = true;
+                }
                 let at = now + Duration::from_millis(self.rng.range(2_000, 15_000));
-                self.schedule(at, Ev::StormOver);
+                if apply {
+                    self.schedule(at, Ev::StormOver(index));
+                }
             }
             FaultKind::PauseBroker => {
                 let up: Vec<usize> = (0..self.brokers.len())
@@ -1064,14 +1147,19 @@ impl World {
                 }
                 let b = up[self.rng.below(up.len() as u64) as usize];
                 let until = now + Duration::from_millis(self.rng.range(1_000, 20_000));
-                self.fault_note(format!(
-                    "pause {} until {} ms",
-                    self.brokers[b].name,
-                    until.as_millis()
-                ));
-                self.brokers[b].paused_until = Some(until);
-                self.schedule(until, Ev::Resume(b));
-                self.settled_at = self.settled_at.max(until);
+                if apply {
+                    self.fault_note(
+                        index,
+                        format!(
+                            "pause {} until {} ms",
+                            self.brokers[b].name,
+                            until.as_millis()
+                        ),
+                    );
+                    self.brokers[b].paused_until = Some(until);
+                    self.schedule(until, Ev::Resume(index, b));
+                    self.settled_at = self.settled_at.max(until);
+                }
             }
             FaultKind::LoseNameServer => {
                 if self.ns_down.iter().filter(|d| !**d).count() < 2 {
@@ -1081,11 +1169,15 @@ impl World {
                 if self.ns_down[i] {
                     return;
                 }
-                self.fault_note(format!("lose name server {}", self.ns_addrs[i]));
-                self.ns_down[i] = true;
-                self.close_links_to(&self.ns_addrs[i].clone(), "connection reset by peer");
+                if apply {
+                    self.fault_note(index, format!("lose name server {}", self.ns_addrs[i]));
+                    self.ns_down[i] = true;
+                    self.close_links_to(&self.ns_addrs[i].clone(), "connection reset by peer");
+                }
                 let at = now + Duration::from_millis(self.rng.range(5_000, 60_000));
-                self.schedule(at, Ev::NameServerBack(i));
+                if apply {
+                    self.schedule(at, Ev::NameServerBack(index, i));
+                }
             }
             FaultKind::AddQueues => {
                 let up: Vec<usize> = (0..self.brokers.len())
@@ -1096,13 +1188,19 @@ impl World {
                 }
                 let b = up[self.rng.below(up.len() as u64) as usize];
                 let add = self.rng.range(1, 4) as i32;
+                if !apply {
+                    return;
+                }
                 let q = self.brokers[b].topics.entry(TOPIC.into()).or_insert(0);
                 *q += add;
                 let total = *q;
-                self.fault_note(format!(
-                    "add {add} queues to {TOPIC} on {} ({total} now)",
-                    self.brokers[b].name
-                ));
+                self.fault_note(
+                    index,
+                    format!(
+                        "add {add} queues to {TOPIC} on {} ({total} now)",
+                        self.brokers[b].name
+                    ),
+                );
                 self.disturbed(Duration::from_secs(30));
             }
             FaultKind::AddBroker => {
@@ -1111,7 +1209,10 @@ impl World {
                 else {
                     return;
                 };
-                self.fault_note(format!("add broker {}", self.brokers[b].name));
+                if !apply {
+                    return;
+                }
+                self.fault_note(index, format!("add broker {}", self.brokers[b].name));
                 let queues = self.cfg.queues;
                 self.brokers[b].topics.insert(TOPIC.into(), queues);
                 self.brokers[b].up = true;
@@ -1146,8 +1247,11 @@ impl World {
 
     // ----- the loop and the invariants -----------------------------------------
 
-    /// Runs to the end, or to the first violated invariant.
+    /// Runs to the end, or to the first violated invariant, or to
+    /// [`SimConfig::stop_at`] (then as if every invariant held).
     pub fn run(mut self) -> Result<Stats, Box<Failure>> {
+        let stop = self.cfg.stop_at.map(|d| Instant::ZERO + d);
+        let mut stopped = false;
         let mut failure = None;
         while failure.is_none() {
             let client = self
@@ -1174,10 +1278,15 @@ impl World {
             if next > self.end {
                 break;
             }
+            if stop.is_some_and(|s| next > s) {
+                stopped = true;
+                break;
+            }
             self.now = self.now.max(next);
             self.stats.steps += 1;
             if self.stats.steps > MAX_STEPS {
-                self.fail(Invariant::Livelock, format!("over {MAX_STEPS} steps"));
+                let detail = format!("over {MAX_STEPS} steps");
+                self.fail(Invariant::Livelock, detail, Focus::default());
             } else if let Some((t, n)) = client.filter(|c| c.0 == next) {
                 let _ = t;
                 self.trace(Tr::Timer(n));
@@ -1200,7 +1309,9 @@ impl World {
         if let Some(f) = failure {
             return Err(f);
         }
-        self.check_end();
+        if !stopped {
+            self.check_end();
+        }
         match self.failure.take() {
             Some(f) => Err(f),
             None => {
@@ -1215,14 +1326,34 @@ impl World {
         }
     }
 
-    /// Records the first violation.
-    fn fail(&mut self, invariant: Invariant, detail: String) {
+    /// Records the first violation; the trace shows the events about
+    /// what `focus` names (all of them if it names nothing, or nothing
+    /// names it).
+    fn fail(&mut self, invariant: Invariant, detail: String, focus: Focus) {
         if self.failure.is_some() {
             return;
         }
-        let trace = self
+        let len = self.cfg.trace_len.max(1);
+        let mut picked: Vec<&(Instant, Tr)> = self
             .trace
             .iter()
+            .rev()
+            .filter(|(_, tr)| focus.matches(tr))
+            .take(len)
+            .collect();
+        // Faults alone say nothing about the subject: the last events do.
+        let focused = picked.iter().any(|(_, tr)| !matches!(tr, Tr::Fault(_)));
+        if !focused {
+            picked = self.trace.iter().rev().take(len).collect();
+        }
+        let about = if focus.is_empty() {
+            String::new()
+        } else {
+            focus.describe(|n| self.nodes[n].base.as_str())
+        };
+        picked.reverse();
+        let trace = picked
+            .into_iter()
             .map(|(at, tr)| format!("{:>8} ms  {}", at.as_millis(), self.describe(tr)))
             .collect();
         self.failure = Some(Box::new(Failure {
@@ -1230,8 +1361,12 @@ impl World {
             invariant,
             detail,
             at_ms: self.now.as_millis(),
+            steps: self.stats.steps,
             faults: self.faults.clone(),
+            about,
+            focused,
             trace,
+            command: self.cfg.replay_command(self.seed),
         }));
     }
 
@@ -1246,18 +1381,28 @@ impl World {
             Tr::Down(n, l, len) => format!("link {l} -> {}: {len} bytes", who(n)),
             Tr::Timer(n) => format!("{} timer", who(n)),
             Tr::Tick(b) => format!("{} housekeeping", self.brokers[*b].name),
-            Tr::Deliver(n, b, q, first, len) => {
-                format!("{} handler <- {b}/{q} offsets {first}+{len}", who(n))
+            Tr::Deliver(n, b, r, q, first, len) => {
+                let t = if *r { RETRY } else { TOPIC };
+                format!("{} handler <- {b}/{t}/{q} offsets {first}+{len}", who(n))
             }
-            Tr::Done(n, q, first, ok) => {
+            Tr::Done(n, b, r, q, _, 0, _) => {
+                let t = if *r { RETRY } else { TOPIC };
                 format!(
-                    "{} handler -> queue {q} offset {first}: {}",
+                    "{} handler -> {b}/{t}/{q}: done, no message handled",
+                    who(n)
+                )
+            }
+            Tr::Done(n, b, r, q, first, len, ok) => {
+                let t = if *r { RETRY } else { TOPIC };
+                format!(
+                    "{} handler -> {b}/{t}/{q} offsets {first}+{len}: {}",
                     who(n),
                     if *ok { "ok" } else { "retry" }
                 )
             }
             Tr::Sent(n, k) => format!("{} sends m{k}", who(n)),
             Tr::Fault(f) => format!("FAULT {f}"),
+            Tr::Skipped(i, kind) => format!("fault #{i} {kind:?} skipped"),
         }
     }
 
@@ -1268,7 +1413,7 @@ impl World {
         }
         let now = self.now;
         // Every send and request ends by its deadline.
-        for node in &self.nodes {
+        for (n, node) in self.nodes.iter().enumerate() {
             let late_send = node
                 .sends
                 .iter()
@@ -1280,7 +1425,8 @@ impl World {
                     String::from_utf8_lossy(body),
                     d.as_millis()
                 );
-                return self.fail(Invariant::RequestNeverEnded, detail);
+                let focus = Focus::default().frames_of(n).message(body, None);
+                return self.fail(Invariant::RequestNeverEnded, detail, focus);
             }
             if let Some((id, d)) = node.raws.iter().find(|(_, d)| **d + DEADLINE_SLACK < now) {
                 let detail = format!(
@@ -1288,7 +1434,8 @@ impl World {
                     node.client_id,
                     d.as_millis()
                 );
-                return self.fail(Invariant::RequestNeverEnded, detail);
+                let focus = Focus::default().frames_of(n);
+                return self.fail(Invariant::RequestNeverEnded, detail, focus);
             }
         }
         if now >= self.settled_at {
@@ -1430,7 +1577,8 @@ impl World {
                 self.settled_at.as_millis(),
                 self.nodes[i].client_id
             );
-            self.fail(Invariant::QueueOwnership, detail);
+            let focus = Focus::default().frames_of(i);
+            self.fail(Invariant::QueueOwnership, detail, focus);
         }
     }
 
@@ -1459,7 +1607,13 @@ impl World {
                 "membership stable since {} ms, yet {q:?} is owned by {o:?}",
                 self.settled_at.as_millis()
             );
-            self.fail(Invariant::QueueOwnership, detail);
+            let mut focus = Focus::default().queue(&q.0, &q.1, q.2);
+            for id in o {
+                if let Some(n) = self.nodes.iter().position(|n| &n.client_id == id) {
+                    focus = focus.node(n);
+                }
+            }
+            self.fail(Invariant::QueueOwnership, detail, focus);
         }
     }
 
@@ -1484,7 +1638,8 @@ impl World {
                 self.check.acked.len(),
                 String::from_utf8_lossy(body)
             );
-            self.fail(Invariant::MessageNotConsumed, detail);
+            let focus = Focus::default().message(body, Some(at));
+            self.fail(Invariant::MessageNotConsumed, detail, focus);
         }
     }
 }
@@ -1495,7 +1650,7 @@ impl World {
     fn check_broadcast_end(&mut self) {
         let empty = std::collections::BTreeSet::new();
         let mut bad = None;
-        for node in &self.nodes {
+        for (n, node) in self.nodes.iter().enumerate() {
             if node.kind != Kind::Broadcast || node.client.is_none() {
                 continue;
             }
@@ -1515,18 +1670,125 @@ impl World {
             }
             if let Some(body) = first {
                 let at = self.check.acked.get(body);
-                bad = Some(format!(
+                let focus = Focus::default().node(n).message(body, at);
+                bad = Some((focus, format!(
                     "broadcasting member {} (first started at {} ms, {} deliveries) missed {missing} of {count} messages acknowledged since, first {} at {at:?}",
                     node.client_id,
                     node.first_start.as_millis(),
                     node.deliveries,
                     String::from_utf8_lossy(body)
-                ));
+                )));
                 break;
             }
         }
-        if let Some(detail) = bad {
-            self.fail(Invariant::BroadcastNotConsumed, detail);
+        if let Some((focus, detail)) = bad {
+            self.fail(Invariant::BroadcastNotConsumed, detail, focus);
         }
+    }
+}
+
+/// What a violation names: the failure's trace shows the events about it.
+#[derive(Debug, Default)]
+struct Focus {
+    /// Clients (nodes): their deliveries and sends.
+    nodes: Vec<usize>,
+    /// Clients whose frames are shown too.
+    frames: Vec<usize>,
+    /// Queues: (broker, retry topic, queue id).
+    queues: Vec<(String, bool, i32)>,
+    /// Messages by number (body `m<k>`).
+    messages: Vec<usize>,
+    /// Messages by place: (broker, retry topic, queue id, offset).
+    places: Vec<(String, bool, i32, i64)>,
+}
+
+impl Focus {
+    fn node(mut self, n: usize) -> Self {
+        if !self.nodes.contains(&n) {
+            self.nodes.push(n);
+        }
+        self
+    }
+
+    fn frames_of(mut self, n: usize) -> Self {
+        self.frames.push(n);
+        self.node(n)
+    }
+
+    fn queue(mut self, broker: &str, topic: &str, queue: i32) -> Self {
+        self.queues
+            .push((broker.to_string(), topic == RETRY, queue));
+        self
+    }
+
+    fn message(mut self, body: &[u8], at: Option<&Location>) -> Self {
+        let k = std::str::from_utf8(body)
+            .ok()
+            .and_then(|b| b.strip_prefix('m'))
+            .and_then(|k| k.parse().ok());
+        if let Some(k) = k {
+            self.messages.push(k);
+        }
+        if let Some((broker, topic, queue, offset)) = at {
+            self.places
+                .push((broker.clone(), topic == RETRY, *queue, *offset));
+        }
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+            && self.queues.is_empty()
+            && self.messages.is_empty()
+            && self.places.is_empty()
+    }
+
+    /// A batch of `len` messages from `first` on queue `q` of `b` (of the
+    /// retry topic if `r`).
+    fn batch(&self, n: usize, b: &str, r: bool, q: i32, first: i64, len: usize) -> bool {
+        self.nodes.contains(&n)
+            || self
+                .queues
+                .iter()
+                .any(|(qb, qr, qq)| qb == b && *qr == r && *qq == q)
+            || self.places.iter().any(|(pb, pr, pq, off)| {
+                pb == b && *pr == r && *pq == q && (first..first + len.max(1) as i64).contains(off)
+            })
+    }
+
+    fn matches(&self, tr: &Tr) -> bool {
+        match tr {
+            Tr::Fault(_) => true,
+            Tr::Up(n, ..) | Tr::Down(n, ..) => self.frames.contains(n),
+            Tr::Timer(_) | Tr::Tick(_) | Tr::Skipped(..) => false,
+            Tr::Deliver(n, b, r, q, first, len) => self.batch(*n, b, *r, *q, *first, *len),
+            Tr::Done(n, b, r, q, first, len, _) => self.batch(*n, b, *r, *q, *first, *len),
+            Tr::Sent(n, k) => self.nodes.contains(n) || self.messages.contains(k),
+        }
+    }
+
+    /// `client 10.0.3.1@c0, queue broker-1/orders/5, message m17,
+    /// broker-0/orders/2 offset 4`.
+    fn describe<'a>(&self, base: impl Fn(usize) -> &'a str) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for &n in &self.nodes {
+            let frames = if self.frames.contains(&n) {
+                " (with its frames)"
+            } else {
+                ""
+            };
+            parts.push(format!("client {}{frames}", base(n)));
+        }
+        let topic = |r: &bool| if *r { RETRY } else { TOPIC };
+        for (b, r, q) in &self.queues {
+            parts.push(format!("queue {b}/{}/{q}", topic(r)));
+        }
+        for k in &self.messages {
+            parts.push(format!("message m{k}"));
+        }
+        for (b, r, q, off) in &self.places {
+            parts.push(format!("{b}/{}/{q} offset {off}", topic(r)));
+        }
+        parts.join(", ")
     }
 }
