@@ -8,23 +8,30 @@
 //! connects to.
 //!
 //! Verification is on by default: the server's certificate must chain to
-//! one of the CA certificates given with [`TlsConfig::ca_pem`] and be valid
-//! for the host of the address dialled (or [`TlsConfig::server_name`]).
-//! [`TlsConfig::insecure_skip_verify`] turns that off, which is dangerous.
+//! one of the CA certificates given with [`TlsConfig::ca_pem`] (with none
+//! given, to one of the system's trusted CAs, as Java's default trust
+//! store) and be valid for the host of the address dialled (or
+//! [`TlsConfig::server_name`]). [`TlsConfig::insecure_skip_verify`] turns
+//! that off, which is dangerous.
+//!
+//! Servers started with `-Dtls.server.need.client.auth=require` want a
+//! client certificate (mutual TLS): [`TlsConfig::client_certificate`]
+//! presents one (Java's `tls.client.certPath` and `tls.client.keyPath`).
 
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::{self, CertificateError, RootCertStore};
+use tokio_rustls::rustls::{self, AlertDescription, CertificateError, RootCertStore};
 
 use crate::Error;
 
-/// TLS settings of a client: which CAs to trust and which name to expect.
+/// TLS settings of a client: which CAs to trust, which name to expect and
+/// which certificate to present.
 ///
 /// ```no_run
 /// # async fn demo(ca_pem: Vec<u8>) -> Result<(), rmq::Error> {
@@ -41,28 +48,41 @@ pub struct TlsConfig {
     ca_pems: Vec<Vec<u8>>,
     server_name: Option<String>,
     insecure: bool,
+    client: Option<ClientCertificate>,
+}
+
+/// The certificate chain and private key a client presents, as PEM.
+#[derive(Clone)]
+struct ClientCertificate {
+    chain_pem: Vec<u8>,
+    key_pem: Vec<u8>,
 }
 
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the private key.
         f.debug_struct("TlsConfig")
             .field("ca_pems", &self.ca_pems.len())
             .field("server_name", &self.server_name)
             .field("insecure_skip_verify", &self.insecure)
+            .field("client_certificate", &self.client.is_some())
             .finish()
     }
 }
 
 impl TlsConfig {
-    /// TLS with verification on and no trusted CA yet: add one with
-    /// [`TlsConfig::ca_pem`] (or opt out with
-    /// [`TlsConfig::insecure_skip_verify`]).
+    /// TLS with verification on, trusting the system's CA store until a CA
+    /// is given with [`TlsConfig::ca_pem`] (or verification is turned off
+    /// with [`TlsConfig::insecure_skip_verify`]), and no client
+    /// certificate.
     pub fn new() -> Self {
         TlsConfig::default()
     }
 
     /// Trusts the CA certificates in `pem` (one or more `CERTIFICATE`
-    /// blocks). May be called more than once.
+    /// blocks), and only those: the system's store is no longer consulted
+    /// (as Java's `tls.client.trustCertPath`). May be called more than
+    /// once.
     pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pems.push(pem.into());
         self
@@ -74,6 +94,43 @@ impl TlsConfig {
     /// needs this).
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
+        self
+    }
+
+    /// Presents this certificate to servers that ask for one (mutual TLS:
+    /// name servers and brokers started with
+    /// `-Dtls.server.need.client.auth=require`; Java's
+    /// `tls.client.certPath` and `tls.client.keyPath`).
+    ///
+    /// `cert_chain_pem` holds the client's certificate first, then any
+    /// intermediates (`CERTIFICATE` blocks); `private_key_pem` its
+    /// unencrypted private key (PKCS#8 `PRIVATE KEY`, PKCS#1 `RSA PRIVATE
+    /// KEY` or SEC1 `EC PRIVATE KEY`). Both are checked when the client is
+    /// built: unreadable PEM, an unsupported key or a key that does not
+    /// match the certificate is an [`Error::Config`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = rmq::TlsConfig::new()
+    ///     .ca_pem(std::fs::read("ca.pem")?)
+    ///     .client_certificate(std::fs::read("client.pem")?, std::fs::read("client.key")?);
+    /// let producer = rmq::Producer::builder()
+    ///     .name_server("127.0.0.1:9876")
+    ///     .group("mtls_group")
+    ///     .tls(tls)
+    ///     .build()?;
+    /// producer.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client_certificate(
+        mut self,
+        cert_chain_pem: impl Into<Vec<u8>>,
+        private_key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client = Some(ClientCertificate {
+            chain_pem: cert_chain_pem.into(),
+            key_pem: private_key_pem.into(),
+        });
         self
     }
 
@@ -98,11 +155,12 @@ impl TlsConfig {
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| bad(e.to_string()))?;
-        let config = if self.insecure {
+        let builder = if self.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
+        } else if self.ca_pems.is_empty() {
+            builder.with_root_certificates(system_roots().map_err(bad)?)
         } else {
             let mut roots = RootCertStore::empty();
             for pem in &self.ca_pems {
@@ -118,13 +176,16 @@ impl TlsConfig {
                     return Err(bad("no CERTIFICATE block in a CA PEM".into()));
                 }
             }
-            if roots.is_empty() {
-                return Err(bad(
-                    "no trusted CA: give ca_pem(..) (or, dangerously, insecure_skip_verify())"
-                        .into(),
-                ));
+            builder.with_root_certificates(roots)
+        };
+        let config = match &self.client {
+            None => builder.with_no_client_auth(),
+            Some(client) => {
+                let (chain, key) = client.parse().map_err(bad)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| bad(format!("client certificate and key: {e}")))?
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
         };
         let server_name = match &self.server_name {
             Some(name) => Some(
@@ -138,6 +199,68 @@ impl TlsConfig {
             server_name,
         }))
     }
+}
+
+impl ClientCertificate {
+    /// The certificate chain and key, or why they cannot be used.
+    fn parse(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let chain = CertificateDer::pem_slice_iter(&self.chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("reading the client certificate chain: {e}"))?;
+        if chain.is_empty() {
+            return Err("no CERTIFICATE block in the client certificate chain PEM".into());
+        }
+        let encrypted = String::from_utf8_lossy(&self.key_pem).contains("ENCRYPTED PRIVATE KEY");
+        if encrypted {
+            return Err(
+                "the client private key is encrypted, which is not supported: \
+                        decrypt it (openssl pkcs8 -in KEY -out PLAIN)"
+                    .into(),
+            );
+        }
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| {
+            format!(
+                "reading the client private key (a PEM PRIVATE KEY, RSA PRIVATE KEY or \
+                 EC PRIVATE KEY block): {e}"
+            )
+        })?;
+        Ok((chain, key))
+    }
+}
+
+/// The system's trusted CAs (read once per process): `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR` when set, else the platform's store (OpenSSL's
+/// directories on Linux, the keychain on macOS, the Windows store).
+fn system_roots() -> Result<Arc<RootCertStore>, String> {
+    static SYSTEM: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
+    SYSTEM
+        .get_or_init(|| usable_roots(rustls_native_certs::load_native_certs()))
+        .clone()
+}
+
+/// The store of the usable certificates found, or why there is none.
+fn usable_roots(
+    found: rustls_native_certs::CertificateResult,
+) -> Result<Arc<RootCertStore>, String> {
+    let mut roots = RootCertStore::empty();
+    let (added, _unusable) = roots.add_parsable_certificates(found.certs);
+    if added > 0 {
+        return Ok(Arc::new(roots));
+    }
+    let why = if found.errors.is_empty() {
+        "it is empty".to_string()
+    } else {
+        found
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Err(format!(
+        "no CA given and no usable CA in the system's store ({why}): give ca_pem(..) \
+         (or set SSL_CERT_FILE; or, dangerously, insecure_skip_verify())"
+    ))
 }
 
 /// The connector of a builder's optional TLS settings (checked: a bad
@@ -195,11 +318,30 @@ fn handshake_error(e: &io::Error) -> String {
         Some(rustls::Error::InvalidCertificate(c)) => {
             format!("TLS handshake failed: certificate verify failed: {c}")
         }
+        Some(rustls::Error::AlertReceived(alert)) => alert_reason(*alert),
         Some(other) => format!("TLS handshake failed: {other}"),
         None if e.kind() == io::ErrorKind::UnexpectedEof => {
             "TLS handshake failed: the peer closed the connection (does it speak TLS?)".into()
         }
         None => format!("TLS handshake failed: {e}"),
+    }
+}
+
+/// A readable reason for a TLS alert from the server.
+fn alert_reason(alert: AlertDescription) -> String {
+    match alert {
+        AlertDescription::CertificateRequired => "TLS handshake failed: the server requires a \
+             client certificate (TlsConfig::client_certificate)"
+            .into(),
+        AlertDescription::BadCertificate
+        | AlertDescription::UnknownCA
+        | AlertDescription::CertificateUnknown
+        | AlertDescription::CertificateExpired
+        | AlertDescription::CertificateRevoked
+        | AlertDescription::UnsupportedCertificate => {
+            format!("TLS handshake failed: the server refused the client certificate ({alert:?})")
+        }
+        other => format!("TLS handshake failed: the server sent the alert {other:?}"),
     }
 }
 
@@ -264,12 +406,118 @@ mod tests {
         assert_eq!(host_of("[::1]:9876"), "::1");
     }
 
+    /// A self-signed client certificate and its key, as PEM.
+    fn client_pem() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn config_error(tls: TlsConfig) -> String {
+        match tls.connector() {
+            Err(Error::Config(m)) => m,
+            Err(e) => panic!("expected Error::Config, got {e:?}"),
+            Ok(_) => panic!("expected Error::Config, the connector was made"),
+        }
+    }
+
     #[test]
-    fn verification_without_a_ca_is_a_config_error() {
-        assert!(matches!(
-            TlsConfig::new().connector(),
-            Err(Error::Config(_))
-        ));
+    fn an_empty_system_store_is_a_config_error_naming_ca_pem() {
+        let e = usable_roots(rustls_native_certs::CertificateResult::default()).unwrap_err();
+        assert!(e.contains("ca_pem"), "{e}");
+    }
+
+    #[test]
+    fn without_a_ca_the_system_store_is_trusted() {
+        // The store as rustls-native-certs reads SSL_CERT_FILE.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let file = std::env::temp_dir().join(format!("rmq-tls-store-{}.pem", std::process::id()));
+        std::fs::write(&file, ca.pem()).unwrap();
+        let found = rustls_native_certs::load_certs_from_paths(Some(&file), None);
+        let _ = std::fs::remove_file(&file);
+        let roots = usable_roots(found).unwrap();
+        assert_eq!(roots.len(), 1);
+    }
+
+    #[test]
+    fn a_malformed_client_key_is_a_config_error() {
+        let (cert, _) = client_pem();
+        let e = config_error(
+            TlsConfig::new()
+                .insecure_skip_verify()
+                .client_certificate(cert.clone(), "not a key"),
+        );
+        assert!(e.contains("client private key"), "{e}");
+        // A PEM block whose contents are no key.
+        let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let e = config_error(
+            TlsConfig::new()
+                .insecure_skip_verify()
+                .client_certificate(cert, garbage),
+        );
+        assert!(e.contains("client"), "{e}");
+    }
+
+    #[test]
+    fn a_client_key_of_another_certificate_is_a_config_error() {
+        let (cert, _) = client_pem();
+        let (_, other_key) = client_pem();
+        let e = config_error(
+            TlsConfig::new()
+                .insecure_skip_verify()
+                .client_certificate(cert, other_key),
+        );
+        assert!(e.contains("client certificate and key"), "{e}");
+    }
+
+    #[test]
+    fn a_client_chain_without_a_certificate_is_a_config_error() {
+        let (_, key) = client_pem();
+        let e = config_error(
+            TlsConfig::new()
+                .insecure_skip_verify()
+                .client_certificate("no pem", key),
+        );
+        assert!(e.contains("client certificate chain"), "{e}");
+    }
+
+    #[test]
+    fn an_encrypted_client_key_is_a_config_error() {
+        let (cert, _) = client_pem();
+        let key =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let e = config_error(
+            TlsConfig::new()
+                .insecure_skip_verify()
+                .client_certificate(cert, key),
+        );
+        assert!(e.contains("encrypted"), "{e}");
+    }
+
+    #[test]
+    fn a_client_certificate_with_its_key_makes_a_connector() {
+        let (cert, key) = client_pem();
+        let tls = TlsConfig::new()
+            .ca_pem(cert.clone())
+            .client_certificate(cert, key);
+        assert!(tls.connector().is_ok());
+    }
+
+    #[test]
+    fn the_debug_form_never_shows_the_private_key() {
+        let (cert, key) = client_pem();
+        let shown = format!(
+            "{:?}",
+            TlsConfig::new().client_certificate(cert, key.clone())
+        );
+        assert!(!shown.contains("PRIVATE"), "{shown}");
+        assert!(shown.contains("client_certificate: true"), "{shown}");
     }
 
     #[test]
