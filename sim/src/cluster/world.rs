@@ -1334,27 +1334,43 @@ impl World {
             return;
         }
         let len = self.cfg.trace_len.max(1);
-        let mut picked: Vec<&(Instant, Tr)> = self
-            .trace
-            .iter()
-            .rev()
-            .filter(|(_, tr)| focus.matches(tr))
-            .take(len)
-            .collect();
-        // Faults alone say nothing about the subject: the last events do.
-        let focused = picked.iter().any(|(_, tr)| !matches!(tr, Tr::Fault(_)));
-        if !focused {
-            picked = self.trace.iter().rev().take(len).collect();
+        // The last events about the queues and messages named (and the
+        // faults), then, up to `len`, the last about the clients named.
+        let (mut strong, mut weak) = (Vec::new(), Vec::new());
+        for (i, (_, tr)) in self.trace.iter().enumerate().rev() {
+            match focus.rank(tr) {
+                Some(Rank::Subject) if strong.len() < len => strong.push(i),
+                Some(Rank::Client) if weak.len() < len => weak.push(i),
+                _ => {}
+            }
+            if strong.len() == len {
+                break;
+            }
         }
+        // Faults alone say nothing about the subject: the last events do.
+        let focused = strong
+            .iter()
+            .chain(&weak)
+            .any(|&i| !matches!(self.trace[i].1, Tr::Fault(_)));
+        let mut picked: Vec<usize> = if focused {
+            let room = len - strong.len();
+            strong.extend(weak.into_iter().take(room));
+            strong
+        } else {
+            (self.trace.len().saturating_sub(len)..self.trace.len()).collect()
+        };
+        picked.sort_unstable();
         let about = if focus.is_empty() {
             String::new()
         } else {
             focus.describe(|n| self.nodes[n].base.as_str())
         };
-        picked.reverse();
         let trace = picked
             .into_iter()
-            .map(|(at, tr)| format!("{:>8} ms  {}", at.as_millis(), self.describe(tr)))
+            .map(|i| {
+                let (at, tr) = &self.trace[i];
+                format!("{:>8} ms  {}", at.as_millis(), self.describe(tr))
+            })
             .collect();
         self.failure = Some(Box::new(Failure {
             seed: self.seed,
@@ -1687,6 +1703,16 @@ impl World {
     }
 }
 
+/// How closely a trace entry is about what a violation names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rank {
+    /// A queue or message it names, or a fault: always shown (the last
+    /// [`SimConfig::trace_len`]).
+    Subject,
+    /// Only the client it names: shown as room allows.
+    Client,
+}
+
 /// What a violation names: the failure's trace shows the events about it.
 #[derive(Debug, Default)]
 struct Focus {
@@ -1744,26 +1770,36 @@ impl Focus {
     }
 
     /// A batch of `len` messages from `first` on queue `q` of `b` (of the
-    /// retry topic if `r`).
-    fn batch(&self, n: usize, b: &str, r: bool, q: i32, first: i64, len: usize) -> bool {
-        self.nodes.contains(&n)
-            || self
-                .queues
-                .iter()
-                .any(|(qb, qr, qq)| qb == b && *qr == r && *qq == q)
-            || self.places.iter().any(|(pb, pr, pq, off)| {
-                pb == b && *pr == r && *pq == q && (first..first + len.max(1) as i64).contains(off)
-            })
+    /// retry topic if `r`), handled by node `n`.
+    fn batch(&self, n: usize, b: &str, r: bool, q: i32, first: i64, len: usize) -> Option<Rank> {
+        let queue = self
+            .queues
+            .iter()
+            .any(|(qb, qr, qq)| qb == b && *qr == r && *qq == q);
+        let place = self.places.iter().any(|(pb, pr, pq, off)| {
+            pb == b && *pr == r && *pq == q && (first..first + len.max(1) as i64).contains(off)
+        });
+        if queue || place {
+            Some(Rank::Subject)
+        } else {
+            self.client(n)
+        }
     }
 
-    fn matches(&self, tr: &Tr) -> bool {
+    fn client(&self, n: usize) -> Option<Rank> {
+        self.nodes.contains(&n).then_some(Rank::Client)
+    }
+
+    /// Whether `tr` is about what this focus names, and how closely.
+    fn rank(&self, tr: &Tr) -> Option<Rank> {
         match tr {
-            Tr::Fault(_) => true,
-            Tr::Up(n, ..) | Tr::Down(n, ..) => self.frames.contains(n),
-            Tr::Timer(_) | Tr::Tick(_) | Tr::Skipped(..) => false,
+            Tr::Fault(_) => Some(Rank::Subject),
+            Tr::Up(n, ..) | Tr::Down(n, ..) => self.frames.contains(n).then_some(Rank::Client),
+            Tr::Timer(_) | Tr::Tick(_) | Tr::Skipped(..) => None,
             Tr::Deliver(n, b, r, q, first, len) => self.batch(*n, b, *r, *q, *first, *len),
             Tr::Done(n, b, r, q, first, len, _) => self.batch(*n, b, *r, *q, *first, *len),
-            Tr::Sent(n, k) => self.nodes.contains(n) || self.messages.contains(k),
+            Tr::Sent(n, k) if self.messages.contains(k) => Some(Rank::Subject),
+            Tr::Sent(n, _) => self.client(*n),
         }
     }
 
