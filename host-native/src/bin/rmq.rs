@@ -38,16 +38,26 @@ struct Cli {
     )]
     namesrv: String,
     /// Speak TLS to name servers and brokers (servers started with
-    /// `tls.server.mode=enforcing`); verify them with --tls-ca.
+    /// `tls.server.mode=enforcing`), verifying them against the system's
+    /// CA store, or --tls-ca.
     #[arg(long, global = true)]
     tls: bool,
-    /// CA certificate(s), PEM, that server certificates must chain to
-    /// (implies --tls).
+    /// CA certificate(s), PEM, that server certificates must chain to,
+    /// instead of the system's store (implies --tls).
     #[arg(long, global = true, value_name = "FILE")]
     tls_ca: Option<std::path::PathBuf>,
     /// Dangerous: accept any server certificate, unverified (implies --tls).
     #[arg(long, global = true)]
     tls_insecure: bool,
+    /// Client certificate chain, PEM, leaf first, for servers that require
+    /// one (`tls.server.need.client.auth=require`; needs --tls-key;
+    /// implies --tls).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key, PEM, unencrypted (PKCS#8,
+    /// PKCS#1 or SEC1; needs --tls-cert).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -55,18 +65,24 @@ struct Cli {
 /// The TLS settings of this run (set once, from the command line).
 static TLS: std::sync::OnceLock<Option<rmq::TlsConfig>> = std::sync::OnceLock::new();
 
-/// The TLS settings of `--tls`, `--tls-ca` and `--tls-insecure`.
+/// The TLS settings of `--tls`, `--tls-ca`, `--tls-insecure`, `--tls-cert`
+/// and `--tls-key`.
 fn tls_from(cli: &Cli) -> Result<Option<rmq::TlsConfig>, String> {
-    if !(cli.tls || cli.tls_ca.is_some() || cli.tls_insecure) {
+    if !(cli.tls || cli.tls_ca.is_some() || cli.tls_insecure || cli.tls_cert.is_some()) {
         return Ok(None);
     }
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    };
     let mut tls = rmq::TlsConfig::new();
     if let Some(path) = &cli.tls_ca {
-        let pem = std::fs::read(path).map_err(|e| format!("--tls-ca {}: {e}", path.display()))?;
-        tls = tls.ca_pem(pem);
+        tls = tls.ca_pem(read("--tls-ca", path)?);
     }
     if cli.tls_insecure {
         tls = tls.insecure_skip_verify();
+    }
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        tls = tls.client_certificate(read("--tls-cert", cert)?, read("--tls-key", key)?);
     }
     Ok(Some(tls))
 }
