@@ -530,7 +530,8 @@ pub struct Failure {
     /// The trace is about them (else nothing in the run's history was:
     /// the trace is the run's last events).
     pub focused: bool,
-    /// The run's last [`SimConfig::trace_len`] events about them.
+    /// The run's last [`SimConfig::trace_len`] events about them (else its
+    /// last events but timer firings and housekeeping rounds).
     pub trace: Vec<String>,
     /// The line that replays this run.
     pub command: String,

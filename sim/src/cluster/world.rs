@@ -1357,7 +1357,18 @@ impl World {
             strong.extend(weak.into_iter().take(room));
             strong
         } else {
-            (self.trace.len().saturating_sub(len)..self.trace.len()).collect()
+            // The last events but timer firings and housekeeping rounds,
+            // which say nothing by themselves.
+            let quiet = |tr: &Tr| matches!(tr, Tr::Timer(_) | Tr::Tick(_) | Tr::Skipped(..));
+            let mut last: Vec<usize> = (0..self.trace.len())
+                .rev()
+                .filter(|&i| !quiet(&self.trace[i].1))
+                .take(len)
+                .collect();
+            if last.is_empty() {
+                last = (self.trace.len().saturating_sub(len)..self.trace.len()).collect();
+            }
+            last
         };
         picked.sort_unstable();
         let about = if focus.is_empty() {
