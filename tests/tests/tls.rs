@@ -11,10 +11,21 @@
 //! Each client type is tested over TLS: the producer, push consumer and
 //! admin (with the refusals), the lite pull consumer, the simple consumer
 //! (POP, 5.x only) and the trace producer of a traced client.
+//!
+//! A second cluster per broker line requires client certificates (mutual
+//! TLS): its name server and broker run with
+//! `-Dtls.server.need.client.auth=require` (netty's `ClientAuth` name:
+//! `required` is silently taken as `none`), `-Dtls.server.authClient=true`
+//! and `-Dtls.server.trustCertPath` (the CA; without authClient any client
+//! certificate would do), and the broker registers with its name server
+//! presenting one of its own (`-Dtls.client.certPath`/`keyPath`). The CLI's
+//! `--tls-cert`/`--tls-key` are tested against it too.
 
+mod cli_support;
 mod producer_support;
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -35,11 +46,34 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
-/// A CA and a server certificate it signed, as PEM files in a fresh
-/// directory.
+/// A CA with a server and a client certificate it signed, as PEM files in
+/// a fresh directory (`ca.pem`, `server.pem`/`.key`, `client.pem`/`.key`).
 struct Pki {
     dir: PathBuf,
     ca_pem: String,
+    client: ClientPem,
+}
+
+/// A client certificate and its private key, as PEM.
+#[derive(Clone)]
+struct ClientPem {
+    cert: String,
+    key: String,
+}
+
+impl ClientPem {
+    /// A client certificate signed by `issuer`.
+    fn signed_by(issuer: &rcgen::Issuer<'_, impl rcgen::SigningKey>) -> ClientPem {
+        use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["rmq-test-client".to_string()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, issuer).unwrap();
+        ClientPem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
 }
 
 impl Pki {
@@ -48,20 +82,26 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let ca_params = ca_params("rmq test CA");
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::from_params(&ca_params, &ca_key);
         let server_key = KeyPair::generate().unwrap();
         let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
         let server = CertificateParams::new(names)
             .unwrap()
-            .signed_by(&server_key, &Issuer::from_params(&ca_params, &ca_key))
+            .signed_by(&server_key, &issuer)
             .unwrap();
+        let client = ClientPem::signed_by(&issuer);
         let dir = std::env::temp_dir().join(unique("rmq-tls"));
         std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
         std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
         // rcgen writes PKCS#8, which RocketMQ's TlsHelper (netty) reads.
         std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+        std::fs::write(dir.join("client.pem"), &client.cert).unwrap();
+        std::fs::write(dir.join("client.key"), &client.key).unwrap();
         Pki {
             dir,
             ca_pem: ca_cert.pem(),
+            client,
         }
     }
 
@@ -94,23 +134,47 @@ fn unrelated_ca_pem() -> String {
     ca_params("unrelated CA").self_signed(&key).unwrap().pem()
 }
 
+/// A client certificate signed by another CA than the cluster's.
+fn unrelated_client() -> ClientPem {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = ca_params("unrelated client CA");
+    ClientPem::signed_by(&rcgen::Issuer::from_params(&params, &key))
+}
+
 /// The server side of RocketMQ's TLS (TlsSystemConfig): enforcing, the
-/// given certificate (not the test mode's throw-away one), no client
-/// certificates, and no `/etc/rocketmq/tls.properties` in the way.
-fn server_tls_props(pki: &Pki) -> Vec<(&'static str, String)> {
-    vec![
+/// given certificate (not the test mode's throw-away one), no
+/// `/etc/rocketmq/tls.properties` in the way, and client certificates
+/// either not asked for or (`mtls`) required, verified against the CA and
+/// presented by the broker to its name server.
+fn server_tls_props(pki: &Pki, mtls: bool) -> Vec<(&'static str, String)> {
+    let mut props = vec![
         ("tls.server.mode", "enforcing".into()),
         ("tls.test.mode.enable", "false".into()),
         ("tls.server.certPath", pki.path("server.pem")),
         ("tls.server.keyPath", pki.path("server.key")),
-        ("tls.server.need.client.auth", "none".into()),
         ("tls.config.file", pki.path("absent-tls.properties")),
-    ]
+    ];
+    if mtls {
+        props.extend([
+            // netty's ClientAuth: NONE, OPTIONAL or REQUIRE ("required" is
+            // silently NONE).
+            ("tls.server.need.client.auth", "require".into()),
+            // Verify client certificates against the CA (false: any will do).
+            ("tls.server.authClient", "true".into()),
+            ("tls.server.trustCertPath", pki.path("ca.pem")),
+            // The broker's own certificate for its name server.
+            ("tls.client.certPath", pki.path("client.pem")),
+            ("tls.client.keyPath", pki.path("client.key")),
+        ]);
+    } else {
+        props.push(("tls.server.need.client.auth", "none".into()));
+    }
+    props
 }
 
-fn tls_spec(version: BrokerVersion, pki: &Pki) -> ClusterSpec {
+fn tls_spec(version: BrokerVersion, pki: &Pki, mtls: bool) -> ClusterSpec {
     let mut spec = ClusterSpec::with_free_ports(version).unwrap();
-    for (k, v) in server_tls_props(pki) {
+    for (k, v) in server_tls_props(pki, mtls) {
         spec = spec
             .namesrv_jvm_prop(k, v.clone())
             .broker_config(format!("-D{k}"), v);
@@ -127,14 +191,23 @@ fn tls_spec(version: BrokerVersion, pki: &Pki) -> ClusterSpec {
 struct TlsCluster {
     namesrv: String,
     pki: Pki,
+    /// Whether it requires client certificates.
+    mtls: bool,
     /// Keeps the JVMs running while the binary runs.
     _cluster: StdMutex<Cluster>,
 }
 
 impl TlsCluster {
-    /// TLS verified against the cluster's CA.
+    /// TLS verified against the cluster's CA, presenting a client
+    /// certificate of that CA when the cluster requires one.
     fn verified(&self) -> TlsConfig {
-        TlsConfig::new().ca_pem(self.pki.ca_pem.clone())
+        let tls = TlsConfig::new().ca_pem(self.pki.ca_pem.clone());
+        if self.mtls {
+            let client = &self.pki.client;
+            tls.client_certificate(client.cert.clone(), client.key.clone())
+        } else {
+            tls
+        }
     }
 
     /// An admin over verified TLS.
@@ -147,6 +220,8 @@ impl TlsCluster {
 
 static CLUSTER_V5: OnceCell<TlsCluster> = OnceCell::const_new();
 static CLUSTER_V4: OnceCell<TlsCluster> = OnceCell::const_new();
+static MTLS_CLUSTER_V5: OnceCell<TlsCluster> = OnceCell::const_new();
+static MTLS_CLUSTER_V4: OnceCell<TlsCluster> = OnceCell::const_new();
 
 /// One cluster start at a time: the machine also runs the shared ones.
 static STARTING: Mutex<()> = Mutex::const_new(());
@@ -173,10 +248,20 @@ async fn tls_cluster(version: BrokerVersion) -> &'static TlsCluster {
         BrokerVersion::V5 => &CLUSTER_V5,
         BrokerVersion::V4 => &CLUSTER_V4,
     };
-    cell.get_or_init(|| start_tls_cluster(version)).await
+    cell.get_or_init(|| start_tls_cluster(version, false)).await
 }
 
-async fn start_tls_cluster(version: BrokerVersion) -> TlsCluster {
+/// The enforcing TLS cluster of `version` that requires client
+/// certificates, started on first use.
+async fn mtls_cluster(version: BrokerVersion) -> &'static TlsCluster {
+    let cell = match version {
+        BrokerVersion::V5 => &MTLS_CLUSTER_V5,
+        BrokerVersion::V4 => &MTLS_CLUSTER_V4,
+    };
+    cell.get_or_init(|| start_tls_cluster(version, true)).await
+}
+
+async fn start_tls_cluster(version: BrokerVersion, mtls: bool) -> TlsCluster {
     let _one = STARTING.lock().await;
     static AT_EXIT: std::sync::Once = std::sync::Once::new();
     // SAFETY: registers a plain function with the C runtime.
@@ -185,20 +270,22 @@ async fn start_tls_cluster(version: BrokerVersion) -> TlsCluster {
     });
     let pki = Pki::generate();
     PKI_DIRS.lock().unwrap().push(pki.dir.clone());
-    let spec = tls_spec(version, &pki);
+    let spec = tls_spec(version, &pki, mtls);
     let t0 = Instant::now();
     let cluster = blocking(move || Cluster::start(spec)).await.unwrap();
     let namesrv = cluster.namesrv_addr();
     let tls = TlsCluster {
         namesrv,
         pki,
+        mtls,
         _cluster: StdMutex::new(cluster),
     };
     // The harness cannot see the registration through a TLS name server.
     let admin = tls.admin().await;
     wait_for_master(&admin).await;
     admin.shutdown().await.unwrap();
-    eprintln!("[tls] {version} cluster up in {:?}", t0.elapsed());
+    let kind = if mtls { "mutual TLS" } else { "TLS" };
+    eprintln!("[tls] {version} {kind} cluster up in {:?}", t0.elapsed());
     tls
 }
 
@@ -511,4 +598,168 @@ async fn a_traced_send_over_tls_writes_its_trace_record_on_5x() {
 #[tokio::test]
 async fn a_traced_send_over_tls_writes_its_trace_record_on_4x() {
     a_traced_send_over_tls_writes_its_trace_record(BrokerVersion::V4).await;
+}
+
+// ----- client certificates (mutual TLS) ------------------------------------------------
+
+async fn a_broker_requiring_client_certificates_accepts_one_signed_by_its_ca(
+    version: BrokerVersion,
+) {
+    let cluster = mtls_cluster(version).await;
+    // The admin (name server and broker) presents the client certificate.
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "mtls_topic", 2).await;
+    let sent = send_over_tls(cluster, &topic, 3).await;
+
+    let c = LitePullConsumer::builder()
+        .name_server(&cluster.namesrv)
+        .group(unique("cg_mtls"))
+        .consume_from(ConsumeFrom::First)
+        .tls(cluster.verified())
+        .build()
+        .unwrap();
+    c.subscribe(&topic, Selector::all()).unwrap();
+    c.start().await.unwrap();
+    let start = Instant::now();
+    let mut got: Vec<MessageExt> = Vec::new();
+    while got.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
+        got.extend(c.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    c.shutdown().await.unwrap();
+    admin.shutdown().await.unwrap();
+    assert_eq!(
+        sorted_bodies(got.iter().map(|m| &m.body()[..])),
+        sent,
+        "the consumer read over mutual TLS what the producer sent"
+    );
+}
+
+#[tokio::test]
+async fn a_broker_requiring_client_certificates_accepts_one_signed_by_its_ca_on_5x() {
+    a_broker_requiring_client_certificates_accepts_one_signed_by_its_ca(BrokerVersion::V5).await;
+}
+
+#[tokio::test]
+async fn a_broker_requiring_client_certificates_accepts_one_signed_by_its_ca_on_4x() {
+    a_broker_requiring_client_certificates_accepts_one_signed_by_its_ca(BrokerVersion::V4).await;
+}
+
+async fn a_broker_requiring_client_certificates_refuses_a_client_without_one(
+    version: BrokerVersion,
+) {
+    let cluster = mtls_cluster(version).await;
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "mtls_refused", 1).await;
+    admin.shutdown().await.unwrap();
+
+    // The server's CA trusted, no client certificate: refused in bounded
+    // time with a typed error.
+    let no_cert = TlsConfig::new().ca_pem(cluster.pki.ca_pem.clone());
+    let (e, took) = refused_send(&cluster.namesrv, Some(no_cert), &topic).await;
+    eprintln!("[tls] {version} no client certificate after {took:?}: {e}");
+    // TLS 1.3: the server's alert (netty sends bad_certificate) comes with
+    // the first read after the handshake; the name server's refusal fails
+    // the route query.
+    assert!(
+        matches!(e, Error::Connection { .. } | Error::NoRoute { .. }),
+        "{e:?}"
+    );
+    assert!(reason(&e).contains("fatal alert"), "{e}");
+    assert!(took < REFUSAL_BOUND, "{took:?}");
+
+    // A client certificate of another CA: refused too (authClient=true).
+    let stranger = unrelated_client();
+    let other_ca = TlsConfig::new()
+        .ca_pem(cluster.pki.ca_pem.clone())
+        .client_certificate(stranger.cert, stranger.key);
+    let (e, took) = refused_send(&cluster.namesrv, Some(other_ca), &topic).await;
+    eprintln!("[tls] {version} client certificate of another CA after {took:?}: {e}");
+    assert!(
+        matches!(e, Error::Connection { .. } | Error::NoRoute { .. }),
+        "{e:?}"
+    );
+    assert!(reason(&e).contains("fatal alert"), "{e}");
+    assert!(took < REFUSAL_BOUND, "{took:?}");
+}
+
+#[tokio::test]
+async fn a_broker_requiring_client_certificates_refuses_a_client_without_one_on_5x() {
+    a_broker_requiring_client_certificates_refuses_a_client_without_one(BrokerVersion::V5).await;
+}
+
+#[tokio::test]
+async fn a_broker_requiring_client_certificates_refuses_a_client_without_one_on_4x() {
+    a_broker_requiring_client_certificates_refuses_a_client_without_one(BrokerVersion::V4).await;
+}
+
+// ----- the CLI's --tls-cert / --tls-key ---------------------------------------------------
+
+/// Runs the `rmq` CLI with `args` (bounded); its exit code and output.
+async fn run_cli(args: Vec<String>) -> (Option<i32>, String, String) {
+    blocking(move || {
+        let mut child = Command::new(cli_support::rmq_cli())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the rmq binary runs");
+        let out = cli_support::drain(child.stdout.take().unwrap());
+        let err = cli_support::drain(child.stderr.take().unwrap());
+        let status = cli_support::wait_bounded(&mut child, Duration::from_secs(60));
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let text = |h: std::thread::JoinHandle<Vec<u8>>| {
+            String::from_utf8_lossy(&h.join().unwrap()).into_owned()
+        };
+        (status.map(|s| s.code().unwrap_or(-1)), text(out), text(err))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_cli_sends_with_a_client_certificate_and_is_refused_without_one() {
+    let cluster = mtls_cluster(BrokerVersion::V5).await;
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "mtls_cli", 1).await;
+    admin.shutdown().await.unwrap();
+    let pki = &cluster.pki;
+    let common = |with_cert: bool| {
+        let mut args = vec![
+            "--namesrv".to_string(),
+            cluster.namesrv.clone(),
+            "--tls-ca".into(),
+            pki.path("ca.pem"),
+        ];
+        if with_cert {
+            args.extend([
+                "--tls-cert".into(),
+                pki.path("client.pem"),
+                "--tls-key".into(),
+                pki.path("client.key"),
+            ]);
+        }
+        args.extend([
+            "send".into(),
+            "--topic".into(),
+            topic.clone(),
+            "--group".into(),
+            unique("pg_mtls_cli"),
+            "over mutual tls".into(),
+        ]);
+        args
+    };
+
+    let (code, out, err) = run_cli(common(true)).await;
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+
+    let t0 = Instant::now();
+    let (code, out, err) = run_cli(common(false)).await;
+    eprintln!(
+        "[tls] CLI without --tls-cert after {:?}: {err}",
+        t0.elapsed()
+    );
+    assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
 }
