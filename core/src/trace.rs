@@ -36,6 +36,18 @@ pub const MAX_TRACE_BODY: usize = 128_000;
 /// Most records Java gathers into one dispatch (Java caps `batchNum` at 20).
 pub const MAX_BATCH: usize = 20;
 
+/// The send response field (and 5.x stored message property) carrying the
+/// broker's trace switch, broker config `traceOn` (Java
+/// `MessageConst.PROPERTY_TRACE_SWITCH`).
+pub const TRACE_SWITCH: &str = "TRACE_ON";
+
+/// Whether a [`TRACE_SWITCH`] value lets a send or delivery be traced: all
+/// but exactly `false` (Java `MQClientAPIImpl.processSendResponse` and
+/// `ConsumeMessageTraceHookImpl`).
+pub fn trace_switch_on(value: Option<&str>) -> bool {
+    value != Some("false")
+}
+
 /// Java `MessageType`, written by ordinal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {
@@ -823,6 +835,26 @@ mod tests {
         b.keys = "k2 k3".into();
         let keys = index_keys(&[TraceRecord::Pub(a), TraceRecord::Pub(b)]);
         assert_eq!(keys, ["A", "B", "k1", "k2", "k3"]);
+    }
+
+    /// A 5.5.0 broker's captured SEND_MESSAGE_V2 response says
+    /// `TRACE_ON=true`; the same response with `TRACE_ON=false` (a broker
+    /// with `traceOn=false`) is not traced; one without the field is.
+    #[test]
+    fn a_send_response_is_traced_unless_its_trace_on_field_is_false() {
+        use crate::protocol::FrameDecoder;
+        let mut dec = FrameDecoder::default();
+        dec.feed(include_bytes!(
+            "../tests/vectors/broker/send_v2_response_v5.bin"
+        ));
+        let mut cmd = dec.decode_next().unwrap().unwrap();
+        assert_eq!(cmd.ext_fields.get(TRACE_SWITCH), Some("true"));
+        assert!(trace_switch_on(cmd.ext_fields.get(TRACE_SWITCH)));
+        cmd.ext_fields.insert(TRACE_SWITCH, "false");
+        assert!(!trace_switch_on(cmd.ext_fields.get(TRACE_SWITCH)));
+        // Java compares with "false" exactly: anything else traces.
+        assert!(trace_switch_on(Some("FALSE")));
+        assert!(trace_switch_on(None));
     }
 
     #[test]

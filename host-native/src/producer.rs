@@ -201,6 +201,8 @@ impl Producer {
     }
 
     /// Sends messages of one topic as one request; they are stored in order.
+    /// With trace, the batch is one `Pub` record naming every id, as Java
+    /// writes it.
     pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, Error> {
         self.submit(Payload::Batch(messages), QueueTarget::Any, false)
             .await
@@ -264,6 +266,9 @@ impl Producer {
         let traced = match (&self.tracer, &payload) {
             (Some(tracer), Payload::Single(m)) if !oneway => {
                 tracer.before_send(m).map(|p| (tracer, p))
+            }
+            (Some(tracer), Payload::Batch(ms)) if !oneway => {
+                tracer.before_send_batch(ms).map(|p| (tracer, p))
             }
             _ => None,
         };

@@ -1,8 +1,12 @@
 //! Message trace, opt-in: a [`Producer`], [`PushConsumer`] or
 //! [`LitePullConsumer`] built with [`TraceConfig`] publishes a record of
-//! every acknowledged send (`Pub`) and of every delivery before and after
+//! every acknowledged send (`Pub`; a batch is one record, its ids
+//! comma-separated, as Java writes it) and of every delivery before and after
 //! its handler (`SubBefore`, `SubAfter`; a lite pull consumer writes both
 //! when a poll hands the messages out, as Java's does) to the trace topic,
+//! unless the broker turned trace off (`traceOn=false`: its send responses
+//! and, on 5.x, its stored messages say `TRACE_ON=false`; Java skips those
+//! too),
 //! in the Java client's format
 //! ([`rmq_core::trace`]), so RocketMQ's tools read them and
 //! [`Admin::message_trace`](crate::Admin::message_trace) reads Java's.
@@ -26,6 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmq_core::consumer::ConsumeResult;
+use rmq_core::message::batch::ENTRY_OVERHEAD;
+use rmq_core::message::property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX as UNIQ_KEY;
 use rmq_core::message::{
     month_start_unix_ms, Message, MessageExt, OffsetMessageId, UniqueIdGenerator,
 };
@@ -220,17 +226,59 @@ impl Tracer {
             topic: message.topic.clone(),
             tags: message.tags().unwrap_or("null").to_string(),
             keys: message.property("KEYS").unwrap_or("null").to_string(),
-            body_length: i32::try_from(message.body.len()).unwrap_or(i32::MAX),
+            body_length: message.body.len(),
+            batch: false,
             msg_type,
         })
     }
 
-    /// After an acknowledged send: records its `Pub`.
+    /// Before a batch send: what its one `Pub` record needs, or `None` for
+    /// a batch to the trace topic. Java traces a batch as one message (its
+    /// `MessageBatch`): the first message's topic, no tags or keys (written
+    /// `null`), the encoded batch body's length, a normal message.
+    pub(crate) fn before_send_batch(&self, messages: &[Message]) -> Option<PendingPub> {
+        let topic = &messages.first()?.topic;
+        if topic.starts_with(self.config.topic.as_str()) {
+            return None;
+        }
+        // The encoded body, but for each message's unique id: the send
+        // gives every message a new one, added in `after_send`.
+        let body_length = messages
+            .iter()
+            .map(|m| {
+                let id = m.property(UNIQ_KEY).map_or(0, uniq_key_len);
+                (ENTRY_OVERHEAD + m.body.len() + m.properties.encoded_len()).saturating_sub(id)
+            })
+            .sum();
+        Some(PendingPub {
+            timestamp: unix_ms(),
+            started: Instant::now(),
+            topic: topic.clone(),
+            tags: "null".to_string(),
+            keys: "null".to_string(),
+            body_length,
+            batch: true,
+            msg_type: MessageType::Normal,
+        })
+    }
+
+    /// After an acknowledged send: records its `Pub`, unless the broker
+    /// answered `TRACE_ON=false` (Java `SendMessageTraceHookImpl` skips
+    /// it).
     pub(crate) fn after_send(&self, pending: PendingPub, result: &SendResult) {
+        if !result.trace_on {
+            return;
+        }
         let cost = pending.started.elapsed().as_millis();
-        let store_host = OffsetMessageId::decode(&result.offset_msg_id)
+        // A batch's offset ids are comma-separated; all name one broker.
+        let first_offset_id = result.offset_msg_id.split(',').next().unwrap_or("");
+        let store_host = OffsetMessageId::decode(first_offset_id)
             .map(|id| id.addr.to_string())
             .unwrap_or_default();
+        let mut body_length = pending.body_length;
+        if pending.batch {
+            body_length += result.msg_id.split(',').map(uniq_key_len).sum::<usize>();
+        }
         let record = PubTrace {
             timestamp: pending.timestamp,
             region_id: result
@@ -244,7 +292,7 @@ impl Tracer {
             tags: pending.tags,
             keys: pending.keys,
             store_host,
-            body_length: pending.body_length,
+            body_length: i32::try_from(body_length).unwrap_or(i32::MAX),
             cost_ms: i32::try_from(cost).unwrap_or(i32::MAX),
             msg_type: pending.msg_type,
             offset_msg_id: Some(result.offset_msg_id.clone()),
@@ -264,7 +312,7 @@ impl Tracer {
         };
         let mut traced = Vec::new();
         for m in msgs {
-            if m.property("TRACE_ON") == Some("false") {
+            if !core_trace::trace_switch_on(m.property(core_trace::TRACE_SWITCH)) {
                 continue;
             }
             // 5.x brokers store the region in every message, 4.9 brokers
@@ -330,8 +378,16 @@ pub(crate) struct PendingPub {
     topic: String,
     tags: String,
     keys: String,
-    body_length: i32,
+    /// Body bytes; a batch's encoded body without its unique ids.
+    body_length: usize,
+    /// Whether this is a batch (its ids are known after the send).
+    batch: bool,
     msg_type: MessageType,
+}
+
+/// Encoded length of a `UNIQ_KEY` property holding `id`.
+fn uniq_key_len(id: &str) -> usize {
+    UNIQ_KEY.len() + id.len() + 2
 }
 
 /// What `SubAfter` records need from before the handler.

@@ -1,6 +1,9 @@
 //! Message trace against the real brokers (5.x and 4.9.x): a traced
 //! producer and consumer publish Pub, SubBefore and SubAfter records in the
-//! Java client's format, read back from the trace topic; a broker with
+//! Java client's format, read back from the trace topic; a batch send is
+//! one Pub record for the batch (as Java's); a lite pull consumer writes
+//! SubBefore and SubAfter at poll; a broker with `traceOn=false` (a private
+//! cluster) gets no Pub records, as Java's client writes none; a broker with
 //! `traceTopicEnable=true` (a private 5.x cluster) serves the default
 //! RMQ_SYS_TRACE_TOPIC; a trace the Java client (`RMQ_JAVA_PEER produce
 //! --trace`) writes is read by rmq; a trace topic the broker refuses never
@@ -14,10 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use producer_support::{create_topic, now_ms, unique};
+use rmq::rmq_core::message::batch::encoded_batch_len;
 use rmq::rmq_core::trace::{self as core_trace, MessageType, TraceRecord};
 use rmq::{
-    Admin, ConsumeFrom, ConsumeResult, Message, Producer, PushConsumer, Selector, TopicConfig,
-    TraceConfig,
+    Admin, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, Producer, PushConsumer, Selector,
+    TopicConfig, TraceConfig,
 };
 use rmq_tests::{env_cluster, BrokerVersion, Cluster, ClusterSpec};
 
@@ -352,4 +356,278 @@ fn a_trace_topic_no_client_may_send_to_is_a_config_error() {
         .trace(TraceConfig::with_topic("SCHEDULE_TOPIC_XXXX"))
         .build();
     assert!(matches!(built, Err(rmq::Error::Config(_))), "{built:?}");
+}
+
+/// Java traces a batch as the one message it sends (`MessageBatch`): one
+/// Pub record whose message id and offset id are the batch's
+/// comma-separated ones, tags and keys `null`, the encoded batch body's
+/// length; the trace message is keyed by that joined id.
+async fn a_traced_batch_send_writes_one_pub_record_for_the_batch(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("trc_batch");
+    let trace_topic = unique("trc_batch_topic");
+    let table = create_topic(&admin, &topic, 1).await;
+    create_topic(&admin, &trace_topic, 1).await;
+    let broker_addr = table.master_addr("broker-a").unwrap().to_string();
+    let pgroup = unique("pg_trc_batch");
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .group(pgroup.as_str())
+        .trace(TraceConfig::with_topic(trace_topic.as_str()))
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let messages: Vec<Message> = (0..3)
+        .map(|i| {
+            Message::new(topic.as_str(), format!("batch-{i}"))
+                .with_tags("TagB")
+                .with_keys([format!("bk{i}")])
+        })
+        .collect();
+    let sent = producer.send_batch(messages.clone()).await.unwrap();
+    producer.shutdown().await.unwrap();
+    assert_eq!(producer.traces_dropped(), 0);
+    let ids: Vec<&str> = sent.msg_id.split(',').collect();
+    assert_eq!(ids.len(), 3, "{sent:?}");
+    // The body the broker got: each message with its unique id.
+    let stored: Vec<Message> = messages
+        .iter()
+        .zip(&ids)
+        .map(|(m, id)| m.clone().with_property("UNIQ_KEY", *id))
+        .collect();
+
+    let records = trace_of(&admin, &sent.msg_id, Some(&trace_topic), 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let TraceRecord::Pub(p) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!(p.msg_id, sent.msg_id);
+    assert_eq!(
+        p.offset_msg_id.as_deref(),
+        Some(sent.offset_msg_id.as_str())
+    );
+    assert_eq!(p.group, pgroup);
+    assert_eq!(p.topic, topic);
+    assert_eq!(p.tags, "null");
+    assert_eq!(p.keys, "null");
+    assert_eq!(p.store_host, broker_addr);
+    assert_eq!(p.body_length as usize, encoded_batch_len(&stored));
+    assert_eq!(p.msg_type, MessageType::Normal);
+    assert!(p.success);
+    // No record names one message of the batch alone (nor does Java's).
+    for id in &ids {
+        assert!(trace_of(&admin, id, Some(&trace_topic), 0).await.is_empty());
+    }
+    admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn v5_a_traced_batch_send_writes_one_pub_record_for_the_batch() {
+    a_traced_batch_send_writes_one_pub_record_for_the_batch(
+        &env_cluster(BrokerVersion::V5).unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn v4_a_traced_batch_send_writes_one_pub_record_for_the_batch() {
+    a_traced_batch_send_writes_one_pub_record_for_the_batch(
+        &env_cluster(BrokerVersion::V4).unwrap(),
+    )
+    .await;
+}
+
+/// A traced lite pull consumer writes, for every message a poll hands out,
+/// a SubBefore and a SubAfter (success, context code 0) sharing a request
+/// id, as Java's `DefaultLitePullConsumerImpl.poll` does.
+async fn a_lite_pull_consume_writes_sub_before_and_sub_after_records(namesrv: &str) {
+    let admin = Admin::connect(namesrv).await.unwrap();
+    let topic = unique("trc_lite");
+    let trace_topic = unique("trc_lite_topic");
+    create_topic(&admin, &topic, 2).await;
+    create_topic(&admin, &trace_topic, 1).await;
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .group(unique("pg_trc_lite"))
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let m = Message::new(topic.as_str(), format!("lite-{i}")).with_keys([format!("lk{i}")]);
+        sent.push(producer.send(m).await.unwrap().msg_id);
+    }
+    producer.shutdown().await.unwrap();
+
+    let cgroup = unique("cg_trc_lite");
+    let consumer = LitePullConsumer::builder()
+        .name_server(namesrv)
+        .group(cgroup.as_str())
+        .consume_from(ConsumeFrom::First)
+        .config(|c| c.pull_suspend = Duration::from_secs(2))
+        .trace(TraceConfig::with_topic(trace_topic.as_str()))
+        .build()
+        .unwrap();
+    consumer.subscribe(&topic, Selector::all()).unwrap();
+    consumer.start().await.unwrap();
+    let before = now_ms();
+    let start = Instant::now();
+    let mut polled = Vec::new();
+    while polled.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
+        polled.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    assert_eq!(polled.len(), sent.len(), "polled in 30 s");
+    consumer.shutdown().await.unwrap();
+
+    for (i, msg_id) in sent.iter().enumerate() {
+        let records = trace_of(&admin, msg_id, Some(&trace_topic), 2).await;
+        let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
+        assert_eq!(kinds, ["SubBefore", "SubAfter"], "{records:?}");
+        let (TraceRecord::SubBefore(b), TraceRecord::SubAfter(a)) = (&records[0], &records[1])
+        else {
+            unreachable!()
+        };
+        assert_eq!(b.group, cgroup);
+        assert!(b.timestamp >= before && b.timestamp <= now_ms());
+        assert_eq!(b.retry_times, 0);
+        assert_eq!(b.keys, format!("lk{i}"));
+        assert_eq!(a.request_id, b.request_id);
+        assert_eq!(a.keys, b.keys);
+        assert!(a.success);
+        assert_eq!(a.context_code, Some(0));
+        assert_eq!(a.group.as_deref(), Some(cgroup.as_str()));
+    }
+    admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn v5_a_lite_pull_consume_writes_sub_before_and_sub_after_records() {
+    a_lite_pull_consume_writes_sub_before_and_sub_after_records(
+        &env_cluster(BrokerVersion::V5).unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn v4_a_lite_pull_consume_writes_sub_before_and_sub_after_records() {
+    a_lite_pull_consume_writes_sub_before_and_sub_after_records(
+        &env_cluster(BrokerVersion::V4).unwrap(),
+    )
+    .await;
+}
+
+/// A broker with `traceOn=false` answers every send `TRACE_ON=false`, and
+/// Java's client then writes no Pub record (`SendMessageTraceHookImpl`
+/// skips a result whose `isTraceOn` is false): neither does rmq, for a
+/// message or a batch. A 5.x broker also stamps `TRACE_ON=false` into each
+/// message it stores (not into a batch's messages), and consumers skip
+/// those; 4.9.x stamps nothing. The consume records that are written show
+/// the trace topic works, so the missing Pub records are not a lost flush.
+async fn a_broker_with_trace_off_gets_no_pub_records(version: BrokerVersion) {
+    let spec = ClusterSpec::with_free_ports(version)
+        .unwrap()
+        .broker_config("traceOn", "false");
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
+        .await
+        .unwrap()
+        .unwrap();
+    let namesrv = cluster.namesrv_addr();
+    let admin = Admin::connect(&namesrv).await.unwrap();
+    let topic = unique("trc_off");
+    let trace_topic = unique("trc_off_topic");
+    create_topic(&admin, &topic, 1).await;
+    create_topic(&admin, &trace_topic, 1).await;
+    let trace = TraceConfig::with_topic(trace_topic.as_str());
+    let producer = Producer::builder()
+        .name_server(namesrv.as_str())
+        .group(unique("pg_trc_off"))
+        .trace(trace.clone())
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let one = producer
+        .send(Message::new(topic.as_str(), "one"))
+        .await
+        .unwrap();
+    let batch = producer
+        .send_batch(vec![
+            Message::new(topic.as_str(), "b0"),
+            Message::new(topic.as_str(), "b1"),
+        ])
+        .await
+        .unwrap();
+    assert!(!one.trace_on && !batch.trace_on, "{one:?} {batch:?}");
+    // Shutdown sends every queued record before the consumer starts.
+    producer.shutdown().await.unwrap();
+
+    let consumer = PushConsumer::builder()
+        .name_server(namesrv.as_str())
+        .group(unique("cg_trc_off"))
+        .consume_from(ConsumeFrom::First)
+        .trace(trace)
+        .build()
+        .unwrap();
+    let switches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&switches);
+    consumer
+        .subscribe(&topic, Selector::all(), move |msgs| {
+            let mut seen = seen.lock().unwrap();
+            for m in &msgs {
+                let switch = m.property(core_trace::TRACE_SWITCH).map(String::from);
+                seen.push((m.id().to_string(), switch));
+            }
+            async { ConsumeResult::Success }
+        })
+        .unwrap();
+    consumer.start().await.unwrap();
+    let start = Instant::now();
+    while switches.lock().unwrap().len() < 3 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    consumer.shutdown().await.unwrap();
+    let switches = switches.lock().unwrap().clone();
+    assert_eq!(switches.len(), 3, "consumed in 30 s: {switches:?}");
+
+    let batch_ids: Vec<&str> = batch.msg_id.split(',').collect();
+    for id in &batch_ids {
+        let records = trace_of(&admin, id, Some(&trace_topic), 2).await;
+        let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
+        assert_eq!(kinds, ["SubBefore", "SubAfter"], "{records:?}");
+    }
+    let records = admin
+        .message_trace(&batch.msg_id, Some(&trace_topic))
+        .await
+        .unwrap();
+    assert!(records.is_empty(), "no batch Pub: {records:?}");
+    let stamped = switches
+        .iter()
+        .find(|(id, _)| *id == one.msg_id)
+        .and_then(|(_, s)| s.clone());
+    let records = admin
+        .message_trace(&one.msg_id, Some(&trace_topic))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
+    match version {
+        BrokerVersion::V5 => {
+            assert_eq!(stamped.as_deref(), Some("false"));
+            assert!(kinds.is_empty(), "{records:?}");
+        }
+        _ => {
+            assert_eq!(stamped, None);
+            assert_eq!(kinds, ["SubBefore", "SubAfter"], "no Pub: {records:?}");
+        }
+    }
+    admin.shutdown().await.unwrap();
+    drop(cluster);
+}
+
+#[tokio::test]
+async fn v5_a_broker_with_trace_off_gets_no_pub_records() {
+    a_broker_with_trace_off_gets_no_pub_records(BrokerVersion::V5).await;
+}
+
+#[tokio::test]
+async fn v4_a_broker_with_trace_off_gets_no_pub_records() {
+    a_broker_with_trace_off_gets_no_pub_records(BrokerVersion::V4).await;
 }

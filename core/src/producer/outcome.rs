@@ -40,6 +40,10 @@ pub struct SendResult {
     pub transaction_id: Option<String>,
     /// The broker's region (`MSG_REGION`), when sent.
     pub region_id: Option<String>,
+    /// Whether the broker lets the send be traced: false only when it
+    /// answered `TRACE_ON=false` (broker config `traceOn`; Java
+    /// `SendResult.isTraceOn`).
+    pub trace_on: bool,
 }
 
 /// The outcome of a successful send.

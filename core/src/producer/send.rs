@@ -369,6 +369,7 @@ fn acknowledgement(
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
             region_id: cmd.ext_fields.get("MSG_REGION").map(String::from),
+            trace_on: crate::trace::trace_switch_on(cmd.ext_fields.get(crate::trace::TRACE_SWITCH)),
         })),
         Err(e) => Err(SendError::Broker {
             broker: broker.to_string(),

@@ -226,6 +226,7 @@ mod tests {
             queue_offset: 17,
             transaction_id: Some("7F0000010001000000000000000A".into()),
             region_id: None,
+            trace_on: true,
         }
     }
 
