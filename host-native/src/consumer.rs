@@ -560,7 +560,13 @@ async fn dispatch(
         let acks = ack_tx.clone();
         tokio::spawn(async move {
             let id = delivery.id;
-            let result = CatchUnwind(handler(delivery.messages)).await;
+            // A handler that panics before it returns its future counts as
+            // RETRY too: the delivery must still reach the core.
+            let made = std::panic::catch_unwind(AssertUnwindSafe(|| handler(delivery.messages)));
+            let result = match made {
+                Ok(run) => CatchUnwind(run).await,
+                Err(_) => ConsumeResult::RETRY,
+            };
             let _ = acks.send(Ack {
                 consumer,
                 id,

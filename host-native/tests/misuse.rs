@@ -324,3 +324,58 @@ async fn a_simple_consumer_used_before_start_or_after_shutdown_says_so() {
     assert!(matches!(err, Error::ShutDown), "{err:?}");
     server.abort();
 }
+
+// ----- bad settings and misuse that once panicked or hung ----------------------
+
+/// A broker-backed case: a handler that panics before it returns its
+/// future (not inside it) still counts as RETRY, so an orderly queue gets
+/// the batch again instead of waiting for a result forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_panicking_before_its_future_is_retried() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let ns = rmq_tests::env_cluster(rmq_tests::BrokerVersion::V5).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    let topic = format!("misuse_panic_t_{}_{nanos}", std::process::id());
+    let group = format!("misuse_panic_cg_{}_{nanos}", std::process::id());
+    let p = Producer::builder()
+        .name_server(&ns)
+        .group(format!("{group}_pg"))
+        .build()
+        .unwrap();
+    p.start().await.unwrap();
+    p.send_ordered(Message::new(topic.as_str(), "once"), "k")
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let c = PushConsumer::builder()
+        .name_server(&ns)
+        .group(group.as_str())
+        .consume_from(rmq::ConsumeFrom::First)
+        .build()
+        .unwrap();
+    c.subscribe_orderly(&topic, Selector::all(), move |_msgs| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("a handler that panics before returning its future");
+        }
+        async { ConsumeResult::Success }
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "{} handler calls: the panicked batch was never retried",
+            calls.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+}
