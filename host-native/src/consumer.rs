@@ -67,6 +67,10 @@ impl Selector {
     }
 }
 
+/// The most handlers a push consumer runs at once (Java's
+/// `consumeThreadMax` range check).
+const MAX_THREADS: usize = 1000;
+
 type BoxFuture = Pin<Box<dyn Future<Output = ConsumeResult> + Send>>;
 type Handler = Arc<dyn Fn(Vec<MessageExt>) -> BoxFuture + Send + Sync>;
 
@@ -137,7 +141,8 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// Handlers running at once (Java `consumeThreadMax`; default 20).
+    /// Handlers running at once (Java `consumeThreadMax`; default 20; at
+    /// most 1000, as Java checks, or `build` fails with [`Error::Config`]).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
@@ -188,6 +193,12 @@ impl PushConsumerBuilder {
     pub fn build(mut self) -> Result<PushConsumer, Error> {
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
+        if self.threads > MAX_THREADS {
+            return Err(Error::Config(format!(
+                "threads {} out of range [1, {MAX_THREADS}] (Java consumeThreadMax)",
+                self.threads
+            )));
+        }
         // Java keeps the DEFAULT instance (a stable client id, so a stable
         // offsets file) for broadcasting and makes it unique for clustering.
         let broadcasting = self.consumer.model == MessageModel::Broadcasting;

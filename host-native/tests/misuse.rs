@@ -327,6 +327,25 @@ async fn a_simple_consumer_used_before_start_or_after_shutdown_says_so() {
 
 // ----- bad settings and misuse that once panicked or hung ----------------------
 
+#[test]
+fn more_handler_threads_than_java_allows_is_a_config_error() {
+    for threads in [1001, u32::MAX as usize + 1, usize::MAX] {
+        let err = PushConsumer::builder()
+            .name_server("127.0.0.1:1")
+            .group("misuse_cg")
+            .threads(threads)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{threads}: {err:?}");
+    }
+    let built = PushConsumer::builder()
+        .name_server("127.0.0.1:1")
+        .group("misuse_cg")
+        .threads(1000)
+        .build();
+    assert!(built.is_ok());
+}
+
 /// A broker-backed case: a handler that panics before it returns its
 /// future (not inside it) still counts as RETRY, so an orderly queue gets
 /// the batch again instead of waiting for a result forever.
