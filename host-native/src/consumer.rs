@@ -400,26 +400,29 @@ impl PushConsumer {
     /// fails with [`Error::ShutDown`]; starting without a subscription
     /// fails with [`Error::Config`].
     pub async fn start(&self) -> Result<(), Error> {
-        let Some((client_config, consumer_config)) =
-            self.inner.setup.lock().map_err(|_| Error::ShutDown)?.take()
-        else {
-            // Started already (a no-op), or shut down (for good).
-            if self.inner.stopping.load(Ordering::SeqCst) {
-                return Err(Error::ShutDown);
-            }
-            return Ok(());
-        };
         let subscriptions = self
             .inner
             .subscriptions
             .lock()
             .map_err(|_| Error::ShutDown)?
             .clone();
-        if subscriptions.is_empty() {
-            return Err(Error::Config(
-                "no subscription: call subscribe() first".into(),
-            ));
-        }
+        let setup = {
+            let mut setup = self.inner.setup.lock().map_err(|_| Error::ShutDown)?;
+            if setup.is_some() && subscriptions.is_empty() {
+                // The setup stays: subscribe(), then start() again.
+                return Err(Error::Config(
+                    "no subscription: call subscribe() first".into(),
+                ));
+            }
+            setup.take()
+        };
+        let Some((client_config, consumer_config)) = setup else {
+            // Started already (a no-op), or shut down (for good).
+            if self.inner.stopping.load(Ordering::SeqCst) {
+                return Err(Error::ShutDown);
+            }
+            return Ok(());
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let version = wall_clock().now_ms;
         let stored = self

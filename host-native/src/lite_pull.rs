@@ -207,12 +207,20 @@ impl LitePullConsumer {
 
     /// Starts pulling in the background.
     pub async fn start(&self) -> Result<(), Error> {
-        let Some(setup) = self.inner.setup.lock().map_err(|_| Error::ShutDown)?.take() else {
+        let setup = {
+            let mut slot = self.inner.setup.lock().map_err(|_| Error::ShutDown)?;
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.subscriptions.is_empty() && s.assigned.is_none())
+            {
+                // The setup stays: subscribe() or assign(), then start() again.
+                return Err(Error::Config("call subscribe() or assign() first".into()));
+            }
+            slot.take()
+        };
+        let Some(setup) = setup else {
             return Ok(());
         };
-        if setup.subscriptions.is_empty() && setup.assigned.is_none() {
-            return Err(Error::Config("call subscribe() or assign() first".into()));
-        }
         let (tx, rx) = mpsc::unbounded_channel();
         let version = wall_clock().now_ms;
         let made: Arc<Mutex<Option<ConsumerId>>> = Arc::default();

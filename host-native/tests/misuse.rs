@@ -327,6 +327,33 @@ async fn a_simple_consumer_used_before_start_or_after_shutdown_says_so() {
 
 // ----- bad settings and misuse that once panicked or hung ----------------------
 
+#[tokio::test]
+async fn a_consumer_started_without_subscription_can_subscribe_and_start_after() {
+    let (ns, server) = silent_name_server().await;
+    let c = consumer(&ns);
+    assert!(matches!(c.start().await, Err(Error::Config(_))));
+    c.subscribe("misuse_t", Selector::all(), |_| async {
+        ConsumeResult::Success
+    })
+    .unwrap();
+    c.start().await.unwrap();
+    assert!(c.assigned_queues().await.is_ok(), "it runs");
+    c.shutdown().await.unwrap();
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_lite_pull_consumer_started_without_subscription_can_subscribe_and_start_after() {
+    let (ns, server) = silent_name_server().await;
+    let c = lite_pull(&ns);
+    assert!(matches!(c.start().await, Err(Error::Config(_))));
+    c.subscribe("misuse_t", Selector::all()).unwrap();
+    c.start().await.unwrap();
+    assert!(c.poll(Duration::from_millis(10)).await.is_ok(), "it runs");
+    c.shutdown().await.unwrap();
+    server.abort();
+}
+
 #[test]
 fn more_handler_threads_than_java_allows_is_a_config_error() {
     for threads in [1001, u32::MAX as usize + 1, usize::MAX] {
