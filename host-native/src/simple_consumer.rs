@@ -217,7 +217,11 @@ impl SimpleConsumer {
         invisible_time: Duration,
     ) -> Result<Vec<ReceivedMessage>, Error> {
         let inner = &self.inner;
-        let deadline = TokioInstant::now() + inner.await_duration;
+        // A far-off await duration (Duration::MAX) must not overflow.
+        let now = TokioInstant::now();
+        let deadline = now
+            .checked_add(inner.await_duration)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         let max = max.clamp(1, MAX_POP_BATCH);
         loop {
             let targets = self.targets().await?;
@@ -308,7 +312,7 @@ impl SimpleConsumer {
         };
         let cmd = pop_request(&req);
         let resp = self
-            .request(&target.addr, cmd, poll_time + inner.timeout)
+            .request(&target.addr, cmd, poll_time.saturating_add(inner.timeout))
             .await?;
         let result = PopResult::from_response(&resp, &target.addr, &req)?;
         if result.status != PopStatus::Found {

@@ -373,6 +373,27 @@ fn more_handler_threads_than_java_allows_is_a_config_error() {
     assert!(built.is_ok());
 }
 
+#[tokio::test]
+async fn a_simple_consumer_with_an_endless_await_duration_fails_typed_not_panicking() {
+    let (ns, server) = silent_name_server().await;
+    let c = rmq::SimpleConsumer::builder()
+        .name_server(&ns)
+        .group("misuse_pop")
+        .subscribe("misuse_t", Selector::all())
+        .await_duration(Duration::MAX)
+        .build()
+        .unwrap();
+    c.start().await.unwrap();
+    // No route ever comes: the bounded route wait ends it.
+    let err = tokio::time::timeout(Duration::from_secs(15), c.receive(1, Duration::MAX))
+        .await
+        .expect("receive is bounded")
+        .unwrap_err();
+    assert!(matches!(err, Error::NoRoute { .. }), "{err:?}");
+    c.shutdown().await.unwrap();
+    server.abort();
+}
+
 /// A broker-backed case: a handler that panics before it returns its
 /// future (not inside it) still counts as RETRY, so an orderly queue gets
 /// the batch again instead of waiting for a result forever.
