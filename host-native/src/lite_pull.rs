@@ -3,6 +3,7 @@
 //! background within the push consumer's flow-control bounds.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use rmq_core::protocol::headers::{
 };
 use rmq_core::protocol::{request_code, response_code, CommandHeader, RemotingCommand};
 use rmq_core::route::MessageQueue;
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::sync::{mpsc, Mutex as AsyncMutex, Notify};
 
 use crate::client::ClientHandle;
 use crate::clock::wall_clock;
@@ -118,6 +119,8 @@ impl LitePullConsumerBuilder {
                 manual_commit: self.manual_commit,
                 namespace,
                 tracer,
+                closing: AtomicBool::new(false),
+                closed: Notify::new(),
             }),
         })
     }
@@ -154,6 +157,11 @@ struct Inner {
     /// are wrapped into it on the way to the client.
     namespace: Option<String>,
     tracer: Option<Arc<Tracer>>,
+    /// Set by shutdown: a poll waiting for messages returns at once (it
+    /// holds the buffer shutdown's commit needs).
+    closing: AtomicBool,
+    /// Wakes a waiting poll when `closing` is set.
+    closed: Notify,
 }
 
 /// A lite pull consumer. Cheap to clone; clones share one consumer.
@@ -263,8 +271,9 @@ impl LitePullConsumer {
         }
     }
 
-    /// Messages pulled so far, waiting up to `timeout` for the first. With
-    /// auto-commit, what the previous poll returned is committed now.
+    /// Messages pulled so far, waiting up to `timeout` for the first (a
+    /// [`LitePullConsumer::shutdown`] ends the wait). With auto-commit,
+    /// what the previous poll returned is committed now.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<MessageExt>, Error> {
         let (handle, consumer) = self.running()?;
         let mut buf = self.inner.buffer.lock().await;
@@ -274,8 +283,18 @@ impl LitePullConsumer {
         if buf.ready.is_empty() {
             let Buffer { rx, ready, .. } = &mut *buf;
             if let Some(rx) = rx.as_mut() {
-                if let Ok(Some(event)) = tokio::time::timeout(timeout, rx.recv()).await {
-                    take(event, ready);
+                let closed = self.inner.closed.notified();
+                tokio::pin!(closed);
+                closed.as_mut().enable();
+                if !self.inner.closing.load(Ordering::SeqCst) {
+                    tokio::select! {
+                        waited = tokio::time::timeout(timeout, rx.recv()) => {
+                            if let Ok(Some(event)) = waited {
+                                take(event, ready);
+                            }
+                        }
+                        () = closed => {}
+                    }
                 }
                 while let Ok(event) = rx.try_recv() {
                     take(event, ready);
@@ -411,6 +430,9 @@ impl LitePullConsumer {
 
     /// Commits (with auto-commit), stops pulling, unregisters, closes.
     pub async fn shutdown(&self) -> Result<(), Error> {
+        // A poll waiting for messages gives the buffer up now.
+        self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner.closed.notify_waiters();
         if !self.inner.manual_commit {
             let _ = self.commit().await;
         }

@@ -394,6 +394,33 @@ async fn a_simple_consumer_with_an_endless_await_duration_fails_typed_not_panick
     server.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_a_lite_pull_consumer_down_ends_a_waiting_poll_at_once() {
+    let (ns, server) = silent_name_server().await;
+    let c = lite_pull(&ns);
+    c.subscribe("misuse_t", Selector::all()).unwrap();
+    c.start().await.unwrap();
+    let poller = c.clone();
+    let poll = tokio::spawn(async move { poller.poll(Duration::from_secs(60)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(20), c.shutdown())
+        .await
+        .expect("shutdown does not wait out the poll's 60 s")
+        .unwrap();
+    let polled = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("the poll ends with the shutdown")
+        .unwrap();
+    assert!(polled.unwrap().is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    server.abort();
+}
+
 /// A broker-backed case: a handler that panics before it returns its
 /// future (not inside it) still counts as RETRY, so an orderly queue gets
 /// the batch again instead of waiting for a result forever.
