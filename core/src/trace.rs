@@ -430,12 +430,15 @@ pub fn encode(records: &[TraceRecord]) -> String {
 
 /// The keys a trace message carries for `records`: every message id, and
 /// every key of their key lists (Java `TraceTransferBean.transKey`), sorted
-/// and deduplicated. Java indexes `null` too when a message had no keys;
-/// so does this.
+/// and deduplicated. A key list written `null` (a message without keys) adds
+/// nothing: Java's `TraceDataEncoder` indexes only a non-null `getKeys()`.
 pub fn index_keys(records: &[TraceRecord]) -> Vec<String> {
     let mut keys = BTreeSet::new();
     for r in records {
         keys.insert(r.msg_id().to_string());
+        if r.keys() == "null" {
+            continue;
+        }
         for k in r.keys().split(' ').filter(|k| !k.is_empty()) {
             keys.insert(k.to_string());
         }
@@ -835,6 +838,13 @@ mod tests {
         b.keys = "k2 k3".into();
         let keys = index_keys(&[TraceRecord::Pub(a), TraceRecord::Pub(b)]);
         assert_eq!(keys, ["A", "B", "k1", "k2", "k3"]);
+    }
+
+    #[test]
+    fn a_key_list_written_null_is_not_indexed() {
+        let mut r = pub_record();
+        r.keys = "null".into();
+        assert_eq!(index_keys(&[TraceRecord::Pub(r)]), ["7F0000010001"]);
     }
 
     /// A 5.5.0 broker's captured SEND_MESSAGE_V2 response says
