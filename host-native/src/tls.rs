@@ -312,7 +312,8 @@ fn handshake_error(e: &io::Error) -> String {
     match tls {
         Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
             "TLS handshake failed: certificate verify failed: unknown issuer (the server's \
-             certificate does not chain to a trusted CA; check TlsConfig::ca_pem)"
+             certificate does not chain to a trusted CA: those of TlsConfig::ca_pem, or with \
+             none given the system's store)"
                 .into()
         }
         Some(rustls::Error::InvalidCertificate(c)) => {

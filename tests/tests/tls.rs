@@ -694,11 +694,16 @@ async fn a_broker_requiring_client_certificates_refuses_a_client_without_one_on_
 
 // ----- the CLI's --tls-cert / --tls-key ---------------------------------------------------
 
-/// Runs the `rmq` CLI with `args` (bounded); its exit code and output.
-async fn run_cli(args: Vec<String>) -> (Option<i32>, String, String) {
+/// Runs the `rmq` CLI with `args` and `env` (bounded); its exit code and
+/// output.
+async fn run_cli(
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+) -> (Option<i32>, String, String) {
     blocking(move || {
         let mut child = Command::new(cli_support::rmq_cli())
             .args(&args)
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -752,14 +757,48 @@ async fn the_cli_sends_with_a_client_certificate_and_is_refused_without_one() {
         args
     };
 
-    let (code, out, err) = run_cli(common(true)).await;
+    let (code, out, err) = run_cli(common(true), vec![]).await;
     assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
 
     let t0 = Instant::now();
-    let (code, out, err) = run_cli(common(false)).await;
+    let (code, out, err) = run_cli(common(false), vec![]).await;
     eprintln!(
         "[tls] CLI without --tls-cert after {:?}: {err}",
         t0.elapsed()
     );
     assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
+}
+
+/// `--tls` without `--tls-ca` trusts the system's CA store, which
+/// `SSL_CERT_FILE` replaces (as OpenSSL's): the cluster's CA there, the
+/// send is verified; another CA there, it is refused.
+#[tokio::test]
+async fn the_cli_with_tls_and_no_ca_verifies_against_the_system_store() {
+    let cluster = tls_cluster(BrokerVersion::V5).await;
+    let admin = cluster.admin().await;
+    let topic = new_topic(&admin, "tls_system_store", 1).await;
+    admin.shutdown().await.unwrap();
+    let args = || {
+        vec![
+            "--namesrv".to_string(),
+            cluster.namesrv.clone(),
+            "--tls".into(),
+            "send".into(),
+            "--topic".into(),
+            topic.clone(),
+            "--group".into(),
+            unique("pg_tls_store"),
+            "verified by the system store".into(),
+        ]
+    };
+
+    let store = vec![("SSL_CERT_FILE", cluster.pki.path("ca.pem"))];
+    let (code, out, err) = run_cli(args(), store).await;
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+
+    let other = cluster.pki.path("unrelated-ca.pem");
+    std::fs::write(&other, unrelated_ca_pem()).unwrap();
+    let (code, out, err) = run_cli(args(), vec![("SSL_CERT_FILE", other)]).await;
+    assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("unknown issuer"), "{err}");
 }
