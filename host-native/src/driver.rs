@@ -23,7 +23,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tracing::Instrument;
 
 use crate::clock::MonotonicClock;
@@ -48,6 +48,19 @@ impl Caller for Reply {
 struct Link {
     writer: Arc<Writer>,
     reader: JoinHandle<()>,
+    /// Tasks waiting for the socket to take bytes again. They end with the
+    /// link: a peer that never reads would otherwise keep them, the socket
+    /// and the whole client alive for ever.
+    waiters: Vec<AbortHandle>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.reader.abort();
+        for waiter in &self.waiters {
+            waiter.abort();
+        }
+    }
 }
 
 /// Where a connection's bytes go: the socket, or the task that writes a
@@ -321,7 +334,7 @@ impl Driver {
         st.client
             .handle_write_blocked(conn, &bytes, self.clock.now());
         let d = Arc::clone(self);
-        self.runtime.spawn(async move {
+        let waiter = self.runtime.spawn(async move {
             let ready = writer.writable().await;
             let mut st = d.lock();
             match ready {
@@ -330,6 +343,13 @@ impl Driver {
             }
             d.drain(&mut st);
         });
+        match st.links.get_mut(&conn) {
+            Some(link) => {
+                link.waiters.retain(|w| !w.is_finished());
+                link.waiters.push(waiter.abort_handle());
+            }
+            None => waiter.abort(),
+        }
     }
 
     fn close_link(self: &Arc<Self>, st: &mut State, conn: ConnId, reason: &str) {
@@ -393,6 +413,7 @@ impl Driver {
         let link = Link {
             writer: Arc::new(writer),
             reader,
+            waiters: Vec::new(),
         };
         st.links.insert(conn, link);
         tracing::debug!("connected");

@@ -107,3 +107,77 @@ async fn sends_to_a_broker_that_never_reads_fail_in_time() {
     producer.shutdown().await.unwrap();
     holder.abort();
 }
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_with_writes_blocked_on_a_stalled_broker_leaks_no_task_or_socket() {
+    let broker = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let broker_addr = broker.local_addr().unwrap().to_string();
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Accept and hold the sockets without ever reading them.
+    let holder = tokio::spawn(async move {
+        while let Ok((s, _)) = broker.accept().await {
+            let _ = held_tx.send(s);
+        }
+    });
+    let ns = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ns_addr = ns.local_addr().unwrap().to_string();
+    let ns_task = tokio::spawn(scripted_name_server(ns, broker_addr));
+    let baseline = alive_tasks();
+
+    let producer = Producer::builder()
+        .name_server(&ns_addr)
+        .group("stalled_leak_pg")
+        .send_timeout(Duration::from_secs(1))
+        .compress_threshold(usize::MAX)
+        .retries(0)
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    // 32 MiB: far more than the loopback socket buffers take, far less
+    // than the backlog cap (the connection stays open until shutdown).
+    let body = vec![7u8; 4 * 1024 * 1024 - 1024];
+    let sends: Vec<_> = (0..8)
+        .map(|_| {
+            let p = producer.clone();
+            let m = Message::new("stalled_topic", body.clone());
+            tokio::spawn(async move { p.send(m).await })
+        })
+        .collect();
+    for s in sends {
+        assert!(s.await.unwrap().is_err());
+    }
+    producer.shutdown().await.unwrap();
+    drop(producer);
+
+    // Every task of the client ends (no writer waits on the stalled
+    // socket for ever), and the broker sees its connection closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive_tasks() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "{} tasks alive, {baseline} before: a task waits on the stalled socket",
+            alive_tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut sock = held_rx.recv().await.expect("the client connected");
+    let mut buf = vec![0u8; 1024 * 1024];
+    let eof = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(eof.is_ok(), "the stalled connection was never closed");
+    holder.abort();
+    ns_task.abort();
+}
