@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -432,8 +433,18 @@ impl Driver {
                 Ok(0) => break String::from("closed by peer"),
                 Ok(_) => {
                     let mut st = self.lock();
-                    st.client.handle_input(conn, &buf, self.clock.now());
+                    let now = self.clock.now();
+                    // The core may run a user callback here (a queue
+                    // selector once a route arrives): its panic must not end
+                    // this reader silently, leaving the connection unread.
+                    let fed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        st.client.handle_input(conn, &buf, now);
+                    }));
                     buf.clear();
+                    if fed.is_err() {
+                        tracing::error!(?conn, "a callback panicked on this connection's input");
+                        break String::from("a callback panicked on this connection's input");
+                    }
                     self.drain(&mut st);
                 }
                 Err(e) => break format!("read: {e}"),
@@ -456,7 +467,15 @@ impl Driver {
                 _ = self.timer.notified() => {}
                 _ = sleep_until(wake) => {
                     let mut st = self.lock();
-                    st.client.handle_timeout(self.clock.now());
+                    let now = self.clock.now();
+                    // As in `read`: a callback's panic must not end the
+                    // timer task, on which every deadline depends.
+                    let fired = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        st.client.handle_timeout(now);
+                    }));
+                    if fired.is_err() {
+                        tracing::error!("a callback panicked on a timeout");
+                    }
                     st.armed = None;
                     self.drain(&mut st);
                 }

@@ -1,7 +1,8 @@
 //! A peer that misbehaves: garbage, truncated frames, a 2 GiB length
 //! prefix, a header that is not JSON, an answer with an unknown opaque, a
 //! route with absurd queue counts, a pull body whose lengths lie, a close
-//! mid-frame. The tokio host reports typed errors, closes that connection
+//! mid-frame; and a user queue selector that panics when a route answer
+//! arrives. The tokio host reports typed errors, closes that connection
 //! (the fake peer sees EOF), keeps its other connections working (a healthy
 //! real name server next to the bad one) and never allocates a frame past
 //! its limit (the process RSS does not jump).
@@ -398,4 +399,57 @@ async fn a_bad_name_server_next_to_a_healthy_one_is_survived_v5() {
 async fn a_bad_name_server_next_to_a_healthy_one_is_survived_v4() {
     a_bad_name_server_next_to_a_healthy_one_is_survived(&env_cluster(BrokerVersion::V4).unwrap())
         .await;
+}
+
+/// A fake broker that stores every send (SUCCESS), and a fake name server
+/// routing every topic to it.
+async fn fake_route_and_broker() -> (FakePeer, FakePeer) {
+    let broker = fake_peer(|req| {
+        let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
+        for (k, v) in [
+            ("msgId", "7F00000100002A9F0000000000000000"),
+            ("queueId", "0"),
+            ("queueOffset", "0"),
+        ] {
+            resp.ext_fields.insert(k, v);
+        }
+        Act::Answer(resp, false)
+    })
+    .await;
+    let addr = broker.addr.clone();
+    let ns = fake_peer(move |req| {
+        let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
+        resp.body = route_body(&addr, 4, 4).into();
+        Act::Answer(resp, false)
+    })
+    .await;
+    (ns, broker)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_selector_that_panics_on_a_route_answer_leaves_the_client_working() {
+    let (ns, _broker) = fake_route_and_broker().await;
+    let p = producer(&ns.addr, Duration::from_secs(2)).await;
+    // The topic's route is not known yet: the selector runs when the
+    // name server's answer arrives, on the connection's reader.
+    let err = p
+        .send_with_selector(
+            Message::new(unique("bad_peer_sel"), "x"),
+            |_: &[MessageQueue], _: &Message| -> usize { panic!("a selector that panics") },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout { .. } | Error::Connection { .. }),
+        "{err:?}"
+    );
+    // The name server connection still answers: a new topic's route comes.
+    let sent = tokio::time::timeout(
+        Duration::from_secs(10),
+        p.send(Message::new(unique("bad_peer_after"), "y")),
+    )
+    .await
+    .expect("the send is bounded");
+    assert!(sent.is_ok(), "{sent:?}");
+    p.shutdown().await.unwrap();
 }
