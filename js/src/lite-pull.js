@@ -202,11 +202,15 @@ export class LitePullConsumer {
    * a time, so with autoCommit what the loop took is committed when it
    * asks for the next one (and at shutdown), and commit() after leaving
    * the loop commits exactly what it saw. Leaving the loop (break) does
-   * not shut the consumer down.
+   * not shut the consumer down. When the client dies under it (its
+   * WebAssembly instance trapped), the loop throws SHUT_DOWN.
    */
   async *[Symbol.asyncIterator]() {
     for (;;) {
       if (this.#state !== 'running') return;
+      // A client that died under the loop (its instance trapped) ends it
+      // with SHUT_DOWN instead of waiting for ever.
+      this.#running();
       if (this.#autoCommit) this.#ack(this.#handedOut.splice(0));
       await this.#wait(ITERATOR_WAIT_MS);
       if (this.#state !== 'running') return;

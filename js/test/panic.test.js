@@ -97,3 +97,28 @@ test('a shutdown still waiting on the broker when the instance traps resolves', 
   __testPanic('panic during shutdown');
   await Promise.all(shutdowns);
 });
+
+test("a lite pull consumer's for-await loop ends with a typed error once its instance traps", async () => {
+  await ready();
+  const lite = new LitePullConsumer({ nameServer: '127.0.0.1:1', group: unique('js_panic_iter') });
+  lite.subscribe(unique('js_panic_iter_t'), '*');
+  await lite.start();
+  try {
+    const loop = (async () => {
+      for await (const m of lite) void m;
+      return 'ended';
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    __testPanic('panic under a for-await loop');
+    let timer;
+    const outcome = await Promise.race([
+      loop.catch((e) => e),
+      new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 5 s'), 5000))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(outcome instanceof RmqError, `the loop: ${outcome}`);
+    assert.equal(outcome.code, 'SHUT_DOWN');
+  } finally {
+    await lite.shutdown();
+  }
+});
