@@ -165,10 +165,15 @@ export class PushConsumer {
           throw e;
         }
         if (stored !== undefined) config.storedOffsets = stored;
+        if (this.#state !== 'starting') {
+          // shutdown() came while the offsets loaded: it stays shut down.
+          await host.operation((c, now) => c.shutdown(now)).catch(() => {});
+          throw new RmqError('SHUT_DOWN', 'client is shut down');
+        }
       }
       this.#index = host.run((c, now) => c.addConsumer(config, this.#subscriptions, now, Date.now()));
     } catch (e) {
-      this.#state = 'idle';
+      if (this.#state === 'starting') this.#state = 'idle';
       this.#host = null;
       throw e;
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Producer, PushConsumer, ConsumeResult } from '../src/index.js';
+import { Producer, PushConsumer, ConsumeResult, RmqError } from '../src/index.js';
 import { BROKERS, nameServer, unique, eventually, waitForRoute } from '../test-support/broker.js';
 
 const text = (bytes) => new TextDecoder().decode(bytes);
@@ -70,3 +70,27 @@ for (const { label, variable } of BROKERS) {
     }
   });
 }
+
+test('shutdown() while a broadcasting start() loads its offsets leaves the consumer shut down', async () => {
+  let loaded;
+  const offsetStore = {
+    load: () => new Promise((resolve) => (loaded = () => resolve(undefined))),
+    save() {},
+  };
+  const c = new PushConsumer({
+    nameServer: '127.0.0.1:1',
+    group: unique('js_start_race'),
+    model: 'broadcasting',
+    offsetStore,
+  });
+  c.subscribe(unique('js_start_race_t'), '*', () => ConsumeResult.Success);
+  const starting = c.start();
+  await c.shutdown();
+  loaded();
+  try {
+    await assert.rejects(starting, (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
+    await assert.rejects(c.start(), (e) => e instanceof RmqError && e.code === 'SHUT_DOWN');
+  } finally {
+    await c.shutdown();
+  }
+});
