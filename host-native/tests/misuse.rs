@@ -3,7 +3,8 @@
 //! with work in flight. Typed errors, no panic, and no task left behind
 //! (counted with tokio's `num_alive_tasks`). The peer is a local name
 //! server that accepts connections and never answers, so work stays in
-//! flight as long as the test wants.
+//! flight as long as the test wants. One case (a handler that panics
+//! before returning its future) needs a broker: `RMQ_TEST_NAMESRV_V5`.
 
 use std::time::{Duration, Instant};
 
