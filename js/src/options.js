@@ -26,7 +26,7 @@ export function clientOptions(options) {
   }
   const out = { nameServer };
   for (const k of CLIENT_KEYS) if (options[k] !== undefined) out[k] = options[k];
-  // transport, bridge, token: the host picks the connections with them.
+  // transport, bridge, token, webSocket: the host picks the connections with them.
   for (const k of TRANSPORT_KEYS) if (options[k] !== undefined) out[k] = options[k];
   return out;
 }

@@ -4,8 +4,9 @@
 // Transports, first match wins:
 //   1. `transport: { open(addr) }` — the user's factory (see index.d.ts,
 //      `Transport`): any duplex of Uint8Array chunks;
-//   2. `bridge: 'ws://host:port'` (+ `token`) — WebSocket through rmq-bridge
-//      (browsers, edge runtimes; works wherever `WebSocket` exists);
+//   2. `bridge: 'ws://host:port'` (+ `token`, `webSocket`) — WebSocket
+//      through rmq-bridge (browsers, edge runtimes; works wherever
+//      `WebSocket` exists, or with the `webSocket` class given: `ws`);
 //   3. the runtime's own TCP: `node:net` in Node (and Bun), `Deno.connect`
 //      in Deno. Elsewhere (a browser) there is no TCP: a bridge or a
 //      transport is required.
@@ -34,14 +35,14 @@ export const hostFacts = platform.hostFacts;
 export const envNameServer = platform.envNameServer;
 
 /** The option keys that choose a transport (they never reach the core). */
-export const TRANSPORT_KEYS = ['transport', 'bridge', 'token'];
+export const TRANSPORT_KEYS = ['transport', 'bridge', 'token', 'webSocket'];
 
 /**
  * The connector for these options: `{ name, connect(addr, events) → link }`
  * (`events` and `link` as in platform-node.js `connectTcp`). Throws a
  * CONFIG RmqError when the options are unusable or the runtime has no TCP.
  */
-export function selectTransport({ transport, bridge, token } = {}) {
+export function selectTransport({ transport, bridge, token, webSocket } = {}) {
   if (transport !== undefined) {
     if (!transport || typeof transport.open !== 'function') {
       throw new RmqError('CONFIG', 'transport must be an object with an open(addr) method');
@@ -49,10 +50,13 @@ export function selectTransport({ transport, bridge, token } = {}) {
     return { name: 'custom', connect: duplexConnector((addr) => transport.open(addr)) };
   }
   if (bridge !== undefined) {
-    return { name: 'bridge', connect: bridgeConnector(bridge, token) };
+    return { name: 'bridge', connect: bridgeConnector(bridge, token, webSocket) };
   }
   if (token !== undefined) {
     throw new RmqError('CONFIG', 'token is for the bridge: pass bridge as well');
+  }
+  if (webSocket !== undefined) {
+    throw new RmqError('CONFIG', 'webSocket is for the bridge: pass bridge as well');
   }
   if (!platform.connect) {
     throw new RmqError(

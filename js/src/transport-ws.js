@@ -1,9 +1,18 @@
 // Connections through rmq-bridge: one WebSocket to
 // `<bridge>/tcp/<host>:<port>` carries one TCP connection's bytes, in
 // binary messages both ways. For browsers and edge runtimes (anywhere a
-// standard `WebSocket` exists). Received messages are read as
-// ArrayBuffers and handed on as views, sent bytes are passed as they are:
-// no copies here.
+// standard `WebSocket` exists), and Node 18/20 with the `webSocket` option
+// (the `ws` package's class). Received messages are read as ArrayBuffers
+// and handed on as views, sent bytes are passed as they are: no copies
+// here.
+//
+// Only what the `ws` package implements the WHATWG way is used:
+// `new WebSocket(url)`, `binaryType = 'arraybuffer'`, the `onopen`,
+// `onmessage` (`ev.data`), `onerror` (`ev.message`) and `onclose`
+// (`ev.code`, `ev.reason`) attributes, `bufferedAmount`, `send(Uint8Array)`
+// once open, and `close(code)`. `ws` is a Node EventEmitter: an 'error' it
+// emits with no listener throws out of the event loop (its close() during
+// the handshake emits one), so a detached socket keeps a no-op `onerror`.
 import { RmqError } from './errors.js';
 import { parseAddr } from './transport.js';
 
@@ -36,20 +45,57 @@ function bridgeBase(bridge) {
   return url.href.replace(/\/+$/, '');
 }
 
+/** Whether `f` can be called with `new` (checked without calling it). */
+function isConstructor(f) {
+  if (typeof f !== 'function') return false;
+  try {
+    Reflect.construct(String, [], f);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ignores a detached WebSocket's late 'error' (see the top of this file). */
+const ignore = () => {};
+
+/**
+ * The WebSocket class the bridge uses: `webSocket` when given (checked: a
+ * constructor), else the runtime's `globalThis.WebSocket`.
+ */
+function webSocketClass(webSocket) {
+  if (webSocket !== undefined) {
+    if (!isConstructor(webSocket)) {
+      throw new RmqError(
+        'CONFIG',
+        "webSocket must be a WebSocket class (a constructor), e.g. the ws package's: " +
+          "import WebSocket from 'ws'; … { bridge, webSocket: WebSocket }",
+      );
+    }
+    return webSocket;
+  }
+  if (typeof globalThis.WebSocket !== 'function') {
+    throw new RmqError(
+      'CONFIG',
+      'bridge needs a WebSocket implementation and this runtime has no globalThis.WebSocket ' +
+        "(Node 18/20): pass one as the webSocket option, e.g. the ws package's " +
+        "(npm install ws; import WebSocket from 'ws'; … { bridge, webSocket: WebSocket }), " +
+        'or on Node 20 run node with --experimental-websocket; browsers, Deno and Node >= 22 have one',
+    );
+  }
+  return globalThis.WebSocket;
+}
+
 /**
  * A connector through the bridge at `bridge` (`ws://host:port`, or with a
  * path prefix when the bridge sits behind a proxy). `token`, when given,
  * goes in the `token` query parameter: a browser's WebSocket cannot set
- * an Authorization header.
+ * an Authorization header. `webSocket`, when given, is the WebSocket class
+ * to use instead of `globalThis.WebSocket` (the `ws` package's on Node
+ * 18/20).
  */
-export function bridgeConnector(bridge, token) {
-  if (typeof globalThis.WebSocket !== 'function') {
-    throw new RmqError(
-      'CONFIG',
-      'bridge needs a WebSocket implementation (globalThis.WebSocket): browsers, Deno and ' +
-        'Node >= 22 have one; on Node 20 run node with --experimental-websocket',
-    );
-  }
+export function bridgeConnector(bridge, token, webSocket) {
+  const WebSocketClass = webSocketClass(webSocket);
   if (token !== undefined && (typeof token !== 'string' || token === '')) {
     throw new RmqError('CONFIG', 'token must be a non-empty string');
   }
@@ -73,7 +119,8 @@ export function bridgeConnector(bridge, token) {
     };
     const detach = () => {
       if (!ws) return;
-      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = ignore;
       try {
         ws.close(1000);
       } catch {
@@ -86,7 +133,7 @@ export function bridgeConnector(bridge, token) {
       queueMicrotask(() => finish(`bad address ${addr}`));
     } else {
       try {
-        ws = new WebSocket(`${base}/tcp/${addr}${query}`);
+        ws = new WebSocketClass(`${base}/tcp/${addr}${query}`);
         ws.binaryType = 'arraybuffer';
       } catch (e) {
         ws = null;

@@ -1,0 +1,269 @@
+// The npm package through the real rmq-bridge from Node, with the `ws`
+// package's WebSocket class as the `webSocket` option — what Node 18/20
+// users (no global WebSocket) have. Against both brokers: produce and
+// consume through the bridge; a wrong token is refused with a typed error
+// (not a hang); and without a global WebSocket and without `webSocket`,
+// `bridge:` fails with the CONFIG error that names `webSocket` and `ws`.
+//
+// Run (from js/test-ws, after `npm ci`):
+//   RMQ_TEST_NAMESRV_V5=127.0.0.1:9876 RMQ_TEST_NAMESRV_V4=127.0.0.1:9886 node --test
+// Needs the rmq-bridge binary ($RMQ_BRIDGE, else
+// $CARGO_TARGET_DIR/debug/rmq-bridge, built when missing). Anything
+// missing fails the test; nothing is skipped.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { ConsumeResult, Producer, PushConsumer, RmqError } from '../src/index.js';
+import { bridgeConnector } from '../src/transport-ws.js';
+import { BROKERS, eventually, nameServer, text, unique, waitForRoute } from '../test-support/broker.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const jsRoot = resolve(here, '..');
+const repoRoot = resolve(jsRoot, '..');
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repoRoot, process.env.CARGO_TARGET_DIR) : join(repoRoot, 'target');
+
+/** Runs `fn` with a deadline; the rejection names `what`. */
+async function within(ms, what, fn) {
+  let timer;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The rmq-bridge binary, built (bounded) when missing. */
+function bridgeBinary() {
+  const bin = process.env.RMQ_BRIDGE ?? join(targetDir, 'debug', 'rmq-bridge');
+  if (existsSync(bin)) return bin;
+  console.log(`building rmq-bridge (cargo build -p rmq --bin rmq-bridge): ${bin} is missing`);
+  const r = spawnSync(process.env.CARGO ?? 'cargo', ['build', '-p', 'rmq', '--bin', 'rmq-bridge'], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+    timeout: 20 * 60_000,
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+  });
+  assert.ok(r.status === 0 && existsSync(bin), `cannot build rmq-bridge (${r.error?.message ?? `exit ${r.status}`})`);
+  return bin;
+}
+
+/**
+ * Starts rmq-bridge on a free port (port 0, read back from its log), the
+ * name servers as its allowlist, `token` in RMQ_BRIDGE_TOKEN; resolves with
+ * { child, url, log() } once it serves. No --allow-origin: a program sends
+ * no Origin, the token is what admits it.
+ */
+function startBridge(bin, nameServers, token) {
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', ...nameServers.flatMap((n) => ['--namesrv', n])], {
+    env: { ...process.env, RMQ_BRIDGE_TOKEN: token, NO_COLOR: '1', RUST_LOG: 'info' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => (log += chunk));
+  return within(15_000, 'rmq-bridge to start', () =>
+    new Promise((ok, fail) => {
+      child.once('error', (e) => fail(new Error(`cannot start ${bin}: ${e.message}`)));
+      child.once('exit', (code) => fail(new Error(`rmq-bridge exited (${code}) before serving:\n${log}`)));
+      const look = () => {
+        // eslint-disable-next-line no-control-regex
+        const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/listen=(127\.0\.0\.1:[0-9]+)/);
+        if (m) {
+          child.stderr.off('data', look);
+          ok({ child, url: `ws://${m[1]}`, log: () => log });
+        }
+      };
+      child.stderr.on('data', look);
+    }),
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+}
+
+let bridge;
+const token = randomBytes(16).toString('hex');
+
+before(async () => {
+  const nameServers = BROKERS.map((b) => nameServer(b.variable));
+  bridge = await startBridge(bridgeBinary(), nameServers, token);
+});
+
+after(async () => {
+  if (!bridge) return;
+  const gone = new Promise((r) => bridge.child.once('exit', r));
+  bridge.child.kill('SIGTERM');
+  const killer = setTimeout(() => bridge.child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(killer);
+});
+
+/**
+ * Runs `fn` with `globalThis.WebSocket` absent (as on Node 18/20 without
+ * --experimental-websocket), whatever this Node has, restoring it after.
+ */
+async function withoutGlobalWebSocket(fn) {
+  const had = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket');
+  if (had) delete globalThis.WebSocket;
+  try {
+    assert.equal(typeof globalThis.WebSocket, 'undefined');
+    return await fn();
+  } finally {
+    if (had) Object.defineProperty(globalThis, 'WebSocket', had);
+  }
+}
+
+/** Connections the `ws` class opened: counts how many a client made. */
+function countingWebSocket(opened) {
+  return class extends WebSocket {
+    constructor(url, ...rest) {
+      super(url, ...rest);
+      opened.push(new URL(url).pathname);
+    }
+  };
+}
+
+for (const { label, variable } of BROKERS) {
+  test(`produces and consumes through rmq-bridge with ws as webSocket, no global WebSocket (broker ${label})`, async () => {
+    const ns = nameServer(variable);
+    const topic = unique('ws_topic');
+    const opened = [];
+    await withoutGlobalWebSocket(async () => {
+      const options = { nameServer: ns, bridge: bridge.url, token, webSocket: countingWebSocket(opened) };
+      const producer = new Producer({ ...options, group: unique('ws_pg') });
+      const consumer = new PushConsumer({ ...options, group: unique('ws_cg'), consumeFrom: 'first' });
+      const received = [];
+      try {
+        await producer.start();
+        const bodies = ['one', 'two', 'three'].map((b) => `${b} through ws (${label})`);
+        const started = Date.now();
+        const sent = [];
+        for (const body of bodies) sent.push(await producer.send({ topic, tag: 'TagA', body }));
+        assert.deepEqual(
+          sent.map((r) => r.status),
+          ['SEND_OK', 'SEND_OK', 'SEND_OK'],
+        );
+        await waitForRoute(ns, topic);
+        consumer.subscribe(topic, 'TagA', (msgs) => {
+          for (const m of msgs) received.push(text(m.body));
+          return ConsumeResult.Success;
+        });
+        await consumer.start();
+        await eventually(() => received.length >= bodies.length, {
+          timeoutMs: 60_000,
+          what: `3 messages consumed through the bridge (got ${received.length})`,
+        });
+        assert.deepEqual([...received].sort(), [...bodies].sort());
+        console.log(`${label}: produced and consumed 3 messages through rmq-bridge with ws in ${Date.now() - started} ms`);
+      } finally {
+        await consumer.shutdown().catch(() => {});
+        await producer.shutdown().catch(() => {});
+      }
+    });
+    // Every connection went through the bridge: the name server and a broker.
+    assert.ok(opened.includes(`/tcp/${ns}`), `a WebSocket to the name server: ${opened.join(', ')}`);
+    assert.ok(opened.some((p) => p !== `/tcp/${ns}`), `a WebSocket to a broker: ${opened.join(', ')}`);
+  });
+
+  test(`a wrong token is refused with a typed error, not a hang (broker ${label})`, async () => {
+    const ns = nameServer(variable);
+    const started = Date.now();
+    const p = new Producer({
+      nameServer: ns,
+      group: unique('ws_bad_pg'),
+      bridge: bridge.url,
+      token: `${token}-wrong`,
+      webSocket: WebSocket,
+      sendTimeoutMs: 3000,
+    });
+    await p.start();
+    try {
+      const outcome = await within(20_000, 'the send with a wrong token to settle', () =>
+        p.send({ topic: unique('ws_bad_topic'), body: 'never' }).then(
+          (r) => ({ sent: r }),
+          (e) => ({ error: e }),
+        ),
+      );
+      assert.ok(outcome.error instanceof RmqError, `a typed error, got ${JSON.stringify(outcome.sent ?? String(outcome.error))}`);
+      console.log(`${label}: a wrong token: ${outcome.error.code} after ${Date.now() - started} ms: ${outcome.error.message}`);
+    } finally {
+      await p.shutdown();
+    }
+    await eventually(() => /401|token/i.test(bridge.log()), {
+      timeoutMs: 5000,
+      what: `the bridge to log the refusal:\n${bridge.log()}`,
+    });
+  });
+
+  test(`without a global WebSocket and without webSocket, bridge fails with CONFIG naming ws (broker ${label})`, async () => {
+    await withoutGlobalWebSocket(async () => {
+      const p = new Producer({ nameServer: nameServer(variable), group: unique('ws_none_pg'), bridge: bridge.url, token });
+      await assert.rejects(p.start(), (e) => {
+        assert.ok(e instanceof RmqError, String(e));
+        assert.equal(e.code, 'CONFIG');
+        assert.match(e.message, /webSocket/);
+        assert.match(e.message, /\bws\b/);
+        return true;
+      });
+    });
+  });
+}
+
+test('a webSocket that is not a constructor fails start() with CONFIG', async () => {
+  for (const webSocket of ['ws', 42, {}, () => WebSocket, null]) {
+    const p = new Producer({ nameServer: '127.0.0.1:1', group: 'g', bridge: bridge.url, webSocket });
+    await assert.rejects(
+      p.start(),
+      (e) => e instanceof RmqError && e.code === 'CONFIG' && /webSocket/.test(e.message),
+      String(webSocket),
+    );
+  }
+});
+
+test('webSocket without bridge fails start() with CONFIG', async () => {
+  const p = new Producer({ nameServer: '127.0.0.1:1', group: 'g', webSocket: WebSocket });
+  await assert.rejects(p.start(), (e) => e instanceof RmqError && e.code === 'CONFIG' && /bridge/.test(e.message));
+});
+
+test('a connection closed while its ws WebSocket is still in the handshake raises no uncaught error', async () => {
+  // ws's close() during the handshake emits 'error' (an EventEmitter's
+  // 'error' with no listener throws out of the event loop): the transport
+  // keeps a no-op onerror on the sockets it lets go.
+  const uncaught = [];
+  const onUncaught = (e) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const sockets = [];
+    const Recording = class extends WebSocket {
+      constructor(...args) {
+        super(...args);
+        sockets.push(this);
+      }
+    };
+    const events = [];
+    const connect = bridgeConnector(bridge.url, token, Recording);
+    const link = connect(nameServer(BROKERS[0].variable), {
+      onOpen: () => events.push('open'),
+      onData: () => events.push('data'),
+      onDrain: () => events.push('drain'),
+      onClose: (reason) => events.push(`close: ${reason}`),
+    });
+    assert.equal(sockets.length, 1);
+    assert.equal(sockets[0].readyState, WebSocket.CONNECTING);
+    link.close();
+    await eventually(() => sockets[0].readyState === WebSocket.CLOSED, { timeoutMs: 5000, what: 'the WebSocket to close' });
+    await new Promise((r) => setTimeout(r, 200)); // any late event lands
+    assert.deepEqual(uncaught, []);
+    assert.deepEqual(events, [], 'the client closed it: no events after');
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+});
