@@ -102,6 +102,8 @@ struct TlsWriteState {
     queued: AtomicUsize,
     failed: AtomicBool,
     drained: Notify,
+    /// The link is gone: the writer task has [`TLS_CLOSE_WAIT`] left.
+    gone: Notify,
 }
 
 impl TlsWriter {
@@ -109,7 +111,21 @@ impl TlsWriter {
     fn start(runtime: &Handle, wr: WriteHalf<TlsStream>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(TlsWriteState::default());
-        runtime.spawn(tls_write_task(wr, rx, Arc::clone(&shared)));
+        let write = tls_write_task(wr, rx, Arc::clone(&shared));
+        let st = Arc::clone(&shared);
+        // Once the link is gone the task may finish what is queued and say
+        // close_notify, for a while: a peer that never reads would keep it
+        // (blocked in a write), the socket and the client alive for ever.
+        let gone = async move {
+            st.gone.notified().await;
+            tokio::time::sleep(TLS_CLOSE_WAIT).await;
+        };
+        runtime.spawn(async move {
+            tokio::select! {
+                () = write => {}
+                () = gone => tracing::debug!("TLS writer given up: the peer stopped reading"),
+            }
+        });
         TlsWriter { tx, shared }
     }
 
@@ -145,10 +161,18 @@ impl TlsWriter {
     }
 }
 
+impl Drop for TlsWriter {
+    fn drop(&mut self) {
+        // A permit: the task sees it even if it is not waiting yet.
+        self.shared.gone.notify_one();
+    }
+}
+
 type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// Writes what the channel brings to the TLS session, flushing when the
-/// channel is empty; ends (with a close_notify) when the link is dropped.
+/// channel is empty; ends (with a close_notify) when the link is dropped
+/// (given up [`TLS_CLOSE_WAIT`] after that, see [`TlsWriter::start`]).
 async fn tls_write_task(
     mut wr: WriteHalf<TlsStream>,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
@@ -178,7 +202,7 @@ async fn tls_write_task(
         }
         st.drained.notify_waiters();
     }
-    let _ = tokio::time::timeout(TLS_CLOSE_WAIT, wr.shutdown()).await;
+    let _ = wr.shutdown().await;
 }
 
 /// What the consumer task gets: deliveries for its handlers, and offset

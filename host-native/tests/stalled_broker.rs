@@ -8,48 +8,68 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rmq::{Error, Message, Producer};
+use rmq::{Error, Message, Producer, TlsConfig};
 use rmq_core::protocol::{
     request_code, response_code, FrameDecoder, RemotingCommand, SerializeType,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// Answers every route query with one broker at `broker_addr`.
-async fn scripted_name_server(listener: TcpListener, broker_addr: String) {
+/// Answers every route query with one broker at `broker_addr`; over TLS
+/// with `tls`.
+async fn scripted_name_server(
+    listener: TcpListener,
+    broker_addr: String,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
+        let Ok((sock, _)) = listener.accept().await else {
             return;
         };
         let broker_addr = broker_addr.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut dec = FrameDecoder::default();
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let Ok(n) = sock.read(&mut buf).await else {
-                    return;
-                };
-                if n == 0 {
-                    return;
-                }
-                dec.feed(&buf[..n]);
-                while let Ok(Some(req)) = dec.decode_next() {
-                    let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
-                    if req.code == request_code::GET_ROUTEINFO_BY_TOPIC {
-                        resp.body = format!(
-                            r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{broker_addr}"}},"brokerName":"stalled","cluster":"c"}}],"queueDatas":[{{"brokerName":"stalled","perm":6,"readQueueNums":1,"writeQueueNums":1,"topicSysFlag":0}}]}}"#
-                        )
-                        .into_bytes()
-                        .into();
-                    }
-                    let mut out = BytesMut::new();
-                    resp.encode(SerializeType::Json, &mut out).unwrap();
-                    if sock.write_all(&out).await.is_err() {
-                        return;
+            match tls {
+                None => answer_routes(sock, broker_addr).await,
+                Some(tls) => {
+                    if let Ok(Ok(sock)) =
+                        tokio::time::timeout(Duration::from_secs(5), tls.accept(sock)).await
+                    {
+                        answer_routes(sock, broker_addr).await;
                     }
                 }
             }
         });
+    }
+}
+
+/// Answers the route queries of one connection until it closes.
+async fn answer_routes(mut sock: impl AsyncRead + AsyncWrite + Unpin, broker_addr: String) {
+    let mut dec = FrameDecoder::default();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Ok(n) = sock.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        dec.feed(&buf[..n]);
+        while let Ok(Some(req)) = dec.decode_next() {
+            let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
+            if req.code == request_code::GET_ROUTEINFO_BY_TOPIC {
+                resp.body = format!(
+                    r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{broker_addr}"}},"brokerName":"stalled","cluster":"c"}}],"queueDatas":[{{"brokerName":"stalled","perm":6,"readQueueNums":1,"writeQueueNums":1,"topicSysFlag":0}}]}}"#
+                )
+                .into_bytes()
+                .into();
+            }
+            let mut out = BytesMut::new();
+            resp.encode(SerializeType::Json, &mut out).unwrap();
+            if sock.write_all(&out).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -66,7 +86,7 @@ async fn sends_to_a_broker_that_never_reads_fail_in_time() {
     });
     let ns = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ns_addr = ns.local_addr().unwrap().to_string();
-    tokio::spawn(scripted_name_server(ns, broker_addr));
+    tokio::spawn(scripted_name_server(ns, broker_addr, None));
 
     let producer = Producer::builder()
         .name_server(&ns_addr)
@@ -127,7 +147,7 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_broker_leaks_no_task_or_
     });
     let ns = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ns_addr = ns.local_addr().unwrap().to_string();
-    let ns_task = tokio::spawn(scripted_name_server(ns, broker_addr));
+    let ns_task = tokio::spawn(scripted_name_server(ns, broker_addr, None));
     let baseline = alive_tasks();
 
     let producer = Producer::builder()
@@ -178,6 +198,100 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_broker_leaks_no_task_or_
     })
     .await;
     assert!(eof.is_ok(), "the stalled connection was never closed");
+    holder.abort();
+    ns_task.abort();
+}
+
+/// A TLS server setup with a fresh self-signed certificate for 127.0.0.1.
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    #[allow(deprecated)] // ring, as the crate's own TLS
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_with_writes_blocked_on_a_stalled_tls_broker_leaks_no_task_or_socket() {
+    let acceptor = tls_acceptor();
+    let broker = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let broker_addr = broker.local_addr().unwrap().to_string();
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Complete the handshake, then hold the session without ever reading.
+    let broker_tls = acceptor.clone();
+    let holder = tokio::spawn(async move {
+        while let Ok((s, _)) = broker.accept().await {
+            let session = tokio::time::timeout(Duration::from_secs(5), broker_tls.accept(s)).await;
+            if let Ok(Ok(session)) = session {
+                let _ = held_tx.send(session);
+            }
+        }
+    });
+    let ns = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ns_addr = ns.local_addr().unwrap().to_string();
+    let ns_task = tokio::spawn(scripted_name_server(ns, broker_addr, Some(acceptor)));
+    let baseline = alive_tasks();
+
+    let producer = Producer::builder()
+        .name_server(&ns_addr)
+        .group("stalled_tls_leak_pg")
+        .tls(TlsConfig::new().insecure_skip_verify())
+        .send_timeout(Duration::from_secs(1))
+        .compress_threshold(usize::MAX)
+        .retries(0)
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    // 32 MiB: far more than the socket buffers and the TLS writer's
+    // channel take, far less than the backlog cap.
+    let body = vec![7u8; 4 * 1024 * 1024 - 1024];
+    let sends: Vec<_> = (0..8)
+        .map(|_| {
+            let p = producer.clone();
+            let m = Message::new("stalled_topic", body.clone());
+            tokio::spawn(async move { p.send(m).await })
+        })
+        .collect();
+    for s in sends {
+        assert!(s.await.unwrap().is_err());
+    }
+    producer.shutdown().await.unwrap();
+    drop(producer);
+
+    // Every task of the client ends (the TLS writer blocked on the stalled
+    // session too), and the broker sees its connection closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive_tasks() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "{} tasks alive, {baseline} before: a task waits on the stalled session",
+            alive_tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut session = held_rx.recv().await.expect("the client connected");
+    let mut buf = vec![0u8; 1024 * 1024];
+    let eof = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match session.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(eof.is_ok(), "the stalled session was never closed");
     holder.abort();
     ns_task.abort();
 }
