@@ -26,8 +26,41 @@ export interface ClientOptions {
   bridge?: string;
   /** The bridge's token (sent as the `token` query parameter). */
   token?: string;
+  /**
+   * The WebSocket class `bridge` uses instead of `globalThis.WebSocket`
+   * (only with `bridge`). Node 18 and 20 have no global WebSocket: pass the
+   * `ws` package's (`import WebSocket from 'ws'`, then
+   * `webSocket: WebSocket`; install `ws` yourself, this package has no
+   * dependencies). Anything else that is not a constructor fails `start()`
+   * with `CONFIG`.
+   */
+  webSocket?: WebSocketClass;
   /** Your own connections; wins over `bridge` and the runtime's TCP. */
   transport?: Transport;
+}
+
+/**
+ * A WHATWG-compatible WebSocket class for the `webSocket` option: the
+ * browser's, Deno's and Node 22's `WebSocket`, or the `ws` package's
+ * default export. Only this much of it is used.
+ */
+export interface WebSocketClass {
+  new (url: string): BridgeWebSocket;
+}
+
+/** What the bridge uses of a WebSocket (`ws`'s implements it as browsers do). */
+export interface BridgeWebSocket {
+  /** Set to `'arraybuffer'`: binary messages arrive as `ArrayBuffer`s. */
+  binaryType: string;
+  /** Bytes queued but not yet sent (writes wait while it is high). */
+  readonly bufferedAmount: number;
+  /** The event handler attributes, set by the bridge transport. */
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
 }
 
 /**

@@ -19,6 +19,11 @@ export async function page(): Promise<void> {
   document.title = 'consuming';
 }
 
+/** The page's own WebSocket class, given explicitly, fits the webSocket option. */
+export function explicitWebSocket(): Producer {
+  return new Producer({ nameServer: '127.0.0.1:9876', group: 'web_pg', bridge: 'ws://127.0.0.1:8080', webSocket: WebSocket });
+}
+
 /** A WebSocket as a transport (what the bridge option does, by hand). */
 export const viaWebSocket: Transport = {
   open(addr: string): Promise<TransportConnection> {

@@ -26,6 +26,7 @@ import type {
   SendResult,
   Transport,
   TransportConnection,
+  WebSocketClass,
 } from 'rmq';
 
 const nameServer = '127.0.0.1:9876';
@@ -249,6 +250,29 @@ export function transports(): void {
   new Producer({ nameServer, group: 'pg', transport: {} });
   // @ts-expect-error the bridge is a URL string
   new Producer({ nameServer, group: 'pg', bridge: new URL('ws://127.0.0.1:8080') });
+
+  // webSocket: a WebSocket class (runtime-neutral here: a stand-in of the shape).
+  class FakeWebSocket {
+    binaryType = 'blob';
+    readonly bufferedAmount = 0;
+    onopen: ((event: { type: string }) => void) | null = null;
+    onmessage: ((event: { data: unknown }) => void) | null = null;
+    onerror: ((event: { message?: string }) => void) | null = null;
+    onclose: ((event: { code: number; reason: string }) => void) | null = null;
+    constructor(readonly url: string) {}
+    send(data: Uint8Array): void {
+      void data;
+    }
+    close(code?: number, reason?: string): void {
+      void [code, reason];
+    }
+  }
+  const webSocket: WebSocketClass = FakeWebSocket;
+  new Producer({ ...options, webSocket });
+  // @ts-expect-error webSocket is the class, not a module name
+  new Producer({ ...options, webSocket: 'ws' });
+  // @ts-expect-error webSocket is the class, not an instance
+  new Producer({ ...options, webSocket: new FakeWebSocket('ws://127.0.0.1:8080') });
 }
 
 /** README "Errors": RmqError and every code. */

@@ -4,6 +4,8 @@
 // consume through the bridge; a wrong token is refused with a typed error
 // (not a hang); and without a global WebSocket and without `webSocket`,
 // `bridge:` fails with the CONFIG error that names `webSocket` and `ws`.
+// js/README.md's Node-through-the-bridge program (after
+// `<!-- readme-test: node-ws -->`) runs as written, in a child node.
 //
 // Run (from js/test-ws, after `npm ci`):
 //   RMQ_TEST_NAMESRV_V5=127.0.0.1:9876 RMQ_TEST_NAMESRV_V4=127.0.0.1:9886 node --test
@@ -13,14 +15,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { ConsumeResult, Producer, PushConsumer, RmqError } from '../src/index.js';
 import { bridgeConnector } from '../src/transport-ws.js';
 import { BROKERS, eventually, nameServer, text, unique, waitForRoute } from '../test-support/broker.js';
+import { blockAfter, substitute } from '../test-support/readme.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const jsRoot = resolve(here, '..');
@@ -193,6 +196,7 @@ for (const { label, variable } of BROKERS) {
         ),
       );
       assert.ok(outcome.error instanceof RmqError, `a typed error, got ${JSON.stringify(outcome.sent ?? String(outcome.error))}`);
+      assert.match(outcome.error.message, /401/, 'the refusal (401) is in the error');
       console.log(`${label}: a wrong token: ${outcome.error.code} after ${Date.now() - started} ms: ${outcome.error.message}`);
     } finally {
       await p.shutdown();
@@ -201,6 +205,73 @@ for (const { label, variable } of BROKERS) {
       timeoutMs: 5000,
       what: `the bridge to log the refusal:\n${bridge.log()}`,
     });
+  });
+
+  test(`a 3 MiB message crosses the bridge both ways with ws (broker ${label})`, async () => {
+    const ns = nameServer(variable);
+    const topic = unique('ws_big_topic');
+    let maxBuffered = 0;
+    const Measuring = class extends WebSocket {
+      send(data, ...rest) {
+        super.send(data, ...rest);
+        maxBuffered = Math.max(maxBuffered, this.bufferedAmount);
+      }
+    };
+    const options = { nameServer: ns, bridge: bridge.url, token, webSocket: Measuring };
+    const producer = new Producer({ ...options, group: unique('ws_big_pg') });
+    const consumer = new PushConsumer({ ...options, group: unique('ws_big_cg'), consumeFrom: 'first' });
+    const body = randomBytes(3 << 20);
+    const received = [];
+    try {
+      await producer.start();
+      const started = Date.now();
+      const r = await producer.send({ topic, body }, { timeoutMs: 20_000 });
+      assert.equal(r.status, 'SEND_OK');
+      await waitForRoute(ns, topic);
+      consumer.subscribe(topic, '*', (msgs) => {
+        for (const m of msgs) received.push(m.body);
+        return ConsumeResult.Success;
+      });
+      await consumer.start();
+      await eventually(() => received.length >= 1, { timeoutMs: 60_000, what: 'the 3 MiB message consumed' });
+      assert.equal(received.length, 1);
+      assert.ok(Buffer.from(received[0]).equals(body), 'the body came back byte for byte');
+      console.log(
+        `${label}: 3 MiB sent and consumed through rmq-bridge with ws in ${Date.now() - started} ms ` +
+          `(largest bufferedAmount after a send: ${maxBuffered} bytes)`,
+      );
+    } finally {
+      await consumer.shutdown().catch(() => {});
+      await producer.shutdown().catch(() => {});
+    }
+  });
+
+  test(`js/README.md's Node program through the bridge runs as written (broker ${label})`, () => {
+    const block = blockAfter(readFileSync(join(jsRoot, 'README.md'), 'utf8'), '<!-- readme-test: node-ws -->', {
+      name: 'js/README.md',
+    });
+    const names = ['node_ws_topic', 'node_ws_pg', 'node_ws_cg'];
+    const code = substitute(block, {
+      "'127.0.0.1:9876'": `'${nameServer(variable)}'`,
+      "'ws://127.0.0.1:8080'": `'${bridge.url}'`,
+      "'change-me'": `'${token}'`,
+      // 'rmq' by name resolves inside the package only; here it is ../src.
+      "from 'rmq'": `from '${pathToFileURL(join(jsRoot, 'src', 'index.js')).href}'`,
+      ...Object.fromEntries(names.map((n) => [`'${n}'`, `'${unique(n)}'`])),
+    });
+    // Beside node_modules/ws, so `import WebSocket from 'ws'` resolves.
+    const file = join(here, `.readme-example-${process.pid}-${label}.mjs`);
+    writeFileSync(file, code);
+    try {
+      // --no-experimental-websocket: no global WebSocket on any Node.
+      const noGlobal = Number(process.versions.node.split('.')[0]) >= 22 ? ['--no-experimental-websocket'] : [];
+      const run = spawnSync(process.execPath, [...noGlobal, file], { cwd: here, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(run.status, 0, `exit ${run.status} ${run.signal ?? ''}\n${code}\n${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /^SEND_OK [0-9A-F]{32}$/m);
+      assert.match(run.stdout, /^one through the bridge$/m);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   test(`without a global WebSocket and without webSocket, bridge fails with CONFIG naming ws (broker ${label})`, async () => {
