@@ -1,7 +1,9 @@
 //! The npm package beyond Node: under Deno (TCP through `Deno.connect`,
-//! `js/test-deno`) and in a browser (Debian's chromium driven by
-//! playwright-core, through `rmq-bridge`, `js/test-browser`), against the
-//! real name servers `cargo xtask test` started. Runs after
+//! `js/test-deno`), in a browser (Debian's chromium driven by
+//! playwright-core, through `rmq-bridge`, `js/test-browser`), and in Node
+//! through `rmq-bridge` with the `ws` package's WebSocket as the
+//! `webSocket` option (`js/test-ws`), against the real name servers
+//! `cargo xtask test` started. Runs after
 //! [`crate::wasm::run_node_tests`] (the same `js/dist/wasm` build). Then
 //! the package as a package ([`run_package_tests`]): its typings under
 //! `tsc --noEmit --strict` (`js/test-types`), and `npm pack` installed
@@ -9,7 +11,7 @@
 //!
 //! What they need is installed when missing, and said so: each test
 //! directory's npm packages (`npm ci` from its committed package-lock.json:
-//! the `deno` binary, `playwright-core`), Debian's `chromium`
+//! the `deno` binary, `playwright-core`, `ws`), Debian's `chromium`
 //! (`apt-get install -y chromium`), the `rmq-bridge` binary (`cargo build`).
 //! Every step has a deadline; a test run past it is killed with every
 //! process it started (its process group). Nothing is skipped: whatever
@@ -25,7 +27,7 @@ const NPM_CI_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const APT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Deadline of building rmq-bridge.
 const BRIDGE_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-/// Deadline of each test run (Deno's, the browser's).
+/// Deadline of each test run (Deno's, the browser's, Node's through the bridge).
 const TEST_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long a timed-out run gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -142,7 +144,7 @@ fn ensure_chromium(say: &mut dyn FnMut(&str)) -> Result<PathBuf, String> {
 
 /// Builds `rmq-bridge` (debug; a no-op when up to date) and returns its path.
 fn build_bridge(say: &mut dyn FnMut(&str), root: &Path) -> Result<PathBuf, String> {
-    say("building rmq-bridge (cargo build -p rmq --bin rmq-bridge) for the browser test");
+    say("building rmq-bridge (cargo build -p rmq --bin rmq-bridge) for the bridge tests");
     run_bounded(
         Command::new(crate::wasm::cargo()).current_dir(root).args([
             "build",
@@ -165,10 +167,11 @@ fn build_bridge(say: &mut dyn FnMut(&str), root: &Path) -> Result<PathBuf, Strin
     }
 }
 
-/// Runs the Deno test (`js/test-deno`) and the browser test
-/// (`js/test-browser`) against the name servers `namesrv_v5` and
-/// `namesrv_v4`, installing what they need first. Both run even when the
-/// first fails; the error names every failure.
+/// Runs the Deno test (`js/test-deno`), the browser test
+/// (`js/test-browser`) and Node through the bridge with `ws`
+/// (`js/test-ws`) against the name servers `namesrv_v5` and `namesrv_v4`,
+/// installing what they need first. Each runs even when an earlier one
+/// fails; the error names every failure.
 pub fn run_runtime_tests(
     say: &mut dyn FnMut(&str),
     namesrv_v5: &str,
@@ -246,6 +249,38 @@ pub fn run_runtime_tests(
     });
     if let Err(e) = browser {
         failures.push(format!("browser: {e}"));
+    }
+
+    // Node without a global WebSocket: the ws package as `webSocket`,
+    // through rmq-bridge (js/test-ws starts and stops its own bridge).
+    let ws_dir = js.join("test-ws");
+    let ws = npm_ci(say, &ws_dir).and_then(|()| {
+        let bridge = build_bridge(say, &root)?;
+        say(&format!(
+            "node --test js/test-ws (Node through {} with the ws package as webSocket; \
+             name servers {namesrv_v5}, {namesrv_v4})",
+            bridge.display()
+        ));
+        let started = Instant::now();
+        run_bounded(
+            Command::new(std::env::var_os("NODE").unwrap_or_else(|| "node".into()))
+                .current_dir(&ws_dir)
+                .args(["--test", "bridge.test.js"])
+                .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
+                .env("RMQ_TEST_NAMESRV_V4", namesrv_v4)
+                .env("RMQ_BRIDGE", &bridge)
+                .env("CARGO_TARGET_DIR", &target),
+            TEST_TIMEOUT,
+            "the Node bridge test (ws)",
+        )?;
+        say(&format!(
+            "Node bridge tests (ws) passed in {:.1?}",
+            started.elapsed()
+        ));
+        Ok(())
+    });
+    if let Err(e) = ws {
+        failures.push(format!("Node bridge (ws): {e}"));
     }
 
     // The package as users get it: typings, npm pack, offline install.
