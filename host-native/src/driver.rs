@@ -471,7 +471,10 @@ impl Driver {
                     }
                     self.drain(&mut st);
                 }
-                Err(e) => break format!("read: {e}"),
+                Err(e) => match &self.tls {
+                    Some(tls) => break tls.read_error(&e),
+                    None => break format!("read: {e}"),
+                },
             }
         };
         self.closed(conn, reason);

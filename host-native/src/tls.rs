@@ -197,6 +197,7 @@ impl TlsConfig {
         Ok(Arc::new(TlsConnector {
             inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
+            presents_certificate: self.client.is_some(),
         }))
     }
 }
@@ -273,6 +274,9 @@ pub(crate) fn connector_of(tls: Option<&TlsConfig>) -> Result<Option<Arc<TlsConn
 pub(crate) struct TlsConnector {
     inner: tokio_rustls::TlsConnector,
     server_name: Option<ServerName<'static>>,
+    /// Whether a client certificate is presented (what a certificate
+    /// alert from the server means depends on it).
+    presents_certificate: bool,
 }
 
 impl TlsConnector {
@@ -294,7 +298,19 @@ impl TlsConnector {
         self.inner
             .connect(name, tcp)
             .await
-            .map_err(|e| handshake_error(&e))
+            .map_err(|e| handshake_error(&e, self.presents_certificate))
+    }
+
+    /// A readable reason for a failed read of an open session. A TLS 1.3
+    /// server checks the client certificate after the client's handshake
+    /// ended: its refusal is an alert on the first read.
+    pub(crate) fn read_error(&self, e: &io::Error) -> String {
+        match tls_error(e) {
+            Some(rustls::Error::AlertReceived(alert)) => {
+                format!("read: {}", alert_reason(*alert, self.presents_certificate))
+            }
+            _ => format!("read: {e}"),
+        }
     }
 }
 
@@ -304,12 +320,16 @@ fn host_of(addr: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-/// A readable reason for a failed handshake.
-fn handshake_error(e: &io::Error) -> String {
-    let tls = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls {
+/// The TLS error inside `e`, if it is one.
+fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// A readable reason for a failed handshake (`presented`: whether a client
+/// certificate was).
+fn handshake_error(e: &io::Error, presented: bool) -> String {
+    match tls_error(e) {
         Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
             "TLS handshake failed: certificate verify failed: unknown issuer (the server's \
              certificate does not chain to a trusted CA: those of TlsConfig::ca_pem, or with \
@@ -319,7 +339,9 @@ fn handshake_error(e: &io::Error) -> String {
         Some(rustls::Error::InvalidCertificate(c)) => {
             format!("TLS handshake failed: certificate verify failed: {c}")
         }
-        Some(rustls::Error::AlertReceived(alert)) => alert_reason(*alert),
+        Some(rustls::Error::AlertReceived(alert)) => {
+            format!("TLS handshake failed: {}", alert_reason(*alert, presented))
+        }
         Some(other) => format!("TLS handshake failed: {other}"),
         None if e.kind() == io::ErrorKind::UnexpectedEof => {
             "TLS handshake failed: the peer closed the connection (does it speak TLS?)".into()
@@ -328,21 +350,27 @@ fn handshake_error(e: &io::Error) -> String {
     }
 }
 
-/// A readable reason for a TLS alert from the server.
-fn alert_reason(alert: AlertDescription) -> String {
+/// A readable reason for a TLS alert from the server (`presented`: whether
+/// a client certificate was).
+fn alert_reason(alert: AlertDescription, presented: bool) -> String {
+    const REQUIRED: &str =
+        "the server requires a client certificate (TlsConfig::client_certificate)";
     match alert {
-        AlertDescription::CertificateRequired => "TLS handshake failed: the server requires a \
-             client certificate (TlsConfig::client_certificate)"
-            .into(),
+        AlertDescription::CertificateRequired => format!("{REQUIRED} (TLS alert {alert:?})"),
+        // A server that wants a certificate and got none: netty over the
+        // JDK sends bad_certificate (TLS 1.3), others certificate_unknown.
+        AlertDescription::BadCertificate | AlertDescription::CertificateUnknown if !presented => {
+            format!("{REQUIRED} (TLS alert {alert:?})")
+        }
         AlertDescription::BadCertificate
         | AlertDescription::UnknownCA
         | AlertDescription::CertificateUnknown
         | AlertDescription::CertificateExpired
         | AlertDescription::CertificateRevoked
         | AlertDescription::UnsupportedCertificate => {
-            format!("TLS handshake failed: the server refused the client certificate ({alert:?})")
+            format!("the server did not accept the client certificate (TLS alert {alert:?})")
         }
-        other => format!("TLS handshake failed: the server sent the alert {other:?}"),
+        other => format!("the server sent the TLS alert {other:?}"),
     }
 }
 
@@ -525,6 +553,46 @@ mod tests {
     fn a_pem_without_a_certificate_is_a_config_error() {
         let r = TlsConfig::new().ca_pem("not a pem").connector();
         assert!(matches!(r, Err(Error::Config(_))), "{:?}", r.err());
+    }
+
+    /// An error as a read of a session the server sent `alert` on.
+    fn alert_error(alert: AlertDescription) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(alert),
+        )
+    }
+
+    #[test]
+    fn a_certificate_alert_after_the_handshake_reads_as_a_refused_client_certificate() {
+        let without = TlsConfig::new().insecure_skip_verify().connector().unwrap();
+        let (cert, key) = client_pem();
+        let with = TlsConfig::new()
+            .insecure_skip_verify()
+            .client_certificate(cert, key)
+            .connector()
+            .unwrap();
+        for alert in [
+            AlertDescription::BadCertificate,
+            AlertDescription::CertificateUnknown,
+            AlertDescription::CertificateRequired,
+        ] {
+            let e = without.read_error(&alert_error(alert));
+            assert!(e.contains("requires a client certificate"), "{e}");
+            assert!(e.contains("TlsConfig::client_certificate"), "{e}");
+        }
+        for alert in [
+            AlertDescription::BadCertificate,
+            AlertDescription::CertificateUnknown,
+            AlertDescription::UnknownCA,
+        ] {
+            let e = with.read_error(&alert_error(alert));
+            assert!(e.contains("did not accept the client certificate"), "{e}");
+        }
+        let e = with.read_error(&alert_error(AlertDescription::HandshakeFailure));
+        assert!(e.contains("HandshakeFailure"), "{e}");
+        let other = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(with.read_error(&other), format!("read: {other}"));
     }
 
     #[test]
