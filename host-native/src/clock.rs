@@ -23,8 +23,12 @@ impl MonotonicClock {
         Instant::from_millis(self.origin.elapsed().as_millis() as u64)
     }
 
+    /// `at` on tokio's clock; a deadline past its range (the core saturates
+    /// at `u64::MAX` ms) is about 30 years away, as tokio's own far future.
     pub(crate) fn to_tokio(self, at: Instant) -> tokio::time::Instant {
-        self.origin + std::time::Duration::from_millis(at.as_millis())
+        let far = std::time::Duration::from_secs(86_400 * 365 * 30);
+        let after = std::time::Duration::from_millis(at.as_millis()).min(far);
+        self.origin + after
     }
 }
 

@@ -55,7 +55,8 @@ pub struct TraceConfig {
     pub topic: String,
     /// Records gathered before a dispatch (default and most: 20).
     pub batch_size: usize,
-    /// Records waiting at most; more are dropped (default 2048, as Java).
+    /// Records waiting at most; more are dropped (default 2048, as Java;
+    /// above `usize::MAX >> 3` is an [`Error::Config`](crate::Error::Config)).
     pub queue_capacity: usize,
     /// A partial batch is sent after this long (default 1 s).
     pub flush_interval: Duration,
@@ -135,6 +136,14 @@ impl Tracer {
     ) -> Result<Arc<Tracer>, crate::Error> {
         rmq_core::message::validate_topic(&config.topic)
             .map_err(|e| crate::Error::Config(format!("trace topic: {e}")))?;
+        if config.queue_capacity > tokio::sync::Semaphore::MAX_PERMITS {
+            // tokio's channel panics past this.
+            return Err(crate::Error::Config(format!(
+                "trace queue_capacity {} is above {}",
+                config.queue_capacity,
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
+        }
         let n = TRACE_PRODUCERS.fetch_add(1, Ordering::Relaxed) + 1;
         let producer = Producer::builder()
             .connect_like(client.trace_settings())
@@ -427,7 +436,9 @@ async fn dispatch(
                         send_batch(&producer, &config, &mut pending).await;
                         deadline = None;
                     } else if deadline.is_none() {
-                        deadline = Some(tokio::time::Instant::now() + config.flush_interval);
+                        // None past the clock's range (Duration::MAX): a
+                        // partial batch waits for more, or for shutdown.
+                        deadline = tokio::time::Instant::now().checked_add(config.flush_interval);
                     }
                 }
                 None => break,
@@ -522,6 +533,52 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), read)
             .await
             .expect("the trace producer asked the name server within 10 s")
+    }
+
+    fn record() -> TraceRecord {
+        TraceRecord::SubAfter(SubAfterTrace {
+            request_id: "r".into(),
+            msg_id: "m".into(),
+            cost_ms: 1,
+            success: true,
+            keys: "null".into(),
+            context_code: None,
+            timestamp: None,
+            group: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_unbounded_queue_capacity_is_a_config_error() {
+        let mut settings = crate::settings::ClientSettings::default();
+        settings.add_name_servers("127.0.0.1:1");
+        let client = settings.connect(None).unwrap();
+        let config = TraceConfig {
+            queue_capacity: usize::MAX,
+            ..TraceConfig::default()
+        };
+        let r = Tracer::new(config, &client, "pg_huge_queue", false);
+        assert!(matches!(r, Err(crate::Error::Config(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_flush_interval_does_not_end_the_dispatch_task() {
+        let mut settings = crate::settings::ClientSettings::default();
+        settings.add_name_servers("127.0.0.1:1");
+        let client = settings.connect(None).unwrap();
+        let config = TraceConfig {
+            flush_interval: Duration::MAX,
+            shutdown_timeout: Duration::from_millis(100),
+            ..TraceConfig::with_topic("trace_topic")
+        };
+        let tracer = Tracer::new(config, &client, "pg_endless_flush", false).unwrap();
+        tracer.start().unwrap();
+        tracer.push("traced_topic", record());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let task = tracer.task.lock().unwrap().take().unwrap();
+        assert!(!task.is_finished(), "the dispatch task ended (panicked)");
+        *tracer.task.lock().unwrap() = Some(task);
+        tracer.shutdown().await;
     }
 
     #[tokio::test]
