@@ -41,6 +41,10 @@ use crate::route::MessageQueue;
 /// (`new AllocateMessageQueueConsistentHash()`).
 pub const DEFAULT_VIRTUAL_NODES: usize = 10;
 
+/// The most virtual nodes per client consistent hashing places (more are
+/// capped: a ring of `usize::MAX` points would never be built).
+pub const MAX_VIRTUAL_NODES: usize = 10_000;
+
 /// A queue-allocation strategy, as data (no boxed closures, so any host can
 /// build and clone one).
 ///
@@ -61,7 +65,7 @@ pub enum AllocateStrategy {
     /// Zero virtual nodes assign nothing.
     ConsistentHash {
         /// Points per client on the ring (Java default
-        /// [`DEFAULT_VIRTUAL_NODES`]).
+        /// [`DEFAULT_VIRTUAL_NODES`], at most [`MAX_VIRTUAL_NODES`]).
         virtual_nodes: usize,
     },
     /// `AllocateMessageQueueByConfig` (`CONFIG`): always exactly these
@@ -364,6 +368,7 @@ fn consistent_hash<S: AsRef<str>>(
     let mut ring: BTreeMap<u32, &str> = BTreeMap::new();
     let mut on_ring: VecMap<&str, usize> = VecMap::new();
     let mut key = String::new();
+    let virtual_nodes = virtual_nodes.min(MAX_VIRTUAL_NODES);
     for cid in cid_all {
         let cid = cid.as_ref();
         let existing = on_ring.get(cid).copied().unwrap_or(0);
@@ -626,6 +631,25 @@ mod tests {
     fn consistent_hash_without_virtual_nodes_assigns_nothing() {
         let s = AllocateStrategy::ConsistentHash { virtual_nodes: 0 };
         assert!(share(&s, "c0", &queues("b", 4), &THREE).is_empty());
+    }
+
+    #[test]
+    fn consistent_hash_caps_its_virtual_nodes() {
+        let mqs = queues("b", 8);
+        let capped = AllocateStrategy::ConsistentHash {
+            virtual_nodes: MAX_VIRTUAL_NODES,
+        };
+        let huge = AllocateStrategy::ConsistentHash {
+            virtual_nodes: usize::MAX,
+        };
+        // A client listed twice adds its points after its first set.
+        let twice = ["c0", "c1", "c0"];
+        for c in ["c0", "c1"] {
+            assert_eq!(
+                share(&huge, c, &mqs, &twice),
+                share(&capped, c, &mqs, &twice)
+            );
+        }
     }
 
     const BY_DASH: MachineRoomResolver = MachineRoomResolver::Prefix {
