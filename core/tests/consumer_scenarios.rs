@@ -338,6 +338,17 @@ impl Cluster {
     }
 
     fn start_subscribed(broker: Broker, config: ConsumerConfig, expression: &str) -> Cluster {
+        Cluster::start_with(broker, config, &[(TOPIC, expression, false)], |_| {})
+    }
+
+    /// Starts the group with `subscriptions`, `prepare` run on the consumer
+    /// first (lite pull's `assign`), and lets its first rebalance finish.
+    fn start_with(
+        broker: Broker,
+        config: ConsumerConfig,
+        subscriptions: &[(&str, &str, bool)],
+        prepare: impl FnOnce(&mut rmq_core::consumer::PushConsumer),
+    ) -> Cluster {
         let broker = Rc::new(RefCell::new(broker));
         let script: Script = {
             let broker = Rc::clone(&broker);
@@ -352,7 +363,7 @@ impl Cluster {
         let now = net.now;
         let consumer =
             net.client(node)
-                .add_consumer(config, &[(TOPIC, expression, false)], None, 1, now);
+                .add_consumer_with(config, subscriptions, None, 1, now, prepare);
         net.settle();
         let mut cluster = Cluster {
             net,
@@ -1755,35 +1766,11 @@ fn an_assigned_queue_of_a_topic_not_routed_yet_is_owned_a_second_after_its_route
     // route it yet when the lite pull consumer first asks.
     let mut b = committed_at_zero(&[ME]);
     b.unrouted.push(TOPIC.into());
-    let broker = Rc::new(RefCell::new(b));
-    let script: Script = {
-        let broker = Rc::clone(&broker);
-        Box::new(move |_addr, cmd| broker.borrow_mut().answer(cmd))
-    };
-    let mut net = Network::new(script);
-    let node = net.add_client(ClientConfig {
-        name_servers: vec![NAMESRV.into()],
-        client_id: ME.into(),
-        ..Default::default()
-    });
     let config = ConsumerConfig {
         consume_type: ConsumeType::ConsumeActively,
         ..config()
     };
-    let now = net.now;
-    let consumer = net
-        .client(node)
-        .add_consumer_with(config, &[], None, 1, now, |c| {
-            c.assign(vec![mq(TOPIC, 3)], 1)
-        });
-    net.settle();
-    let mut c = Cluster {
-        net,
-        node,
-        broker,
-        consumer,
-    };
-    c.advance(Duration::ZERO);
+    let mut c = Cluster::start_with(b, config, &[], |c| c.assign(vec![mq(TOPIC, 3)], 1));
     assert!(c.owned(TOPIC).is_empty());
     c.broker().unrouted.clear();
     c.advance(SEC);
