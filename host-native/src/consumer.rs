@@ -556,22 +556,31 @@ async fn dispatch(
         if inner.stopping.load(Ordering::SeqCst) {
             continue; // shut down: broadcast offsets are still stored
         }
+        let topic = delivery
+            .messages
+            .first()
+            .map(|m| m.topic().to_string())
+            .unwrap_or_default();
         let handler = {
             let handlers = inner.handlers.lock().unwrap_or_else(|e| e.into_inner());
-            let topic = delivery
-                .messages
-                .first()
-                .map(|m| m.topic().to_string())
-                .unwrap_or_default();
-            handlers
-                .get(&topic)
-                .or_else(|| handlers.values().next())
-                .cloned()
-        };
-        let Some(handler) = handler else {
-            continue;
+            handlers.get(&topic).cloned()
         };
         let acks = ack_tx.clone();
+        let Some(handler) = handler else {
+            // The group's retry topic brings back messages of every topic
+            // the group consumed (RETRY_TOPIC names it): one this consumer
+            // does not subscribe (any more, or another member does) is no
+            // other handler's. Sent back: another member may take it, or
+            // it ends in the DLQ.
+            tracing::warn!(%topic, "no handler for this topic: the delivery is retried");
+            let _ = acks.send(Ack {
+                consumer,
+                id: delivery.id,
+                result: ConsumeResult::RETRY,
+                _permit: permit,
+            });
+            continue;
+        };
         tokio::spawn(async move {
             let id = delivery.id;
             // A handler that panics before it returns its future counts as

@@ -3,8 +3,9 @@
 //! with work in flight. Typed errors, no panic, and no task left behind
 //! (counted with tokio's `num_alive_tasks`). The peer is a local name
 //! server that accepts connections and never answers, so work stays in
-//! flight as long as the test wants. One case (a handler that panics
-//! before returning its future) needs a broker: `RMQ_TEST_NAMESRV_V5`.
+//! flight as long as the test wants. Two cases (a handler that panics
+//! before returning its future; a retried message of a topic no handler
+//! takes) need a broker: `RMQ_TEST_NAMESRV_V5`.
 
 use std::time::{Duration, Instant};
 
@@ -473,4 +474,84 @@ async fn a_handler_panicking_before_its_future_is_retried() {
     }
     c.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
+}
+
+/// A broker-backed case: the group's retry topic brings back a message of
+/// a topic this consumer does not subscribe (RETRY_TOPIC names it; the
+/// group consumed it before, or another member does). No handler of
+/// another topic gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_message_of_an_unsubscribed_topic_reaches_no_other_handler() {
+    use std::sync::{Arc, Mutex};
+    let ns = rmq_tests::env_cluster(rmq_tests::BrokerVersion::V5).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    let subscribed = format!("misuse_sub_t_{}_{nanos}", std::process::id());
+    let other = format!("misuse_unsub_t_{}_{nanos}", std::process::id());
+    let group = format!("misuse_unsub_cg_{}_{nanos}", std::process::id());
+    let p = Producer::builder()
+        .name_server(&ns)
+        .group(format!("{group}_pg"))
+        .build()
+        .unwrap();
+    p.start().await.unwrap();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let start = || {
+        let c = PushConsumer::builder()
+            .name_server(&ns)
+            .group(group.as_str())
+            .consume_from(rmq::ConsumeFrom::First)
+            .build()
+            .unwrap();
+        let seen = Arc::clone(&seen);
+        c.subscribe(&subscribed, Selector::all(), move |msgs| {
+            let mut seen = seen.lock().unwrap();
+            seen.extend(msgs.iter().map(|m| m.topic().to_string()));
+            async { ConsumeResult::Success }
+        })
+        .unwrap();
+        c
+    };
+    let wait_for = |n: usize, what: &'static str| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(40);
+            while seen.lock().unwrap().len() < n {
+                assert!(Instant::now() < deadline, "{what}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // A first run makes the group, its retry topic and their routes.
+    let c = start();
+    c.start().await.unwrap();
+    p.send(Message::new(subscribed.as_str(), "first"))
+        .await
+        .unwrap();
+    wait_for(1, "the subscribed topic's first message never came").await;
+    c.shutdown().await.unwrap();
+
+    // What the broker's send-back writes: the retry topic, the original
+    // topic in RETRY_TOPIC. Then a message of the subscribed topic.
+    let retry = format!("%RETRY%{group}");
+    let back = Message::new(retry.as_str(), "retried").with_property("RETRY_TOPIC", &other);
+    p.send(back).await.unwrap();
+    let c = start();
+    c.start().await.unwrap();
+    p.send(Message::new(subscribed.as_str(), "second"))
+        .await
+        .unwrap();
+    wait_for(2, "the subscribed topic's second message never came").await;
+    // The retry topic is pulled alongside; give its message time to come.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.shutdown().await.unwrap();
+    p.shutdown().await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|t| *t == subscribed),
+        "the handler of {subscribed} got {seen:?}"
+    );
 }
