@@ -214,7 +214,15 @@ impl LitePullConsumer {
     }
 
     /// Starts pulling in the background.
+    ///
+    /// Starting again is a no-op; starting after
+    /// [`LitePullConsumer::shutdown`] fails with [`Error::ShutDown`];
+    /// starting without a subscription or assignment fails with
+    /// [`Error::Config`].
     pub async fn start(&self) -> Result<(), Error> {
+        if self.inner.closing.load(Ordering::SeqCst) {
+            return Err(Error::ShutDown);
+        }
         let setup = {
             let mut slot = self.inner.setup.lock().map_err(|_| Error::ShutDown)?;
             if slot
@@ -256,17 +264,27 @@ impl LitePullConsumer {
         handle.start()?;
         let consumer = made.lock().ok().and_then(|c| *c).ok_or(Error::ShutDown)?;
         self.inner.buffer.lock().await.rx = Some(rx);
-        *self.inner.running.lock().map_err(|_| Error::ShutDown)? =
-            Some(Running { handle, consumer });
-        if let Some(tracer) = &self.inner.tracer {
-            tracer.start()?;
+        {
+            let mut running = self.inner.running.lock().map_err(|_| Error::ShutDown)?;
+            // A shutdown that came while this start ran found nothing to
+            // stop: what started stops here.
+            if !self.inner.closing.load(Ordering::SeqCst) {
+                *running = Some(Running { handle, consumer });
+                drop(running);
+                if let Some(tracer) = &self.inner.tracer {
+                    tracer.start()?;
+                }
+                return Ok(());
+            }
         }
-        Ok(())
+        let _ = handle.shutdown().await;
+        Err(Error::ShutDown)
     }
 
     fn running(&self) -> Result<(ClientHandle, ConsumerId), Error> {
         match &*self.inner.running.lock().map_err(|_| Error::ShutDown)? {
             Some(r) => Ok((r.handle.clone(), r.consumer)),
+            None if self.inner.closing.load(Ordering::SeqCst) => Err(Error::ShutDown),
             None => Err(Error::NotStarted),
         }
     }

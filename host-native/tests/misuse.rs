@@ -249,6 +249,30 @@ async fn polling_a_lite_pull_consumer_before_start_is_not_started() {
     server.abort();
 }
 
+#[tokio::test]
+async fn a_lite_pull_consumer_shut_down_cannot_start_again_and_polls_shut_down() {
+    let (ns, server) = silent_name_server().await;
+    let c = lite_pull(&ns);
+    c.subscribe("misuse_t", Selector::all()).unwrap();
+    c.start().await.unwrap();
+    c.start().await.unwrap(); // twice: a no-op
+    c.shutdown().await.unwrap();
+    let r = c.start().await;
+    assert!(matches!(r, Err(Error::ShutDown)), "{r:?}");
+    let r = c.poll(Duration::from_millis(10)).await;
+    assert!(matches!(r, Err(Error::ShutDown)), "{r:?}");
+
+    // Shut down before it ever started: final too.
+    let never = lite_pull(&ns);
+    never.subscribe("misuse_t", Selector::all()).unwrap();
+    never.shutdown().await.unwrap();
+    let r = never.start().await;
+    assert!(matches!(r, Err(Error::ShutDown)), "{r:?}");
+    let r = never.poll(Duration::from_millis(10)).await;
+    assert!(matches!(r, Err(Error::ShutDown)), "{r:?}");
+    server.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lite_pull_consumer_shut_down_twice_or_dropped_leaks_no_task() {
     let (ns, server) = silent_name_server().await;
