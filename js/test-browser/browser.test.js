@@ -15,7 +15,6 @@
 // Anything missing fails the test; nothing is skipped.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -24,43 +23,15 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import { BROKERS, nameServer, unique } from '../test-support/broker.js';
+import { startBridge, stopBridge, targetDir } from '../test-support/bridge.js';
 import { blockAfter, substitute } from '../test-support/readme.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const jsRoot = resolve(here, '..');
 const repoRoot = resolve(jsRoot, '..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repoRoot, process.env.CARGO_TARGET_DIR) : join(repoRoot, 'target');
 const artifacts = join(targetDir, 'rmq-artifacts');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const PAGE_TIMEOUT_MS = 90_000;
-
-/** Runs `fn` with a deadline; the rejection names `what`. */
-async function within(ms, what, fn) {
-  let timer;
-  try {
-    return await Promise.race([
-      fn(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The rmq-bridge binary, built (bounded) when missing. */
-function bridgeBinary() {
-  const bin = process.env.RMQ_BRIDGE ?? join(targetDir, 'debug', 'rmq-bridge');
-  if (existsSync(bin)) return bin;
-  console.log(`building rmq-bridge (cargo build -p rmq --bin rmq-bridge): ${bin} is missing`);
-  const r = spawnSync(process.env.CARGO ?? 'cargo', ['build', '-p', 'rmq', '--bin', 'rmq-bridge'], {
-    cwd: repoRoot,
-    stdio: 'inherit',
-    timeout: 20 * 60_000,
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
-  });
-  assert.ok(r.status === 0 && existsSync(bin), `cannot build rmq-bridge (${r.error?.message ?? `exit ${r.status}`})`);
-  return bin;
-}
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -109,31 +80,6 @@ function serve() {
   });
 }
 
-/** Starts rmq-bridge on a free port; resolves with { child, url } once it serves. */
-function startBridge(bin, nameServers, token, origin) {
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--allow-origin', origin, ...nameServers.flatMap((n) => ['--namesrv', n])], {
-    env: { ...process.env, RMQ_BRIDGE_TOKEN: token, NO_COLOR: '1', RUST_LOG: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  return within(15_000, 'rmq-bridge to start', () =>
-    new Promise((ok, fail) => {
-      child.once('error', (e) => fail(new Error(`cannot start ${bin}: ${e.message}`)));
-      child.once('exit', (code) => fail(new Error(`rmq-bridge exited (${code}) before serving:\n${log}`)));
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (text) => {
-        log += text;
-        // eslint-disable-next-line no-control-regex
-        const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/listen=(127\.0\.0\.1:[0-9]+)/);
-        if (m) ok({ child, url: `ws://${m[1]}`, log: () => log });
-      });
-    }),
-  ).catch((e) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
-}
-
 let server;
 let bridge;
 let browser;
@@ -147,7 +93,7 @@ before(async () => {
   const nameServers = BROKERS.map((b) => nameServer(b.variable));
   server = await serve();
   const origin = `http://127.0.0.1:${server.address().port}`;
-  bridge = await startBridge(bridgeBinary(), nameServers, token, origin);
+  bridge = await startBridge({ nameServers, token, origin });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
@@ -158,13 +104,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => {});
-  if (bridge) {
-    bridge.child.kill('SIGTERM');
-    const gone = new Promise((r) => bridge.child.once('exit', r));
-    const killer = setTimeout(() => bridge.child.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(killer);
-  }
+  if (bridge) await stopBridge(bridge);
   await new Promise((r) => (server ? server.close(r) : r()));
 });
 

@@ -14,8 +14,8 @@
 // missing fails the test; nothing is skipped.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -23,90 +23,23 @@ import WebSocket from 'ws';
 import { ConsumeResult, Producer, PushConsumer, RmqError } from '../src/index.js';
 import { bridgeConnector } from '../src/transport-ws.js';
 import { BROKERS, eventually, nameServer, text, unique, waitForRoute } from '../test-support/broker.js';
+import { startBridge, stopBridge, within } from '../test-support/bridge.js';
 import { blockAfter, substitute } from '../test-support/readme.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const jsRoot = resolve(here, '..');
-const repoRoot = resolve(jsRoot, '..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repoRoot, process.env.CARGO_TARGET_DIR) : join(repoRoot, 'target');
-
-/** Runs `fn` with a deadline; the rejection names `what`. */
-async function within(ms, what, fn) {
-  let timer;
-  try {
-    return await Promise.race([
-      fn(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The rmq-bridge binary, built (bounded) when missing. */
-function bridgeBinary() {
-  const bin = process.env.RMQ_BRIDGE ?? join(targetDir, 'debug', 'rmq-bridge');
-  if (existsSync(bin)) return bin;
-  console.log(`building rmq-bridge (cargo build -p rmq --bin rmq-bridge): ${bin} is missing`);
-  const r = spawnSync(process.env.CARGO ?? 'cargo', ['build', '-p', 'rmq', '--bin', 'rmq-bridge'], {
-    cwd: repoRoot,
-    stdio: 'inherit',
-    timeout: 20 * 60_000,
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
-  });
-  assert.ok(r.status === 0 && existsSync(bin), `cannot build rmq-bridge (${r.error?.message ?? `exit ${r.status}`})`);
-  return bin;
-}
-
-/**
- * Starts rmq-bridge on a free port (port 0, read back from its log), the
- * name servers as its allowlist, `token` in RMQ_BRIDGE_TOKEN; resolves with
- * { child, url, log() } once it serves. No --allow-origin: a program sends
- * no Origin, the token is what admits it.
- */
-function startBridge(bin, nameServers, token) {
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', ...nameServers.flatMap((n) => ['--namesrv', n])], {
-    env: { ...process.env, RMQ_BRIDGE_TOKEN: token, NO_COLOR: '1', RUST_LOG: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => (log += chunk));
-  return within(15_000, 'rmq-bridge to start', () =>
-    new Promise((ok, fail) => {
-      child.once('error', (e) => fail(new Error(`cannot start ${bin}: ${e.message}`)));
-      child.once('exit', (code) => fail(new Error(`rmq-bridge exited (${code}) before serving:\n${log}`)));
-      const look = () => {
-        // eslint-disable-next-line no-control-regex
-        const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/listen=(127\.0\.0\.1:[0-9]+)/);
-        if (m) {
-          child.stderr.off('data', look);
-          ok({ child, url: `ws://${m[1]}`, log: () => log });
-        }
-      };
-      child.stderr.on('data', look);
-    }),
-  ).catch((e) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
-}
 
 let bridge;
 const token = randomBytes(16).toString('hex');
 
 before(async () => {
   const nameServers = BROKERS.map((b) => nameServer(b.variable));
-  bridge = await startBridge(bridgeBinary(), nameServers, token);
+  // No origin: a program sends no Origin, the token is what admits it.
+  bridge = await startBridge({ nameServers, token });
 });
 
 after(async () => {
-  if (!bridge) return;
-  const gone = new Promise((r) => bridge.child.once('exit', r));
-  bridge.child.kill('SIGTERM');
-  const killer = setTimeout(() => bridge.child.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(killer);
+  if (bridge) await stopBridge(bridge);
 });
 
 /**
