@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use producer_support::{unique, wait_for_route};
+use producer_support::{trace_of, unique, wait_for_route};
 use rmq::rmq_core::trace::TraceRecord;
 use rmq::{
     Admin, ConsumeFrom, ConsumeResult, Error, LitePullConsumer, Message, MessageExt, Producer,
@@ -244,21 +244,25 @@ extern "C" fn clean_up_at_exit() {
 
 /// The enforcing TLS cluster of `version`, started on first use.
 async fn tls_cluster(version: BrokerVersion) -> &'static TlsCluster {
-    let cell = match version {
-        BrokerVersion::V5 => &CLUSTER_V5,
-        BrokerVersion::V4 => &CLUSTER_V4,
-    };
-    cell.get_or_init(|| start_tls_cluster(version, false)).await
+    shared_cluster(version, false).await
 }
 
 /// The enforcing TLS cluster of `version` that requires client
 /// certificates, started on first use.
 async fn mtls_cluster(version: BrokerVersion) -> &'static TlsCluster {
-    let cell = match version {
-        BrokerVersion::V5 => &MTLS_CLUSTER_V5,
-        BrokerVersion::V4 => &MTLS_CLUSTER_V4,
+    shared_cluster(version, true).await
+}
+
+/// The shared cluster of `version` (requiring client certificates when
+/// `mtls`), started on first use.
+async fn shared_cluster(version: BrokerVersion, mtls: bool) -> &'static TlsCluster {
+    let cell = match (version, mtls) {
+        (BrokerVersion::V5, false) => &CLUSTER_V5,
+        (BrokerVersion::V4, false) => &CLUSTER_V4,
+        (BrokerVersion::V5, true) => &MTLS_CLUSTER_V5,
+        (BrokerVersion::V4, true) => &MTLS_CLUSTER_V4,
     };
-    cell.get_or_init(|| start_tls_cluster(version, true)).await
+    cell.get_or_init(|| start_tls_cluster(version, mtls)).await
 }
 
 async fn start_tls_cluster(version: BrokerVersion, mtls: bool) -> TlsCluster {
@@ -312,6 +316,28 @@ async fn send_over_tls(c: &TlsCluster, topic: &str, n: usize) -> Vec<String> {
     }
     p.shutdown().await.unwrap();
     sent
+}
+
+/// Reads `topic` from the first offset with a lite pull consumer of a
+/// fresh group (`group` and a suffix) over verified TLS until `n` messages
+/// came or 30 s passed; returns their bodies, sorted.
+async fn lite_pull_over_tls(c: &TlsCluster, group: &str, topic: &str, n: usize) -> Vec<String> {
+    let consumer = LitePullConsumer::builder()
+        .name_server(&c.namesrv)
+        .group(unique(group))
+        .consume_from(ConsumeFrom::First)
+        .tls(c.verified())
+        .build()
+        .unwrap();
+    consumer.subscribe(topic, Selector::all()).unwrap();
+    consumer.start().await.unwrap();
+    let start = Instant::now();
+    let mut got: Vec<MessageExt> = Vec::new();
+    while got.len() < n && start.elapsed() < Duration::from_secs(30) {
+        got.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    consumer.shutdown().await.unwrap();
+    sorted_bodies(got.iter().map(|m| &m.body()[..]))
 }
 
 fn sorted_bodies<'a>(bodies: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
@@ -371,6 +397,16 @@ async fn refused_send(namesrv: &str, tls: Option<TlsConfig>, topic: &str) -> (Er
         Err(e) => (e, took),
         Ok(r) => panic!("expected a refusal, the send succeeded: {r:?}"),
     }
+}
+
+/// A refusal is a typed connection (or, the route query failing, no-route)
+/// error that came within [`REFUSAL_BOUND`].
+fn assert_refused_in_time(e: &Error, took: Duration) {
+    assert!(
+        matches!(e, Error::Connection { .. } | Error::NoRoute { .. }),
+        "{e:?}"
+    );
+    assert!(took < REFUSAL_BOUND, "{took:?}");
 }
 
 /// The text of `e` with its connection reasons.
@@ -449,11 +485,7 @@ async fn enforcing_tls_cluster_serves_verified_clients_and_refuses_others(versio
     eprintln!("[tls] plaintext after {took:?}: {e:?}");
     // The name server closes the connection: the route query fails and the
     // send says so (NoRoute, the connection's reason inside).
-    assert!(
-        matches!(e, Error::Connection { .. } | Error::NoRoute { .. }),
-        "{e:?}"
-    );
-    assert!(took < REFUSAL_BOUND, "{took:?}");
+    assert_refused_in_time(&e, took);
 
     admin.shutdown().await.unwrap();
 }
@@ -476,25 +508,10 @@ async fn a_lite_pull_consumer_over_tls_reads_what_was_sent(version: BrokerVersio
     let topic = new_topic(&admin, "tls_lite", 2).await;
     let sent = send_over_tls(cluster, &topic, 3).await;
 
-    let c = LitePullConsumer::builder()
-        .name_server(&cluster.namesrv)
-        .group(unique("cg_tls_lite"))
-        .consume_from(ConsumeFrom::First)
-        .tls(cluster.verified())
-        .build()
-        .unwrap();
-    c.subscribe(&topic, Selector::all()).unwrap();
-    c.start().await.unwrap();
-    let start = Instant::now();
-    let mut got: Vec<MessageExt> = Vec::new();
-    while got.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
-        got.extend(c.poll(Duration::from_millis(500)).await.unwrap());
-    }
-    c.shutdown().await.unwrap();
+    let got = lite_pull_over_tls(cluster, "cg_tls_lite", &topic, sent.len()).await;
     admin.shutdown().await.unwrap();
     assert_eq!(
-        sorted_bodies(got.iter().map(|m| &m.body()[..])),
-        sent,
+        got, sent,
         "the lite pull consumer read over TLS what was sent"
     );
 }
@@ -569,17 +586,7 @@ async fn a_traced_send_over_tls_writes_its_trace_record(version: BrokerVersion) 
     p.shutdown().await.unwrap();
     assert_eq!(p.traces_dropped(), 0);
 
-    let start = Instant::now();
-    let records = loop {
-        let records = admin
-            .message_trace(&sent.msg_id, Some(&trace_topic))
-            .await
-            .unwrap_or_default();
-        if !records.is_empty() || start.elapsed() > Duration::from_secs(20) {
-            break records;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let records = trace_of(&admin, &sent.msg_id, Some(&trace_topic), 1).await;
     admin.shutdown().await.unwrap();
     let [TraceRecord::Pub(record)] = records.as_slice() else {
         panic!("expected the send's Pub record in {trace_topic}, got {records:?}");
@@ -611,25 +618,10 @@ async fn a_broker_requiring_client_certificates_accepts_one_signed_by_its_ca(
     let topic = new_topic(&admin, "mtls_topic", 2).await;
     let sent = send_over_tls(cluster, &topic, 3).await;
 
-    let c = LitePullConsumer::builder()
-        .name_server(&cluster.namesrv)
-        .group(unique("cg_mtls"))
-        .consume_from(ConsumeFrom::First)
-        .tls(cluster.verified())
-        .build()
-        .unwrap();
-    c.subscribe(&topic, Selector::all()).unwrap();
-    c.start().await.unwrap();
-    let start = Instant::now();
-    let mut got: Vec<MessageExt> = Vec::new();
-    while got.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
-        got.extend(c.poll(Duration::from_millis(500)).await.unwrap());
-    }
-    c.shutdown().await.unwrap();
+    let got = lite_pull_over_tls(cluster, "cg_mtls", &topic, sent.len()).await;
     admin.shutdown().await.unwrap();
     assert_eq!(
-        sorted_bodies(got.iter().map(|m| &m.body()[..])),
-        sent,
+        got, sent,
         "the consumer read over mutual TLS what the producer sent"
     );
 }
@@ -660,16 +652,12 @@ async fn a_broker_requiring_client_certificates_refuses_a_client_without_one(
     // TLS 1.3: the server's alert (netty sends bad_certificate) comes with
     // the first read after the handshake; the name server's refusal fails
     // the route query.
-    assert!(
-        matches!(e, Error::Connection { .. } | Error::NoRoute { .. }),
-        "{e:?}"
-    );
+    assert_refused_in_time(&e, took);
     assert!(
         reason(&e)
             .contains("the server requires a client certificate (TlsConfig::client_certificate)"),
         "{e}"
     );
-    assert!(took < REFUSAL_BOUND, "{took:?}");
 
     // A client certificate of another CA: refused too (authClient=true).
     let stranger = unrelated_client();
@@ -678,15 +666,11 @@ async fn a_broker_requiring_client_certificates_refuses_a_client_without_one(
         .client_certificate(stranger.cert, stranger.key);
     let (e, took) = refused_send(&cluster.namesrv, Some(other_ca), &topic).await;
     eprintln!("[tls] {version} client certificate of another CA after {took:?}: {e}");
-    assert!(
-        matches!(e, Error::Connection { .. } | Error::NoRoute { .. }),
-        "{e:?}"
-    );
+    assert_refused_in_time(&e, took);
     assert!(
         reason(&e).contains("the server did not accept the client certificate"),
         "{e}"
     );
-    assert!(took < REFUSAL_BOUND, "{took:?}");
 }
 
 #[tokio::test]

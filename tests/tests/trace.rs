@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, now_ms, unique};
+use producer_support::{create_topic, now_ms, trace_of, unique};
 use rmq::rmq_core::message::batch::encoded_batch_len;
 use rmq::rmq_core::trace::{self as core_trace, MessageType, TraceRecord};
 use rmq::{
@@ -25,16 +25,21 @@ use rmq::{
 };
 use rmq_tests::{env_cluster, BrokerVersion, Cluster, ClusterSpec};
 
-/// The trace of `msg_id` once it holds `n` records (polled for up to 30 s).
-async fn trace_of(admin: &Admin, msg_id: &str, topic: Option<&str>, n: usize) -> Vec<TraceRecord> {
-    let start = Instant::now();
-    loop {
-        let records = admin.message_trace(msg_id, topic).await.unwrap_or_default();
-        if records.len() >= n || start.elapsed() > Duration::from_secs(30) {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+/// A started producer of `group` tracing with `trace`.
+async fn traced_producer(namesrv: &str, group: &str, trace: TraceConfig) -> Producer {
+    let producer = Producer::builder()
+        .name_server(namesrv)
+        .group(group)
+        .trace(trace)
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    producer
+}
+
+/// The kinds of `records` (`Pub`, `SubBefore`, ...), in order.
+fn kinds(records: &[TraceRecord]) -> Vec<&'static str> {
+    records.iter().map(TraceRecord::type_name).collect()
 }
 
 /// Sends one traced message with keys and consumes it with trace; returns
@@ -45,13 +50,7 @@ async fn traced_round_trip(
     trace: TraceConfig,
 ) -> (String, String, String, String) {
     let pgroup = unique("pg_trace");
-    let producer = Producer::builder()
-        .name_server(namesrv)
-        .group(pgroup.as_str())
-        .trace(trace.clone())
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
+    let producer = traced_producer(namesrv, &pgroup, trace.clone()).await;
     let sent = producer
         .send(
             Message::new(topic, "traced")
@@ -105,8 +104,11 @@ async fn a_traced_send_and_consume_write_java_records(namesrv: &str) {
     .await;
 
     let records = trace_of(&admin, &msg_id, Some(&trace_topic), 3).await;
-    let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
-    assert_eq!(kinds, ["Pub", "SubBefore", "SubAfter"], "{records:?}");
+    assert_eq!(
+        kinds(&records),
+        ["Pub", "SubBefore", "SubAfter"],
+        "{records:?}"
+    );
     let TraceRecord::Pub(p) = &records[0] else {
         unreachable!()
     };
@@ -175,13 +177,8 @@ async fn a_trace_topic_the_broker_refuses_never_fails_a_send(namesrv: &str) {
     let mut config = TopicConfig::new(trace_topic.as_str()).queues(1);
     config.perm = 4;
     admin.create_topic(&config).await.unwrap();
-    let producer = Producer::builder()
-        .name_server(namesrv)
-        .group(unique("pg_trc_refused"))
-        .trace(TraceConfig::with_topic(trace_topic.as_str()))
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
+    let trace = TraceConfig::with_topic(trace_topic.as_str());
+    let producer = traced_producer(namesrv, &unique("pg_trc_refused"), trace).await;
     for i in 0..30 {
         producer
             .send(Message::new(topic.as_str(), format!("m{i}")))
@@ -225,13 +222,7 @@ async fn a_full_trace_queue_drops_records_and_never_holds_a_send() {
     create_topic(&admin, &topic, 4).await;
     let mut config = TraceConfig::with_topic(unique("trc_full_traces").as_str());
     config.queue_capacity = 1;
-    let producer = Producer::builder()
-        .name_server(&namesrv)
-        .group(unique("pg_trc_full"))
-        .trace(config)
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
+    let producer = traced_producer(&namesrv, &unique("pg_trc_full"), config).await;
     producer
         .send(Message::new(topic.as_str(), "warm-up"))
         .await
@@ -370,13 +361,8 @@ async fn a_traced_batch_send_writes_one_pub_record_for_the_batch(namesrv: &str) 
     create_topic(&admin, &trace_topic, 1).await;
     let broker_addr = table.master_addr("broker-a").unwrap().to_string();
     let pgroup = unique("pg_trc_batch");
-    let producer = Producer::builder()
-        .name_server(namesrv)
-        .group(pgroup.as_str())
-        .trace(TraceConfig::with_topic(trace_topic.as_str()))
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
+    let trace = TraceConfig::with_topic(trace_topic.as_str());
+    let producer = traced_producer(namesrv, &pgroup, trace).await;
     let messages: Vec<Message> = (0..3)
         .map(|i| {
             Message::new(topic.as_str(), format!("batch-{i}"))
@@ -481,8 +467,7 @@ async fn a_lite_pull_consume_writes_sub_before_and_sub_after_records(namesrv: &s
 
     for (i, msg_id) in sent.iter().enumerate() {
         let records = trace_of(&admin, msg_id, Some(&trace_topic), 2).await;
-        let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
-        assert_eq!(kinds, ["SubBefore", "SubAfter"], "{records:?}");
+        assert_eq!(kinds(&records), ["SubBefore", "SubAfter"], "{records:?}");
         let (TraceRecord::SubBefore(b), TraceRecord::SubAfter(a)) = (&records[0], &records[1])
         else {
             unreachable!()
@@ -538,13 +523,7 @@ async fn a_broker_with_trace_off_gets_no_pub_records(version: BrokerVersion) {
     create_topic(&admin, &topic, 1).await;
     create_topic(&admin, &trace_topic, 1).await;
     let trace = TraceConfig::with_topic(trace_topic.as_str());
-    let producer = Producer::builder()
-        .name_server(namesrv.as_str())
-        .group(unique("pg_trc_off"))
-        .trace(trace.clone())
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
+    let producer = traced_producer(&namesrv, &unique("pg_trc_off"), trace.clone()).await;
     let one = producer
         .send(Message::new(topic.as_str(), "one"))
         .await
@@ -591,8 +570,7 @@ async fn a_broker_with_trace_off_gets_no_pub_records(version: BrokerVersion) {
     let batch_ids: Vec<&str> = batch.msg_id.split(',').collect();
     for id in &batch_ids {
         let records = trace_of(&admin, id, Some(&trace_topic), 2).await;
-        let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
-        assert_eq!(kinds, ["SubBefore", "SubAfter"], "{records:?}");
+        assert_eq!(kinds(&records), ["SubBefore", "SubAfter"], "{records:?}");
     }
     let records = admin
         .message_trace(&batch.msg_id, Some(&trace_topic))
@@ -607,7 +585,7 @@ async fn a_broker_with_trace_off_gets_no_pub_records(version: BrokerVersion) {
         .message_trace(&one.msg_id, Some(&trace_topic))
         .await
         .unwrap();
-    let kinds: Vec<&str> = records.iter().map(TraceRecord::type_name).collect();
+    let kinds = kinds(&records);
     match version {
         BrokerVersion::V5 => {
             assert_eq!(stamped.as_deref(), Some("false"));

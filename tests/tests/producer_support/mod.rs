@@ -1,5 +1,6 @@
 //! Shared helpers of the `producer_*` integration tests: unique names, topic
-//! creation on the real broker, and reading a topic back with raw pulls.
+//! creation on the real broker, reading a topic back with raw pulls, and a
+//! message's trace records read back.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +11,7 @@ use rmq::rmq_core::protocol::headers::{
     TopicFilterType,
 };
 use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
+use rmq::rmq_core::trace::TraceRecord;
 use rmq::{Admin, MessageExt, MessageQueue, Producer, PullStatus, RouteTable};
 use rmq::{ConsumeFrom, ConsumeResult, PushConsumer, Selector};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
@@ -296,4 +298,26 @@ pub async fn two_broker_cluster(version: BrokerVersion) -> Cluster {
     .await
     .unwrap()
     .unwrap()
+}
+
+/// The trace of `msg_id` (read from `trace_topic`, or the default trace
+/// topic) once it holds `n` records, polled for up to 30 s; what was found
+/// last.
+pub async fn trace_of(
+    admin: &Admin,
+    msg_id: &str,
+    trace_topic: Option<&str>,
+    n: usize,
+) -> Vec<TraceRecord> {
+    let start = Instant::now();
+    loop {
+        let records = admin
+            .message_trace(msg_id, trace_topic)
+            .await
+            .unwrap_or_default();
+        if records.len() >= n || start.elapsed() > Duration::from_secs(30) {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
