@@ -2,16 +2,12 @@
 //! exactly, and the checker catches a re-introduced Go-client bug and
 //! broken broadcasting hosts.
 
-use rmq_sim::cluster::{run, Bug, FaultKind, Groups, Invariant, SimConfig};
+mod support;
 
-/// Queues added to the topic mid-run, and nothing else going wrong.
-fn queues_added() -> SimConfig {
-    SimConfig {
-        faults: 2,
-        fault_kinds: vec![FaultKind::AddQueues],
-        ..SimConfig::small()
-    }
-}
+use rmq_sim::cluster::{run, Bug, Groups, Invariant, SimConfig};
+use support::{
+    broadcasting_with, broadcasting_with_crashes, first_failure, frozen_routes, queues_added,
+};
 
 #[test]
 fn every_seed_of_a_small_batch_holds_every_invariant() {
@@ -45,13 +41,8 @@ fn the_real_client_rebalances_after_queues_are_added() {
 fn a_consumer_that_never_rebalances_after_queues_are_added_is_caught() {
     // Go client issue #1056, re-introduced in the simulated host: the
     // consumers keep the first route they saw.
-    let config = SimConfig {
-        bug: Some(Bug::FrozenRoutes),
-        ..queues_added()
-    };
-    let failure = (0..6)
-        .find_map(|seed| run(seed, &config).err())
-        .expect("some seed catches the frozen routes");
+    let config = frozen_routes();
+    let failure = first_failure(0..6, &config);
     assert!(
         matches!(
             failure.invariant,
@@ -80,24 +71,6 @@ fn orderly_consumption_survives_a_broker_that_forgot_its_locks() {
     };
     if let Err(f) = run(191, &config) {
         panic!("{f}");
-    }
-}
-
-/// A broadcasting group alone, its members crashing and restarting (and
-/// the rest of the faults).
-fn broadcasting_with_crashes() -> SimConfig {
-    SimConfig {
-        faults: 5,
-        fault_kinds: vec![
-            FaultKind::CrashConsumer,
-            FaultKind::CrashConsumer,
-            FaultKind::CrashConsumer,
-            FaultKind::CrashBroker,
-            FaultKind::DropConnection,
-            FaultKind::AddQueues,
-            FaultKind::AddBroker,
-        ],
-        ..SimConfig::small().with_groups(Groups::Broadcasting)
     }
 }
 
@@ -134,10 +107,7 @@ fn both_groups_on_one_topic_hold_every_invariant() {
 
 #[test]
 fn a_broadcasting_host_that_drops_every_other_delivery_is_caught() {
-    let config = SimConfig {
-        bug: Some(Bug::DropsEveryOtherDelivery),
-        ..broadcasting_with_crashes()
-    };
+    let config = broadcasting_with(Bug::DropsEveryOtherDelivery);
     let failure = run(0, &config).expect_err("the dropped deliveries are caught");
     // Either the member's store passes a message its handler never had, or
     // the end finds the message missing.
@@ -155,13 +125,8 @@ fn a_broadcasting_host_that_drops_every_other_delivery_is_caught() {
 fn a_broadcasting_host_that_forgets_its_offsets_is_caught() {
     // The host never persists the snapshots; a restarted member starts
     // from the queues' end and misses what was sent while it was down.
-    let config = SimConfig {
-        bug: Some(Bug::ForgetsBroadcastOffsets),
-        ..broadcasting_with_crashes()
-    };
-    let failure = (0..8)
-        .find_map(|seed| run(seed, &config).err())
-        .expect("some seed catches the forgotten offsets");
+    let config = broadcasting_with(Bug::ForgetsBroadcastOffsets);
+    let failure = first_failure(0..8, &config);
     assert_eq!(
         failure.invariant,
         Invariant::BroadcastNotConsumed,

@@ -2,52 +2,19 @@
 //! to the faults they need, the minimized run fails the same way, and its
 //! replay (`cargo xtask sim --seed S --faults ...`) gives the same report.
 
+mod support;
+
 use rmq_sim::cluster::{
-    run, shrink, Bug, Failure, FaultKind, FaultMask, Groups, Invariant, SimConfig, World,
+    run, shrink, Bug, Failure, FaultKind, FaultMask, Groups, Invariant, Shrunk, SimConfig, World,
     SHRINK_RUNS,
 };
+use support::{broadcasting_with, frozen_routes};
 
-/// Queues added to the topic mid-run, and nothing else going wrong.
-fn queues_added() -> SimConfig {
-    SimConfig {
-        faults: 2,
-        fault_kinds: vec![FaultKind::AddQueues],
-        ..SimConfig::small()
-    }
-}
-
-/// Go client issue #1056 in the simulated host: routes freeze at start.
-fn frozen_routes() -> SimConfig {
-    SimConfig {
-        bug: Some(Bug::FrozenRoutes),
-        ..queues_added()
-    }
-}
-
-/// A broadcasting group alone, its members crashing and restarting (and
-/// the rest of the faults), with `bug` in its hosts.
-fn broadcasting_with(bug: Bug) -> SimConfig {
-    SimConfig {
-        faults: 5,
-        fault_kinds: vec![
-            FaultKind::CrashConsumer,
-            FaultKind::CrashConsumer,
-            FaultKind::CrashConsumer,
-            FaultKind::CrashBroker,
-            FaultKind::DropConnection,
-            FaultKind::AddQueues,
-            FaultKind::AddBroker,
-        ],
-        bug: Some(bug),
-        ..SimConfig::small().with_groups(Groups::Broadcasting)
-    }
-}
-
-/// The first seed of `0..8` that fails with `config`.
-fn first_failure(config: &SimConfig) -> Box<Failure> {
-    (0..8)
-        .find_map(|seed| run(seed, config).err())
-        .expect("some seed catches the bug")
+/// The first failing seed of `0..8` with `config`, shrunk (its failure in
+/// `original`).
+fn shrunk_first_failure(config: &SimConfig) -> Shrunk {
+    let failure = support::first_failure(0..8, config);
+    shrink(failure.seed, config, &failure, SHRINK_RUNS)
 }
 
 fn kinds(f: &Failure) -> Vec<FaultKind> {
@@ -76,10 +43,9 @@ fn skipping_a_fault_keeps_the_other_faults_kinds_and_times() {
 
 #[test]
 fn a_frozen_routes_failure_shrinks_to_one_queues_added_fault() {
-    let config = frozen_routes();
-    let failure = first_failure(&config);
-    assert_eq!(kinds(&failure).len(), 2, "{failure}");
-    let shrunk = shrink(failure.seed, &config, &failure, SHRINK_RUNS);
+    let shrunk = shrunk_first_failure(&frozen_routes());
+    let failure = &shrunk.original;
+    assert_eq!(kinds(failure).len(), 2, "{failure}");
     println!("{shrunk}");
     assert_eq!(
         kinds(&shrunk.failure),
@@ -91,33 +57,29 @@ fn a_frozen_routes_failure_shrinks_to_one_queues_added_fault() {
 
 #[test]
 fn a_dropping_broadcast_host_failure_shrinks_to_fewer_faults() {
-    let config = broadcasting_with(Bug::DropsEveryOtherDelivery);
-    let failure = first_failure(&config);
-    let shrunk = shrink(failure.seed, &config, &failure, SHRINK_RUNS);
+    let shrunk = shrunk_first_failure(&broadcasting_with(Bug::DropsEveryOtherDelivery));
     println!("{shrunk}");
     assert!(
-        kinds(&shrunk.failure).len() < kinds(&failure).len(),
+        kinds(&shrunk.failure).len() < kinds(&shrunk.original).len(),
         "{shrunk}"
     );
 }
 
 #[test]
 fn a_forgetful_broadcast_host_failure_shrinks_to_consumer_crashes() {
-    let config = broadcasting_with(Bug::ForgetsBroadcastOffsets);
-    let failure = first_failure(&config);
-    let shrunk = shrink(failure.seed, &config, &failure, SHRINK_RUNS);
+    let shrunk = shrunk_first_failure(&broadcasting_with(Bug::ForgetsBroadcastOffsets));
     println!("{shrunk}");
     let left = kinds(&shrunk.failure);
     // A member must restart to forget its offsets: a consumer crash.
     assert!(left.contains(&FaultKind::CrashConsumer), "{shrunk}");
-    assert!(left.len() < kinds(&failure).len(), "{shrunk}");
+    assert!(left.len() < kinds(&shrunk.original).len(), "{shrunk}");
 }
 
 #[test]
 fn the_minimized_run_fails_with_the_same_invariant() {
     let config = frozen_routes();
-    let failure = first_failure(&config);
-    let shrunk = shrink(failure.seed, &config, &failure, SHRINK_RUNS);
+    let shrunk = shrunk_first_failure(&config);
+    let failure = &shrunk.original;
     let replay = config.with_faults(shrunk.kept.clone());
     let again = run(failure.seed, &replay).expect_err("the minimized run fails");
     assert_eq!(again.invariant, failure.invariant);
@@ -130,8 +92,8 @@ fn the_minimized_run_fails_with_the_same_invariant() {
 #[test]
 fn replaying_the_minimized_run_gives_the_same_report_twice() {
     let config = broadcasting_with(Bug::ForgetsBroadcastOffsets);
-    let failure = first_failure(&config);
-    let shrunk = shrink(failure.seed, &config, &failure, SHRINK_RUNS);
+    let shrunk = shrunk_first_failure(&config);
+    let failure = &shrunk.original;
     // What `--faults` replays: the kept faults, the whole history.
     let replay = config.with_faults(shrunk.kept.clone()).replay();
     let a = run(failure.seed, &replay).expect_err("the minimized run fails");
