@@ -167,6 +167,43 @@ fn build_bridge(say: &mut dyn FnMut(&str), root: &Path) -> Result<PathBuf, Strin
     }
 }
 
+/// Runs a Node test that goes through rmq-bridge: `test` is (what it is
+/// called, its directory, its file). Installs the directory's npm packages
+/// and builds the bridge first, then runs `node --test <file>` there
+/// (bounded by [`TEST_TIMEOUT`]) with the name servers `namesrvs` (5.x,
+/// 4.x), the bridge binary and the target directory in its environment,
+/// plus `env`.
+fn run_node_bridge_test(
+    say: &mut dyn FnMut(&str),
+    (what, dir, file): (&str, &Path, &str),
+    (namesrv_v5, namesrv_v4): (&str, &str),
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<(), String> {
+    npm_ci(say, dir)?;
+    let root = crate::workspace_root();
+    let bridge = build_bridge(say, &root)?;
+    say(&format!(
+        "{what}: node --test {} through {}; name servers {namesrv_v5}, {namesrv_v4}",
+        dir.join(file).display(),
+        bridge.display()
+    ));
+    let started = Instant::now();
+    run_bounded(
+        Command::new(std::env::var_os("NODE").unwrap_or_else(|| "node".into()))
+            .current_dir(dir)
+            .args(["--test", file])
+            .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
+            .env("RMQ_TEST_NAMESRV_V4", namesrv_v4)
+            .env("RMQ_BRIDGE", &bridge)
+            .env("CARGO_TARGET_DIR", crate::wasm::target_dir(&root))
+            .envs(env.iter().copied()),
+        TEST_TIMEOUT,
+        what,
+    )?;
+    say(&format!("{what} passed in {:.1?}", started.elapsed()));
+    Ok(())
+}
+
 /// Runs the Deno test (`js/test-deno`), the browser test
 /// (`js/test-browser`) and Node through the bridge with `ws`
 /// (`js/test-ws`) against the name servers `namesrv_v5` and `namesrv_v4`,
@@ -219,33 +256,14 @@ pub fn run_runtime_tests(
     // The browser: chromium + playwright-core, through rmq-bridge.
     let browser_dir = js.join("test-browser");
     let browser = ensure_chromium(say).and_then(|chromium| {
-        npm_ci(say, &browser_dir)?;
-        let bridge = build_bridge(say, &root)?;
         say(&format!(
-            "node --test js/test-browser ({} through {}; name servers {namesrv_v5}, {namesrv_v4}; \
-             screenshots in {})",
+            "the browser test drives {}; screenshots in {}",
             chromium.display(),
-            bridge.display(),
             target.join("rmq-artifacts").display()
         ));
-        let started = Instant::now();
-        run_bounded(
-            Command::new(std::env::var_os("NODE").unwrap_or_else(|| "node".into()))
-                .current_dir(&browser_dir)
-                .args(["--test", "browser.test.js"])
-                .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
-                .env("RMQ_TEST_NAMESRV_V4", namesrv_v4)
-                .env("CHROMIUM", &chromium)
-                .env("RMQ_BRIDGE", &bridge)
-                .env("CARGO_TARGET_DIR", &target),
-            TEST_TIMEOUT,
-            "the browser test",
-        )?;
-        say(&format!(
-            "browser tests passed in {:.1?}",
-            started.elapsed()
-        ));
-        Ok(())
+        let test = ("the browser test", browser_dir.as_path(), "browser.test.js");
+        let chromium = [("CHROMIUM", chromium.as_os_str())];
+        run_node_bridge_test(say, test, (namesrv_v5, namesrv_v4), &chromium)
     });
     if let Err(e) = browser {
         failures.push(format!("browser: {e}"));
@@ -254,31 +272,12 @@ pub fn run_runtime_tests(
     // Node without a global WebSocket: the ws package as `webSocket`,
     // through rmq-bridge (js/test-ws starts and stops its own bridge).
     let ws_dir = js.join("test-ws");
-    let ws = npm_ci(say, &ws_dir).and_then(|()| {
-        let bridge = build_bridge(say, &root)?;
-        say(&format!(
-            "node --test js/test-ws (Node through {} with the ws package as webSocket; \
-             name servers {namesrv_v5}, {namesrv_v4})",
-            bridge.display()
-        ));
-        let started = Instant::now();
-        run_bounded(
-            Command::new(std::env::var_os("NODE").unwrap_or_else(|| "node".into()))
-                .current_dir(&ws_dir)
-                .args(["--test", "bridge.test.js"])
-                .env("RMQ_TEST_NAMESRV_V5", namesrv_v5)
-                .env("RMQ_TEST_NAMESRV_V4", namesrv_v4)
-                .env("RMQ_BRIDGE", &bridge)
-                .env("CARGO_TARGET_DIR", &target),
-            TEST_TIMEOUT,
-            "the Node bridge test (ws)",
-        )?;
-        say(&format!(
-            "Node bridge tests (ws) passed in {:.1?}",
-            started.elapsed()
-        ));
-        Ok(())
-    });
+    let test = (
+        "the Node bridge test (ws)",
+        ws_dir.as_path(),
+        "bridge.test.js",
+    );
+    let ws = run_node_bridge_test(say, test, (namesrv_v5, namesrv_v4), &[]);
     if let Err(e) = ws {
         failures.push(format!("Node bridge (ws): {e}"));
     }
