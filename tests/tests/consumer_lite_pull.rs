@@ -7,7 +7,9 @@ mod producer_support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use producer_support::{committed_offset, create_topic, producer, unique};
+use producer_support::{
+    committed_offset, create_topic, poll_until, producer, unique, wait_for_split,
+};
 use rmq::{Admin, ConsumeFrom, LitePullConsumer, Message, MessageExt, MessageQueue, Selector};
 use rmq_tests::{env_cluster, BrokerVersion};
 
@@ -19,16 +21,6 @@ fn bodies(msgs: &[MessageExt]) -> Vec<String> {
     msgs.iter()
         .map(|m| String::from_utf8_lossy(m.body()).into_owned())
         .collect()
-}
-
-/// Polls until `n` messages came or `limit` passed.
-async fn poll_until(c: &LitePullConsumer, n: usize, limit: Duration) -> Vec<MessageExt> {
-    let start = Instant::now();
-    let mut out = Vec::new();
-    while out.len() < n && start.elapsed() < limit {
-        out.extend(c.poll(Duration::from_millis(500)).await.unwrap());
-    }
-    out
 }
 
 async fn assign_seek_poll_and_commit(namesrv: &str) {
@@ -117,24 +109,11 @@ async fn two_subscribed_members_share_the_topic(namesrv: &str) {
     let (a, b) = (member("la"), member("lb"));
     a.start().await.unwrap();
     b.start().await.unwrap();
-    // Send once the members own disjoint shares covering the 4 queues (a
-    // loaded machine may take longer than a fixed wait to rebalance).
-    let owned = |queues: Vec<MessageQueue>| -> BTreeSet<i32> {
-        queues.iter().map(|q| q.queue_id).collect()
-    };
-    let start = Instant::now();
-    loop {
-        let qa = owned(a.assignment().await.unwrap());
-        let qb = owned(b.assignment().await.unwrap());
-        if !qa.is_empty() && !qb.is_empty() && qa.is_disjoint(&qb) && qa.len() + qb.len() == 4 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the group never split the 4 queues: {qa:?} {qb:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Send once the members own disjoint shares covering the 4 queues.
+    wait_for_split(4, async || {
+        (a.assignment().await.unwrap(), b.assignment().await.unwrap())
+    })
+    .await;
     let p = producer(namesrv, "lite_sub").await;
     for i in 0..100 {
         p.send(Message::new(topic.as_str(), format!("m{i}")))

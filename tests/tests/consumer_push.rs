@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, producer, unique, wait_for_messages};
+use producer_support::{create_topic, producer, unique, wait_for_messages, wait_for_split};
 use rmq::{
     Admin, ConsumeFrom, ConsumeResult, Message, MessageExt, PushConsumer, PushConsumerBuilder,
     Selector,
@@ -209,24 +209,14 @@ async fn two_consumers_of_one_group_split_the_queues_and_each_message_once(names
     )
     .await;
     // Let both join and the rebalance settle before sending: every queue
-    // owned, by one member only (the 2 s rebalance round on a loaded
-    // machine may take longer than a fixed wait).
-    let owned = |queues: Vec<rmq::MessageQueue>| -> BTreeSet<i32> {
-        queues.iter().map(|q| q.queue_id).collect()
+    // owned, by one member only.
+    let both = async || {
+        (
+            c1.assigned_queues().await.unwrap(),
+            c2.assigned_queues().await.unwrap(),
+        )
     };
-    let start = Instant::now();
-    loop {
-        let a = owned(c1.assigned_queues().await.unwrap());
-        let b = owned(c2.assigned_queues().await.unwrap());
-        if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 8 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the group never split the 8 queues: {a:?} {b:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_split(8, both).await;
     let p = producer(namesrv, "push_group").await;
     for i in 0..200 {
         p.send(Message::new(topic.as_str(), format!("m{i}")))
@@ -475,25 +465,16 @@ async fn orderly_consumption_keeps_each_keys_order_across_a_rebalance(namesrv: &
         }
     }
     let (c2, seen2) = start_orderly("o2");
-    c2.start().await.unwrap(); // the group rebalances while the first consumes
-                               // The second half goes out once the second member owns its share (a
-                               // loaded machine may take longer to rebalance than the sends take).
-    let owned = |queues: Vec<rmq::MessageQueue>| -> BTreeSet<i32> {
-        queues.iter().map(|q| q.queue_id).collect()
+    // The group rebalances while the first consumes; the second half goes
+    // out once the second member owns its share.
+    c2.start().await.unwrap();
+    let both = async || {
+        (
+            c1.assigned_queues().await.unwrap(),
+            c2.assigned_queues().await.unwrap(),
+        )
     };
-    let start = Instant::now();
-    loop {
-        let a = owned(c1.assigned_queues().await.unwrap());
-        let b = owned(c2.assigned_queues().await.unwrap());
-        if !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 4 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the group never split the 4 queues: {a:?} {b:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_split(4, both).await;
     for i in 50..100 {
         for k in keys {
             let msg = Message::new(topic.as_str(), format!("{k}:{i}"));

@@ -11,7 +11,7 @@ mod producer_support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, read_topic, unique, wait_for_messages};
+use producer_support::{create_topic, poll_until, read_topic, unique, wait_for_messages};
 use rmq::{
     Admin, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, MessageExt, MessageQueue,
     Producer, PushConsumer, Selector, SimpleConsumer,
@@ -168,16 +168,6 @@ async fn a_namespaced_simple_consumer_pops_and_acks_the_namespaced_topic() {
     c.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
     admin.shutdown().await.unwrap();
-}
-
-/// Polls until `n` messages came or `limit` passed.
-async fn poll_until(c: &LitePullConsumer, n: usize, limit: Duration) -> Vec<MessageExt> {
-    let start = Instant::now();
-    let mut out = Vec::new();
-    while out.len() < n && start.elapsed() < limit {
-        out.extend(c.poll(Duration::from_millis(500)).await.unwrap());
-    }
-    out
 }
 
 /// A lite pull consumer with a namespace subscribes to the bare topic name,

@@ -29,12 +29,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use producer_support::{trace_of, unique, wait_for_route};
+use producer_support::{poll_until, trace_of, unique, wait_for_route};
 use rmq::rmq_core::trace::TraceRecord;
 use rmq::{
-    Admin, ConsumeFrom, ConsumeResult, Error, LitePullConsumer, Message, MessageExt, Producer,
-    PushConsumer, ReceivedMessage, Selector, SendStatus, SimpleConsumer, TlsConfig, TopicConfig,
-    TraceConfig,
+    Admin, ConsumeFrom, ConsumeResult, Error, LitePullConsumer, Message, Producer, PushConsumer,
+    ReceivedMessage, Selector, SendStatus, SimpleConsumer, TlsConfig, TopicConfig, TraceConfig,
 };
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 use tokio::sync::{Mutex, OnceCell};
@@ -331,11 +330,7 @@ async fn lite_pull_over_tls(c: &TlsCluster, group: &str, topic: &str, n: usize) 
         .unwrap();
     consumer.subscribe(topic, Selector::all()).unwrap();
     consumer.start().await.unwrap();
-    let start = Instant::now();
-    let mut got: Vec<MessageExt> = Vec::new();
-    while got.len() < n && start.elapsed() < Duration::from_secs(30) {
-        got.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
-    }
+    let got = poll_until(&consumer, n, Duration::from_secs(30)).await;
     consumer.shutdown().await.unwrap();
     sorted_bodies(got.iter().map(|m| &m.body()[..]))
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, now_ms, trace_of, unique};
+use producer_support::{create_topic, now_ms, poll_until, trace_of, unique};
 use rmq::rmq_core::message::batch::encoded_batch_len;
 use rmq::rmq_core::trace::{self as core_trace, MessageType, TraceRecord};
 use rmq::{
@@ -457,11 +457,7 @@ async fn a_lite_pull_consume_writes_sub_before_and_sub_after_records(namesrv: &s
     consumer.subscribe(&topic, Selector::all()).unwrap();
     consumer.start().await.unwrap();
     let before = now_ms();
-    let start = Instant::now();
-    let mut polled = Vec::new();
-    while polled.len() < sent.len() && start.elapsed() < Duration::from_secs(30) {
-        polled.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
-    }
+    let polled = poll_until(&consumer, sent.len(), Duration::from_secs(30)).await;
     assert_eq!(polled.len(), sent.len(), "polled in 30 s");
     consumer.shutdown().await.unwrap();
 

@@ -12,7 +12,7 @@ use rmq::rmq_core::protocol::headers::{
 };
 use rmq::rmq_core::protocol::{request_code, response_code, RemotingCommand};
 use rmq::rmq_core::trace::TraceRecord;
-use rmq::{Admin, MessageExt, MessageQueue, Producer, PullStatus, RouteTable};
+use rmq::{Admin, LitePullConsumer, MessageExt, MessageQueue, Producer, PullStatus, RouteTable};
 use rmq::{ConsumeFrom, ConsumeResult, PushConsumer, Selector};
 use rmq_tests::{BrokerVersion, Cluster, ClusterSpec};
 
@@ -319,5 +319,42 @@ pub async fn trace_of(
             return records;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Polls `c` until `n` messages came or `limit` passed; what came.
+pub async fn poll_until(c: &LitePullConsumer, n: usize, limit: Duration) -> Vec<MessageExt> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < limit {
+        out.extend(c.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    out
+}
+
+/// Waits (up to 30 s) until two members of a group own disjoint, non-empty
+/// shares that together cover the topic's `queues` queues; `assignments`
+/// answers both members' queues now (e.g. their `assigned_queues()` or
+/// `assignment()`). Sending before then races the rebalance, which a loaded
+/// machine may take longer than any fixed wait to finish.
+pub async fn wait_for_split(
+    queues: usize,
+    assignments: impl AsyncFn() -> (Vec<MessageQueue>, Vec<MessageQueue>),
+) {
+    let owned = |queues: Vec<MessageQueue>| -> std::collections::BTreeSet<i32> {
+        queues.iter().map(|q| q.queue_id).collect()
+    };
+    let start = Instant::now();
+    loop {
+        let (a, b) = assignments().await;
+        let (a, b) = (owned(a), owned(b));
+        if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == queues {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the group never split the {queues} queues: {a:?} {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
