@@ -608,7 +608,8 @@ fn consumer_config_of(v: &JsValue) -> Result<ConsumerConfig, JsValue> {
     }
     let from = get(v, "consumeFrom")?;
     if let Some(n) = from.as_f64() {
-        c.consume_from = ConsumeFrom::Timestamp(n as i64);
+        // NaN, infinities, negatives and fractions: not a Unix ms time.
+        c.consume_from = ConsumeFrom::Timestamp(whole(n, "consumeFrom", MAX_SAFE)? as i64);
     } else if let Some(s) = from.as_string() {
         c.consume_from = match s.as_str() {
             "last" => ConsumeFrom::Last,

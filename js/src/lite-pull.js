@@ -9,6 +9,7 @@ import { Host } from './host.js';
 import { RmqError } from './errors.js';
 import { consumerClientOptions, consumerOptions } from './consumer.js';
 import { shutdownHost } from './producer.js';
+import { liveInstance } from './wasm.js';
 
 /** How long one internal wait lasts before the iterator looks again. */
 const ITERATOR_WAIT_MS = 1000;
@@ -68,6 +69,8 @@ export class LitePullConsumer {
   /** Per queue: deliveries up to this id predate a seek (dropped). */
   #seekFloor = new Map();
   #waiters = new Set();
+  /** Stops telling this consumer that its instance trapped. */
+  #detach = null;
 
   constructor(options) {
     this.#client = consumerClientOptions(options);
@@ -136,6 +139,14 @@ export class LitePullConsumer {
     }
     this.#host = host;
     this.#state = 'running';
+    // The instance the host was just made in (still the live one): if it
+    // traps, a waiting poll or loop wakes now to throw SHUT_DOWN.
+    this.#detach = liveInstance().attach(() => this.#wakeAll());
+  }
+
+  #wakeAll() {
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
   }
 
   #running() {
@@ -149,8 +160,7 @@ export class LitePullConsumer {
     const floor = this.#seekFloor.get(queueKey(d.queue));
     if (floor !== undefined && d.id <= floor) return; // pulled before a seek
     this.#ready.push(d);
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#wakeAll();
   }
 
   /** Resolves when a delivery is ready, shutdown began, or `ms` passed. */
@@ -189,6 +199,7 @@ export class LitePullConsumer {
     if (this.#autoCommit) this.#ack(this.#handedOut.splice(0));
     await this.#wait(timeoutMs);
     if (this.#state !== 'running') return [];
+    this.#running(); // the instance trapped during the wait: SHUT_DOWN
     const out = [];
     for (const d of this.#ready.splice(0)) {
       this.#handedOut.push(d.id);
@@ -328,8 +339,9 @@ export class LitePullConsumer {
     if (this.#autoCommit && !this.#host.closed) this.#ack(this.#handedOut.splice(0));
     this.#state = 'stopped';
     this.#ready.length = 0;
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#detach?.();
+    this.#detach = null;
+    this.#wakeAll();
     await shutdownHost(this.#host);
   }
 }

@@ -122,3 +122,46 @@ test("a lite pull consumer's for-await loop ends with a typed error once its ins
     await lite.shutdown();
   }
 });
+
+test("a lite pull consumer's waiting poll() rejects with SHUT_DOWN as soon as its instance traps", async () => {
+  await ready();
+  const lite = new LitePullConsumer({ nameServer: '127.0.0.1:1', group: unique('js_panic_poll') });
+  lite.subscribe(unique('js_panic_poll_t'), '*');
+  await lite.start();
+  try {
+    const started = Date.now();
+    const poll = lite.poll(30_000).then(
+      (msgs) => `resolved with ${msgs.length} messages`,
+      (e) => e,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    __testPanic('panic under a waiting poll');
+    let timer;
+    const outcome = await Promise.race([
+      poll,
+      new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 5 s'), 5000))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(outcome instanceof RmqError, `the poll: ${outcome}`);
+    assert.equal(outcome.code, 'SHUT_DOWN');
+    assert.ok(Date.now() - started < 5000, 'woken at once, not at its timeout');
+  } finally {
+    await lite.shutdown();
+  }
+});
+
+test('a consumeFrom that is no Unix ms time is INVALID_ARGUMENT at start, not timestamp 0 or a trap', async () => {
+  await ready();
+  const before = liveInstance().id;
+  for (const consumeFrom of [NaN, Infinity, -1, 1.5]) {
+    const lite = new LitePullConsumer({ nameServer: '127.0.0.1:1', group: unique('js_bad_from'), consumeFrom });
+    lite.subscribe(unique('js_bad_from_t'), '*');
+    await assert.rejects(
+      lite.start(),
+      (e) => e instanceof RmqError && e.code === 'INVALID_ARGUMENT' && /consumeFrom/.test(e.message),
+      `consumeFrom: ${consumeFrom}`,
+    );
+    await lite.shutdown();
+  }
+  assert.equal(liveInstance().id, before, 'no trap');
+});
