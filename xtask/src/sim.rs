@@ -32,57 +32,37 @@ pub(crate) fn cmd_sim(args: &[String]) -> Result<ExitCode, String> {
     let mut forwarded = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        match arg.as_str() {
+        // What is wrong with a flag's value, if anything.
+        let check: fn(&str) -> Option<String> = match arg.as_str() {
             "--seed" | "--seeds" | "--from" | "--jobs" => {
-                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
-                value
-                    .parse::<u64>()
-                    .map_err(|e| format!("{arg} {value}: {e}"))?;
-                forwarded.push(arg.clone());
-                forwarded.push(value.clone());
+                |v| v.parse::<u64>().err().map(|e| e.to_string())
             }
-            "--groups" => {
-                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
-                if !matches!(value.as_str(), "clustering" | "broadcasting" | "both") {
-                    return Err(format!(
-                        "{arg} {value}: expected clustering, broadcasting or both"
-                    ));
-                }
-                forwarded.push(arg.clone());
-                forwarded.push(value.clone());
-            }
-            "--faults" => {
-                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
-                let list = value == "none"
-                    || value
-                        .split(',')
+            "--groups" => |v| {
+                (!matches!(v, "clustering" | "broadcasting" | "both"))
+                    .then(|| "expected clustering, broadcasting or both".into())
+            },
+            "--faults" => |v| {
+                let list = v == "none"
+                    || v.split(',')
                         .all(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
-                if !list {
-                    return Err(format!(
-                        "{arg} {value}: expected fault indices like 0,3,5, or none"
-                    ));
-                }
-                forwarded.push(arg.clone());
-                forwarded.push(value.clone());
-            }
-            "--bug" => {
-                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                (!list).then(|| "expected fault indices like 0,3,5, or none".into())
+            },
+            "--bug" => |v| {
                 const BUGS: [&str; 3] = [
                     "frozen-routes",
                     "drops-every-other-delivery",
                     "forgets-broadcast-offsets",
                 ];
-                if !BUGS.contains(&value.as_str()) {
-                    return Err(format!(
-                        "{arg} {value}: expected one of {}",
-                        BUGS.join(", ")
-                    ));
-                }
-                forwarded.push(arg.clone());
-                forwarded.push(value.clone());
-            }
+                (!BUGS.contains(&v)).then(|| format!("expected one of {}", BUGS.join(", ")))
+            },
             other => return Err(format!("unexpected argument `{other}`")),
+        };
+        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        if let Some(wrong) = check(value) {
+            return Err(format!("{arg} {value}: {wrong}"));
         }
+        forwarded.push(arg.clone());
+        forwarded.push(value.clone());
     }
     let seed = forwarded.iter().any(|a| a == "--seed");
     if forwarded.iter().any(|a| a == "--faults") && !seed {

@@ -49,38 +49,27 @@ fn main() -> ExitCode {
     let mut jobs = std::thread::available_parallelism().map_or(1, usize::from) as u64;
     let (mut faults, mut orderly, mut groups) = (None, None, None);
     let (mut mask, mut bug) = (None, None);
-    let mut i = 0;
-    while i < args.len() {
-        if args[i] == "--bug" {
-            match args.get(i + 1).and_then(|v| Bug::parse(v)) {
+    for pair in args.chunks(2) {
+        let [flag, value] = pair else {
+            return usage();
+        };
+        let number = value.parse::<u64>().ok();
+        match (flag.as_str(), number) {
+            ("--bug", _) => match Bug::parse(value) {
                 Some(b) => bug = Some(b),
                 None => return usage(),
-            }
-            i += 2;
-            continue;
-        }
-        if args[i] == "--faults" {
-            match args.get(i + 1).map(|v| FaultMask::parse(v)) {
-                Some(Ok(m)) => mask = Some(m),
-                Some(Err(e)) => {
+            },
+            ("--faults", _) => match FaultMask::parse(value) {
+                Ok(m) => mask = Some(m),
+                Err(e) => {
                     eprintln!("--faults: {e}");
                     return usage();
                 }
-                None => return usage(),
-            }
-            i += 2;
-            continue;
-        }
-        if args[i] == "--groups" {
-            match args.get(i + 1).and_then(|v| Groups::parse(v)) {
+            },
+            ("--groups", _) => match Groups::parse(value) {
                 Some(g) => groups = Some(g),
                 None => return usage(),
-            }
-            i += 2;
-            continue;
-        }
-        let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
-        match (args[i].as_str(), value) {
+            },
             ("--seed", Some(v)) => seed = Some(v),
             ("--seeds", Some(v)) => seeds = Some(v),
             ("--from", Some(v)) => from = v,
@@ -89,7 +78,6 @@ fn main() -> ExitCode {
             ("--orderly", Some(v)) => orderly = Some(v != 0),
             _ => return usage(),
         }
-        i += 2;
     }
     let config = move |s: u64| {
         let mut c = SimConfig::for_seed(s);
