@@ -170,6 +170,13 @@ fn creds((ak, sk): (&str, &str)) -> AclCredentials {
     AclCredentials::new(ak, sk)
 }
 
+/// An admin client signing with `account` (access key or user, secret).
+async fn signed_admin(namesrv: &str, account: (&str, &str)) -> Admin {
+    Admin::connect_with(namesrv, Some(creds(account)))
+        .await
+        .unwrap()
+}
+
 /// Commits every transaction.
 struct CommitAll;
 
@@ -199,9 +206,7 @@ async fn every_request_kind_is_signed_and_unpermitted_ones_are_denied(
     acc: &Accounts,
 ) {
     // Admin: UPDATE_AND_CREATE_TOPIC through rmq::Admin::create_topic.
-    let admin = Admin::connect_with(namesrv, Some(creds(acc.admin)))
-        .await
-        .unwrap();
+    let admin = signed_admin(namesrv, acc.admin).await;
     admin
         .create_topic(&TopicConfig::new(topic).queues(2))
         .await
@@ -286,9 +291,7 @@ async fn every_request_kind_is_signed_and_unpermitted_ones_are_denied(
     let remark = refused_send(namesrv, Some(acc.no_publish), topic).await;
     eprintln!("[acl] send without permission: {remark:?}");
     // Without SUB on the topic: PermissionDenied for a pull.
-    let reader = Admin::connect_with(namesrv, Some(creds(acc.no_subscribe)))
-        .await
-        .unwrap();
+    let reader = signed_admin(namesrv, acc.no_subscribe).await;
     let q = table.subscribe_queues()[0].clone();
     match reader.pull(&unique("cg_acl_denied"), &q, 0, 1).await {
         Err(Error::PermissionDenied { remark, .. }) => {
@@ -358,9 +361,7 @@ async fn acl_1_0_broker_accepts_signed_requests_and_refuses_unsigned_wrong_or_un
     let namesrv = acl_cluster(BrokerVersion::V4).await.namesrv.clone();
 
     // A signed admin request creates the topic (an admin-only request code).
-    let admin = Admin::connect_with(&namesrv, Some(AclCredentials::new(ADMIN_AK, ADMIN_SK)))
-        .await
-        .unwrap();
+    let admin = signed_admin(&namesrv, (ADMIN_AK, ADMIN_SK)).await;
     create_topic(&admin, TOPIC_4X, 2).await;
 
     // (1) Right credentials with PUB on the topic: stored and read back by a
@@ -474,12 +475,7 @@ async fn acl_2_0_broker_authenticates_the_signed_super_user_and_refuses_others_o
     let namesrv = acl_cluster(BrokerVersion::V5).await.namesrv.clone();
     let topic = unique("acl_topic_55");
 
-    let admin = Admin::connect_with(
-        &namesrv,
-        Some(AclCredentials::new(SUPER_USER, SUPER_PASSWORD)),
-    )
-    .await
-    .unwrap();
+    let admin = signed_admin(&namesrv, (SUPER_USER, SUPER_PASSWORD)).await;
     create_topic(&admin, &topic, 2).await;
 
     // Right user name and password: stored and read back.
@@ -551,12 +547,7 @@ async fn acl_2_0_authorizes_admin_transaction_and_push_consumer_requests_and_den
     let cluster = acl_cluster(BrokerVersion::V5).await;
     let namesrv = cluster.namesrv.clone();
     let topic = unique("acl_topic_55");
-    let admin = Admin::connect_with(
-        &namesrv,
-        Some(AclCredentials::new(SUPER_USER, SUPER_PASSWORD)),
-    )
-    .await
-    .unwrap();
+    let admin = signed_admin(&namesrv, (SUPER_USER, SUPER_PASSWORD)).await;
     let broker = cluster.broker.clone();
     create_user(&admin, &broker, PUB_USER, PUB_PASSWORD, &topic, "Pub").await;
     create_user(&admin, &broker, SUB_USER, SUB_PASSWORD, &topic, "Sub").await;
@@ -635,9 +626,7 @@ async fn lite_pull_reads_signed_and_is_denied_unsigned(
 async fn a_lite_pull_consumer_with_credentials_reads_and_one_without_is_denied_on_4x() {
     let _serial = SERIAL.lock().await;
     let namesrv = acl_cluster(BrokerVersion::V4).await.namesrv.clone();
-    let admin = Admin::connect_with(&namesrv, Some(AclCredentials::new(ADMIN_AK, ADMIN_SK)))
-        .await
-        .unwrap();
+    let admin = signed_admin(&namesrv, (ADMIN_AK, ADMIN_SK)).await;
     create_topic(&admin, TOPIC_4X, 2).await;
     admin.shutdown().await.unwrap();
     // The subscriber account may only subscribe to the topic.
@@ -655,12 +644,7 @@ async fn a_lite_pull_consumer_with_credentials_reads_and_one_without_is_denied_o
     let _serial = SERIAL.lock().await;
     let namesrv = acl_cluster(BrokerVersion::V5).await.namesrv.clone();
     let topic = unique("acl_lite_55");
-    let admin = Admin::connect_with(
-        &namesrv,
-        Some(AclCredentials::new(SUPER_USER, SUPER_PASSWORD)),
-    )
-    .await
-    .unwrap();
+    let admin = signed_admin(&namesrv, (SUPER_USER, SUPER_PASSWORD)).await;
     create_topic(&admin, &topic, 2).await;
     admin.shutdown().await.unwrap();
     let super_user = (SUPER_USER, SUPER_PASSWORD);
