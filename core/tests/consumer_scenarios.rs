@@ -758,6 +758,39 @@ fn a_message_from_the_retry_queue_is_delivered_with_its_original_topic() {
 }
 
 #[test]
+fn a_batch_from_the_retry_queue_never_mixes_original_topics() {
+    let batched = ConsumerConfig {
+        consume_batch_size: 4,
+        ..config()
+    };
+    let mut c = Cluster::start(committed_at_zero(&[ME]), batched);
+    let originals = [TOPIC, TOPIC, "payments", TOPIC];
+    for (offset, original) in originals.iter().enumerate() {
+        c.broker()
+            .messages
+            .entry(key(RETRY, 0))
+            .or_default()
+            .push(Stored {
+                offset: offset as i64,
+                tag: "a".into(),
+                body: format!("retried-{offset}"),
+                extra: vec![("RETRY_TOPIC".into(), original.to_string())],
+            });
+    }
+    c.wake(RETRY, 0);
+    let batches: Vec<Vec<String>> = c
+        .deliveries()
+        .iter()
+        .map(|d| d.messages.iter().map(|m| m.topic().to_string()).collect())
+        .collect();
+    assert_eq!(
+        batches,
+        [vec![TOPIC, TOPIC], vec!["payments"], vec![TOPIC]],
+        "each batch of one topic, in queue order"
+    );
+}
+
+#[test]
 fn messages_the_subscription_does_not_accept_are_not_delivered() {
     let mut c = Cluster::start_subscribed(committed_at_zero(&[ME]), config(), "TagA");
     c.publish(TOPIC, 0, &["TagA", "TagB", "TagA"]);

@@ -1339,10 +1339,18 @@ impl PushConsumer {
                 batch.push(message);
             }
         }
+        // Batches of up to the batch size, each of one topic: messages of
+        // the retry queue carry their original topics, and a batch goes to
+        // one topic's handler.
         let size = self.config.consume_batch_size.max(1);
-        let mut messages = batch.into_iter().peekable();
-        while messages.peek().is_some() {
-            let chunk: Vec<MessageExt> = messages.by_ref().take(size).collect();
+        let mut chunk: Vec<MessageExt> = Vec::new();
+        for message in batch {
+            if chunk.len() == size || chunk.first().is_some_and(|f| !same_topic(f, &message)) {
+                self.deliver(mq, core::mem::take(&mut chunk), now);
+            }
+            chunk.push(message);
+        }
+        if !chunk.is_empty() {
             self.deliver(mq, chunk, now);
         }
     }
@@ -1424,7 +1432,13 @@ impl PushConsumer {
             return;
         }
         let size = self.config.consume_batch_size.max(1);
-        let batch: Vec<MessageExt> = q.pq.first(size).cloned().collect();
+        let mut batch: Vec<MessageExt> = Vec::new();
+        for message in q.pq.first(size) {
+            if batch.first().is_some_and(|f| !same_topic(f, message)) {
+                break;
+            }
+            batch.push(message.clone());
+        }
         if let Some(q) = self.queues.get_mut(mq) {
             q.busy = true;
             q.suspended_until = None;
@@ -2021,4 +2035,9 @@ impl<H: CommandHeader> FieldSource for Fields<'_, H> {
     fn write_to<S: FieldSink + ?Sized>(&self, sink: &mut S) {
         self.0.write_fields(sink);
     }
+}
+
+/// Whether two messages belong to one topic (a batch goes to one handler).
+fn same_topic(a: &MessageExt, b: &MessageExt) -> bool {
+    a.message.topic == b.message.topic
 }
