@@ -25,6 +25,10 @@ use rmq::{
 };
 use rmq_tests::{env_cluster, BrokerVersion, Cluster, ClusterSpec};
 
+fn ns(version: BrokerVersion) -> String {
+    env_cluster(version).unwrap()
+}
+
 /// A started producer of `group` tracing with `trace`.
 async fn traced_producer(namesrv: &str, group: &str, trace: TraceConfig) -> Producer {
     let producer = Producer::builder()
@@ -160,12 +164,12 @@ async fn a_traced_send_and_consume_write_java_records(namesrv: &str) {
 
 #[tokio::test]
 async fn v5_a_traced_send_and_consume_write_java_records() {
-    a_traced_send_and_consume_write_java_records(&env_cluster(BrokerVersion::V5).unwrap()).await;
+    a_traced_send_and_consume_write_java_records(&ns(BrokerVersion::V5)).await;
 }
 
 #[tokio::test]
 async fn v4_a_traced_send_and_consume_write_java_records() {
-    a_traced_send_and_consume_write_java_records(&env_cluster(BrokerVersion::V4).unwrap()).await;
+    a_traced_send_and_consume_write_java_records(&ns(BrokerVersion::V4)).await;
 }
 
 async fn a_trace_topic_the_broker_refuses_never_fails_a_send(namesrv: &str) {
@@ -201,14 +205,12 @@ async fn a_trace_topic_the_broker_refuses_never_fails_a_send(namesrv: &str) {
 
 #[tokio::test]
 async fn v5_a_trace_topic_the_broker_refuses_never_fails_a_send() {
-    a_trace_topic_the_broker_refuses_never_fails_a_send(&env_cluster(BrokerVersion::V5).unwrap())
-        .await;
+    a_trace_topic_the_broker_refuses_never_fails_a_send(&ns(BrokerVersion::V5)).await;
 }
 
 #[tokio::test]
 async fn v4_a_trace_topic_the_broker_refuses_never_fails_a_send() {
-    a_trace_topic_the_broker_refuses_never_fails_a_send(&env_cluster(BrokerVersion::V4).unwrap())
-        .await;
+    a_trace_topic_the_broker_refuses_never_fails_a_send(&ns(BrokerVersion::V4)).await;
 }
 
 /// A trace queue of one record, 400 sends in flight at once: records are
@@ -216,7 +218,7 @@ async fn v4_a_trace_topic_the_broker_refuses_never_fails_a_send() {
 /// send wait or fail).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_trace_queue_drops_records_and_never_holds_a_send() {
-    let namesrv = env_cluster(BrokerVersion::V5).unwrap();
+    let namesrv = ns(BrokerVersion::V5);
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("trc_full");
     create_topic(&admin, &topic, 4).await;
@@ -331,12 +333,12 @@ async fn a_java_trace_is_read_by_rmq(namesrv: &str) {
 
 #[tokio::test]
 async fn v5_a_java_trace_is_read_by_rmq() {
-    a_java_trace_is_read_by_rmq(&env_cluster(BrokerVersion::V5).unwrap()).await;
+    a_java_trace_is_read_by_rmq(&ns(BrokerVersion::V5)).await;
 }
 
 #[tokio::test]
 async fn v4_a_java_trace_is_read_by_rmq() {
-    a_java_trace_is_read_by_rmq(&env_cluster(BrokerVersion::V4).unwrap()).await;
+    a_java_trace_is_read_by_rmq(&ns(BrokerVersion::V4)).await;
 }
 
 #[test]
@@ -409,18 +411,12 @@ async fn a_traced_batch_send_writes_one_pub_record_for_the_batch(namesrv: &str) 
 
 #[tokio::test]
 async fn v5_a_traced_batch_send_writes_one_pub_record_for_the_batch() {
-    a_traced_batch_send_writes_one_pub_record_for_the_batch(
-        &env_cluster(BrokerVersion::V5).unwrap(),
-    )
-    .await;
+    a_traced_batch_send_writes_one_pub_record_for_the_batch(&ns(BrokerVersion::V5)).await;
 }
 
 #[tokio::test]
 async fn v4_a_traced_batch_send_writes_one_pub_record_for_the_batch() {
-    a_traced_batch_send_writes_one_pub_record_for_the_batch(
-        &env_cluster(BrokerVersion::V4).unwrap(),
-    )
-    .await;
+    a_traced_batch_send_writes_one_pub_record_for_the_batch(&ns(BrokerVersion::V4)).await;
 }
 
 /// A traced lite pull consumer writes, for every message a poll hands out,
@@ -483,18 +479,12 @@ async fn a_lite_pull_consume_writes_sub_before_and_sub_after_records(namesrv: &s
 
 #[tokio::test]
 async fn v5_a_lite_pull_consume_writes_sub_before_and_sub_after_records() {
-    a_lite_pull_consume_writes_sub_before_and_sub_after_records(
-        &env_cluster(BrokerVersion::V5).unwrap(),
-    )
-    .await;
+    a_lite_pull_consume_writes_sub_before_and_sub_after_records(&ns(BrokerVersion::V5)).await;
 }
 
 #[tokio::test]
 async fn v4_a_lite_pull_consume_writes_sub_before_and_sub_after_records() {
-    a_lite_pull_consume_writes_sub_before_and_sub_after_records(
-        &env_cluster(BrokerVersion::V4).unwrap(),
-    )
-    .await;
+    a_lite_pull_consume_writes_sub_before_and_sub_after_records(&ns(BrokerVersion::V4)).await;
 }
 
 /// A broker with `traceOn=false` answers every send `TRACE_ON=false`, and
