@@ -29,6 +29,18 @@ fn ns(version: BrokerVersion) -> String {
     env_cluster(version).unwrap()
 }
 
+/// A private cluster of `version` (free ports) whose broker runs with
+/// `setting` (key, value).
+async fn private_cluster(version: BrokerVersion, (key, value): (&str, &str)) -> Cluster {
+    let spec = ClusterSpec::with_free_ports(version)
+        .unwrap()
+        .broker_config(key, value);
+    tokio::task::spawn_blocking(move || Cluster::start(spec))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A started producer of `group` tracing with `trace`.
 async fn traced_producer(namesrv: &str, group: &str, trace: TraceConfig) -> Producer {
     let producer = Producer::builder()
@@ -246,13 +258,7 @@ async fn a_full_trace_queue_drops_records_and_never_holds_a_send() {
 
 #[tokio::test]
 async fn a_broker_with_trace_topic_enabled_serves_the_default_trace_topic() {
-    let spec = ClusterSpec::with_free_ports(BrokerVersion::V5)
-        .unwrap()
-        .broker_config("traceTopicEnable", "true");
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
-        .await
-        .unwrap()
-        .unwrap();
+    let cluster = private_cluster(BrokerVersion::V5, ("traceTopicEnable", "true")).await;
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     // The broker made the trace topic itself.
@@ -495,13 +501,7 @@ async fn v4_a_lite_pull_consume_writes_sub_before_and_sub_after_records() {
 /// those; 4.9.x stamps nothing. The consume records that are written show
 /// the trace topic works, so the missing Pub records are not a lost flush.
 async fn a_broker_with_trace_off_gets_no_pub_records(version: BrokerVersion) {
-    let spec = ClusterSpec::with_free_ports(version)
-        .unwrap()
-        .broker_config("traceOn", "false");
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
-        .await
-        .unwrap()
-        .unwrap();
+    let cluster = private_cluster(version, ("traceOn", "false")).await;
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
     let topic = unique("trc_off");
