@@ -20,8 +20,8 @@ use producer_support::{create_topic, now_ms, poll_until, trace_of, unique};
 use rmq::rmq_core::message::batch::encoded_batch_len;
 use rmq::rmq_core::trace::{self as core_trace, MessageType, TraceRecord};
 use rmq::{
-    Admin, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, Producer, PushConsumer, Selector,
-    TopicConfig, TraceConfig,
+    Admin, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, Producer, PushConsumer,
+    RouteTable, Selector, TopicConfig, TraceConfig,
 };
 use rmq_tests::{env_cluster, BrokerVersion, Cluster, ClusterSpec};
 
@@ -39,6 +39,16 @@ async fn private_cluster(version: BrokerVersion, (key, value): (&str, &str)) -> 
         .await
         .unwrap()
         .unwrap()
+}
+
+/// A new topic (`name`, unique) of `queues` queues and a trace topic of its
+/// own (`name_topic`, one queue), both routed; the topic's route.
+async fn traced_topic(admin: &Admin, name: &str, queues: i32) -> (String, String, RouteTable) {
+    let topic = unique(name);
+    let trace_topic = unique(&format!("{name}_topic"));
+    let table = create_topic(admin, &topic, queues).await;
+    create_topic(admin, &trace_topic, 1).await;
+    (topic, trace_topic, table)
 }
 
 /// A started producer of `group` tracing with `trace`.
@@ -106,10 +116,7 @@ async fn traced_round_trip(
 
 async fn a_traced_send_and_consume_write_java_records(namesrv: &str) {
     let admin = Admin::connect(namesrv).await.unwrap();
-    let topic = unique("trc");
-    let trace_topic = unique("trc_topic");
-    let table = create_topic(&admin, &topic, 2).await;
-    create_topic(&admin, &trace_topic, 1).await;
+    let (topic, trace_topic, table) = traced_topic(&admin, "trc", 2).await;
     let broker_addr = table.master_addr("broker-a").unwrap().to_string();
     let before = now_ms();
     let (msg_id, offset_id, pgroup, cgroup) = traced_round_trip(
@@ -287,10 +294,7 @@ async fn a_broker_with_trace_topic_enabled_serves_the_default_trace_topic() {
 async fn a_java_trace_is_read_by_rmq(namesrv: &str) {
     let peer = std::env::var("RMQ_JAVA_PEER").expect("RMQ_JAVA_PEER (cargo xtask test sets it)");
     let admin = Admin::connect(namesrv).await.unwrap();
-    let topic = unique("trc_java");
-    let trace_topic = unique("trc_java_topic");
-    create_topic(&admin, &topic, 1).await;
-    create_topic(&admin, &trace_topic, 1).await;
+    let (topic, trace_topic, _) = traced_topic(&admin, "trc_java", 1).await;
     let group = unique("pg_java_trace");
     let (t, tt, g, ns) = (
         topic.clone(),
@@ -363,10 +367,7 @@ fn a_trace_topic_no_client_may_send_to_is_a_config_error() {
 /// length; the trace message is keyed by that joined id.
 async fn a_traced_batch_send_writes_one_pub_record_for_the_batch(namesrv: &str) {
     let admin = Admin::connect(namesrv).await.unwrap();
-    let topic = unique("trc_batch");
-    let trace_topic = unique("trc_batch_topic");
-    let table = create_topic(&admin, &topic, 1).await;
-    create_topic(&admin, &trace_topic, 1).await;
+    let (topic, trace_topic, table) = traced_topic(&admin, "trc_batch", 1).await;
     let broker_addr = table.master_addr("broker-a").unwrap().to_string();
     let pgroup = unique("pg_trc_batch");
     let trace = TraceConfig::with_topic(trace_topic.as_str());
@@ -430,10 +431,7 @@ async fn v4_a_traced_batch_send_writes_one_pub_record_for_the_batch() {
 /// id, as Java's `DefaultLitePullConsumerImpl.poll` does.
 async fn a_lite_pull_consume_writes_sub_before_and_sub_after_records(namesrv: &str) {
     let admin = Admin::connect(namesrv).await.unwrap();
-    let topic = unique("trc_lite");
-    let trace_topic = unique("trc_lite_topic");
-    create_topic(&admin, &topic, 2).await;
-    create_topic(&admin, &trace_topic, 1).await;
+    let (topic, trace_topic, _) = traced_topic(&admin, "trc_lite", 2).await;
     let producer = Producer::builder()
         .name_server(namesrv)
         .group(unique("pg_trc_lite"))
@@ -504,10 +502,7 @@ async fn a_broker_with_trace_off_gets_no_pub_records(version: BrokerVersion) {
     let cluster = private_cluster(version, ("traceOn", "false")).await;
     let namesrv = cluster.namesrv_addr();
     let admin = Admin::connect(&namesrv).await.unwrap();
-    let topic = unique("trc_off");
-    let trace_topic = unique("trc_off_topic");
-    create_topic(&admin, &topic, 1).await;
-    create_topic(&admin, &trace_topic, 1).await;
+    let (topic, trace_topic, _) = traced_topic(&admin, "trc_off", 1).await;
     let trace = TraceConfig::with_topic(trace_topic.as_str());
     let producer = traced_producer(&namesrv, &unique("pg_trc_off"), trace.clone()).await;
     let one = producer
