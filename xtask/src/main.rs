@@ -324,6 +324,42 @@ impl ClusterHandle {
     }
 }
 
+/// After a failed run, before an owned cluster is stopped (its run
+/// directory goes with it): its broker's warnings and errors, so what the
+/// broker did is in the CI log, and its logs kept in the artifacts dir.
+fn report_broker_log(cluster: &ClusterHandle) {
+    let ClusterHandle::Owned(c) = cluster else {
+        return;
+    };
+    let version = c.version();
+    let logs = c.run_dir().join("logs");
+    let keep = wasm::target_dir(&workspace_root())
+        .join("rmq-artifacts")
+        .join(format!("broker-logs-{}", version.maven_version()));
+    if std::fs::create_dir_all(&keep).is_ok() {
+        for name in ["broker.log", "namesrv.log"] {
+            let _ = std::fs::copy(logs.join(name), keep.join(name));
+        }
+    }
+    let text = std::fs::read_to_string(logs.join("broker.log")).unwrap_or_default();
+    let notable: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            (l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("Exception"))
+                && !l.contains("WATERMARK")
+        })
+        .collect();
+    say(&format!(
+        "{version} broker: the last {} of {} warning/error lines of broker.log (all kept in {}):",
+        notable.len().min(40),
+        notable.len(),
+        keep.display()
+    ));
+    for line in &notable[notable.len().saturating_sub(40)..] {
+        say(&format!("  {}", line.chars().take(400).collect::<String>()));
+    }
+}
+
 /// Stops the owned clusters in parallel (a 5.x broker's shutdown hooks take
 /// about 17 s).
 fn finish_all(clusters: Vec<ClusterHandle>) {
@@ -435,6 +471,13 @@ fn cmd_test(args: &[String]) -> Result<ExitCode, String> {
         }
     });
 
+    let failed =
+        !matches!(&run, Ok((status, _)) if status.success()) || matches!(&node, Some(Err(_)));
+    if failed {
+        for (_, c) in &clusters {
+            report_broker_log(c);
+        }
+    }
     finish_all(clusters.into_iter().map(|(_, c)| c).collect());
     // A short bounded fuzz run of every target (the whole suite only).
     let fuzzed = passthrough.is_empty().then(|| {
