@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rmq::{Error, Message, Producer, TlsConfig};
+use rmq::{Error, Message, Producer, ProducerBuilder, TlsConfig};
 use rmq_core::protocol::{
     request_code, response_code, FrameDecoder, RemotingCommand, SerializeType,
 };
@@ -152,52 +152,13 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_broker_leaks_no_task_or_
 
     let producer = Producer::builder()
         .name_server(&ns_addr)
-        .group("stalled_leak_pg")
-        .send_timeout(Duration::from_secs(1))
-        .compress_threshold(usize::MAX)
-        .retries(0)
-        .build()
-        .unwrap();
-    producer.start().await.unwrap();
-    // 32 MiB: far more than the loopback socket buffers take, far less
-    // than the backlog cap (the connection stays open until shutdown).
-    let body = vec![7u8; 4 * 1024 * 1024 - 1024];
-    let sends: Vec<_> = (0..8)
-        .map(|_| {
-            let p = producer.clone();
-            let m = Message::new("stalled_topic", body.clone());
-            tokio::spawn(async move { p.send(m).await })
-        })
-        .collect();
-    for s in sends {
-        assert!(s.await.unwrap().is_err());
-    }
-    producer.shutdown().await.unwrap();
-    drop(producer);
-
+        .group("stalled_leak_pg");
+    send_until_stalled_and_shut_down(producer).await;
     // Every task of the client ends (no writer waits on the stalled
     // socket for ever), and the broker sees its connection closed.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive_tasks() > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "{} tasks alive, {baseline} before: a task waits on the stalled socket",
-            alive_tasks()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut sock = held_rx.recv().await.expect("the client connected");
-    let mut buf = vec![0u8; 1024 * 1024];
-    let eof = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match sock.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(eof.is_ok(), "the stalled connection was never closed");
+    tasks_end(baseline, "the stalled socket").await;
+    let sock = held_rx.recv().await.expect("the client connected");
+    closed_within_10_s(sock, "the stalled connection").await;
     holder.abort();
     ns_task.abort();
 }
@@ -246,15 +207,29 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_tls_broker_leaks_no_task
     let producer = Producer::builder()
         .name_server(&ns_addr)
         .group("stalled_tls_leak_pg")
-        .tls(TlsConfig::new().insecure_skip_verify())
+        .tls(TlsConfig::new().insecure_skip_verify());
+    send_until_stalled_and_shut_down(producer).await;
+    // Every task of the client ends (the TLS writer blocked on the stalled
+    // session too), and the broker sees its connection closed.
+    tasks_end(baseline, "the stalled session").await;
+    let session = held_rx.recv().await.expect("the client connected");
+    closed_within_10_s(session, "the stalled session").await;
+    holder.abort();
+    ns_task.abort();
+}
+
+/// Sends 32 MiB (8 sends of ~4 MiB, far more than the socket buffers and
+/// the TLS writer's channel take, far less than the backlog cap) from a
+/// producer built by `builder` to a broker that never reads; each send
+/// fails by its 1 s deadline; then shuts the producer down.
+async fn send_until_stalled_and_shut_down(builder: ProducerBuilder) {
+    let producer = builder
         .send_timeout(Duration::from_secs(1))
         .compress_threshold(usize::MAX)
         .retries(0)
         .build()
         .unwrap();
     producer.start().await.unwrap();
-    // 32 MiB: far more than the socket buffers and the TLS writer's
-    // channel take, far less than the backlog cap.
     let body = vec![7u8; 4 * 1024 * 1024 - 1024];
     let sends: Vec<_> = (0..8)
         .map(|_| {
@@ -267,31 +242,32 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_tls_broker_leaks_no_task
         assert!(s.await.unwrap().is_err());
     }
     producer.shutdown().await.unwrap();
-    drop(producer);
+}
 
-    // Every task of the client ends (the TLS writer blocked on the stalled
-    // session too), and the broker sees its connection closed.
+/// Waits (10 s at most) until no more tokio tasks are alive than `baseline`.
+async fn tasks_end(baseline: usize, waiting_on: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive_tasks() > baseline {
         assert!(
             Instant::now() < deadline,
-            "{} tasks alive, {baseline} before: a task waits on the stalled session",
+            "{} tasks alive, {baseline} before: a task waits on {waiting_on}",
             alive_tasks()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut session = held_rx.recv().await.expect("the client connected");
+}
+
+/// Reads `conn` until its end, which must come within 10 s.
+async fn closed_within_10_s(mut conn: impl AsyncRead + Unpin, what: &str) {
     let mut buf = vec![0u8; 1024 * 1024];
     let eof = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            match session.read(&mut buf).await {
+            match conn.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
         }
     })
     .await;
-    assert!(eof.is_ok(), "the stalled session was never closed");
-    holder.abort();
-    ns_task.abort();
+    assert!(eof.is_ok(), "{what} was never closed");
 }
