@@ -535,6 +535,13 @@ mod tests {
             .expect("the trace producer asked the name server within 10 s")
     }
 
+    /// A client's resolved settings with the name server at `addr`.
+    fn connection(addr: &str) -> crate::settings::Connection {
+        let mut settings = crate::settings::ClientSettings::default();
+        settings.add_name_servers(addr);
+        settings.connect(None).unwrap()
+    }
+
     fn record() -> TraceRecord {
         TraceRecord::SubAfter(SubAfterTrace {
             request_id: "r".into(),
@@ -550,9 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unbounded_queue_capacity_is_a_config_error() {
-        let mut settings = crate::settings::ClientSettings::default();
-        settings.add_name_servers("127.0.0.1:1");
-        let client = settings.connect(None).unwrap();
+        let client = connection("127.0.0.1:1");
         let config = TraceConfig {
             queue_capacity: usize::MAX,
             ..TraceConfig::default()
@@ -563,9 +568,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_endless_flush_interval_does_not_end_the_dispatch_task() {
-        let mut settings = crate::settings::ClientSettings::default();
-        settings.add_name_servers("127.0.0.1:1");
-        let client = settings.connect(None).unwrap();
+        let client = connection("127.0.0.1:1");
         let config = TraceConfig {
             flush_interval: Duration::MAX,
             shutdown_timeout: Duration::from_millis(100),
@@ -598,17 +601,7 @@ mod tests {
         };
         let tracer = Tracer::new(config, &client, "pg_traced", false).unwrap();
         tracer.start().unwrap();
-        let record = SubAfterTrace {
-            request_id: "r".into(),
-            msg_id: "m".into(),
-            cost_ms: 1,
-            success: true,
-            keys: "null".into(),
-            context_code: None,
-            timestamp: None,
-            group: None,
-        };
-        tracer.push("traced_topic", TraceRecord::SubAfter(record));
+        tracer.push("traced_topic", record());
         let request = first_request(listener).await;
         let ext = &request.ext_fields;
         assert_eq!(ext.get(rmq_core::acl::ACCESS_KEY), Some("traced_ak"));

@@ -455,19 +455,9 @@ async fn a_handler_panicking_before_its_future_is_retried() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let ns = rmq_tests::env_cluster(rmq_tests::BrokerVersion::V5).unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000;
-    let topic = format!("misuse_panic_t_{}_{nanos}", std::process::id());
-    let group = format!("misuse_panic_cg_{}_{nanos}", std::process::id());
-    let p = Producer::builder()
-        .name_server(&ns)
-        .group(format!("{group}_pg"))
-        .build()
-        .unwrap();
-    p.start().await.unwrap();
+    let topic = unique("misuse_panic_t");
+    let group = unique("misuse_panic_cg");
+    let p = started_producer(&ns, &group).await;
     p.send_ordered(Message::new(topic.as_str(), "once"), "k")
         .await
         .unwrap();
@@ -508,20 +498,10 @@ async fn a_handler_panicking_before_its_future_is_retried() {
 async fn a_retried_message_of_an_unsubscribed_topic_reaches_no_other_handler() {
     use std::sync::{Arc, Mutex};
     let ns = rmq_tests::env_cluster(rmq_tests::BrokerVersion::V5).unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_000;
-    let subscribed = format!("misuse_sub_t_{}_{nanos}", std::process::id());
-    let other = format!("misuse_unsub_t_{}_{nanos}", std::process::id());
-    let group = format!("misuse_unsub_cg_{}_{nanos}", std::process::id());
-    let p = Producer::builder()
-        .name_server(&ns)
-        .group(format!("{group}_pg"))
-        .build()
-        .unwrap();
-    p.start().await.unwrap();
+    let subscribed = unique("misuse_sub_t");
+    let other = unique("misuse_unsub_t");
+    let group = unique("misuse_unsub_cg");
+    let p = started_producer(&ns, &group).await;
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let start = || {
         let c = PushConsumer::builder()
@@ -578,4 +558,25 @@ async fn a_retried_message_of_an_unsubscribed_topic_reaches_no_other_handler() {
         seen.iter().all(|t| *t == subscribed),
         "the handler of {subscribed} got {seen:?}"
     );
+}
+
+/// A name unique to this run: `prefix`, the process id and the time.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// A started producer of group `<group>_pg` on the name server `ns`.
+async fn started_producer(ns: &str, group: &str) -> Producer {
+    let p = Producer::builder()
+        .name_server(ns)
+        .group(format!("{group}_pg"))
+        .build()
+        .unwrap();
+    p.start().await.unwrap();
+    p
 }
