@@ -214,15 +214,12 @@ impl PushConsumerBuilder {
                 .join("offsets.json")
         });
         let client_id = connection.config.client_id.clone();
-        let tracer = match self.trace {
-            Some(config) => Some(crate::trace::Tracer::new(
-                config,
-                &connection,
-                &self.consumer.group,
-                true,
-            )?),
-            None => None,
-        };
+        let tracer = self
+            .trace
+            .map(|config| {
+                crate::trace::Tracer::new(config, &connection, &self.consumer.group, true)
+            })
+            .transpose()?;
         let tls = connection.tls;
         let inner = Arc::new(Inner {
             setup: Mutex::new(Some((connection.config, self.consumer))),

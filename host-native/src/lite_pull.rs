@@ -93,15 +93,10 @@ impl LitePullConsumerBuilder {
         rmq_core::message::validate_group(&self.consumer.group)
             .map_err(|e| Error::Config(format!("consumer group: {e}")))?;
         let connection = self.settings.connect(None)?;
-        let tracer = match self.trace {
-            Some(config) => Some(Tracer::new(
-                config,
-                &connection,
-                &self.consumer.group,
-                true,
-            )?),
-            None => None,
-        };
+        let tracer = self
+            .trace
+            .map(|config| Tracer::new(config, &connection, &self.consumer.group, true))
+            .transpose()?;
         // Java's lite pull consumer announces itself as a pull consumer.
         self.consumer.consume_type = rmq_core::consumer::ConsumeType::ConsumeActively;
         let namespace = connection.config.namespace.clone();
