@@ -148,11 +148,11 @@ impl ClusterSpec {
         }
     }
 
-    /// Whether the broker `name` at `addr` is up and registered with the
-    /// name server `ns`. With TLS enforced the plaintext probes cannot
+    /// Whether the broker `name` at `addr` is up and registered with every
+    /// answering name server of `namesrvs`. With TLS enforced the plaintext probes cannot
     /// talk: the broker then only has to accept connections, and the
     /// registration (through a TLS name server) is the test's to wait for.
-    fn broker_up(&self, ns: &str, name: &str, addr: &str) -> bool {
+    fn broker_up(&self, namesrvs: &[String], name: &str, addr: &str) -> bool {
         let answers = if self.broker_tls_enforced() {
             tcp_accepts(addr, PROBE_TIMEOUT)
         } else if self.auth_enabled() {
@@ -162,7 +162,7 @@ impl ClusterSpec {
         };
         answers
             && (self.namesrv_tls_enforced()
-                || probe::broker_registered(ns, name, addr, PROBE_TIMEOUT))
+                || probe::broker_registered_with_all(namesrvs, name, addr, PROBE_TIMEOUT))
     }
 
     /// True when the extras switch broker authentication on (4.9
@@ -381,14 +381,14 @@ impl Cluster {
         )?;
         self.info.broker_pid = broker.pid();
         self.info.write()?;
-        let (ns_addr, broker_addr, name) = (
-            self.namesrv_addr(),
+        let (namesrvs, broker_addr, name) = (
+            self.namesrv_addrs(),
             self.broker_addr(),
             self.info.broker_name.clone(),
         );
         let spec = &self.spec;
         let waited = wait_until(&mut broker, deadline, || {
-            spec.broker_up(&ns_addr, &name, &broker_addr)
+            spec.broker_up(&namesrvs, &name, &broker_addr)
         });
         self.broker = Some(broker);
         self.readiness_result(waited, Role::Broker, t0)?;
@@ -805,7 +805,7 @@ impl Cluster {
         if name == self.info.broker_name {
             return self.start_broker();
         }
-        let ns = self.namesrv_addr();
+        let namesrvs = self.namesrv_addrs();
         let auth_enabled = self.auth_enabled;
         let version = self.info.version;
         let extra = self.extra_broker(name)?;
@@ -842,7 +842,7 @@ impl Cluster {
             } else {
                 probe::broker_answers(&addr, PROBE_TIMEOUT)
             };
-            answers && probe::broker_registered(&ns, name, &addr, PROBE_TIMEOUT)
+            answers && probe::broker_registered_with_all(&namesrvs, name, &addr, PROBE_TIMEOUT)
         });
         extra.process = Some(broker);
         let what = format!("{version} broker {name} ({addr})");

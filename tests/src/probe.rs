@@ -141,16 +141,39 @@ pub fn broker_registered(
     broker_addr: &str,
     timeout: Duration,
 ) -> bool {
-    match cluster_info(namesrv_addr, timeout) {
-        // The body is fastjson output, e.g. `"brokerAddrs":{0:"127.0.0.1:10911"}`
-        // (an unquoted integer key), so match on text rather than parse JSON.
-        Ok(body) => {
-            body.contains(&format!("\"brokerName\":\"{broker_name}\""))
-                && (body.contains(&format!("0:\"{broker_addr}\""))
-                    || body.contains(&format!("\"0\":\"{broker_addr}\"")))
+    cluster_info(namesrv_addr, timeout)
+        .is_ok_and(|body| lists_master(&body, broker_name, broker_addr))
+}
+
+/// True when every name server of `namesrv_addrs` that answers lists the
+/// broker `broker_name` at `broker_addr`, and at least one answers. A broker
+/// registers with each name server on its own, so "registered" with the
+/// first says nothing of the others; one that does not answer (stopped by a
+/// test) is not waited for.
+pub fn broker_registered_with_all(
+    namesrv_addrs: &[String],
+    broker_name: &str,
+    broker_addr: &str,
+    timeout: Duration,
+) -> bool {
+    let mut answered = false;
+    for ns in namesrv_addrs {
+        if let Ok(body) = cluster_info(ns, timeout) {
+            answered = true;
+            if !lists_master(&body, broker_name, broker_addr) {
+                return false;
+            }
         }
-        Err(_) => false,
     }
+    answered
+}
+
+fn lists_master(cluster_info: &str, broker_name: &str, broker_addr: &str) -> bool {
+    // The body is fastjson output, e.g. `"brokerAddrs":{0:"127.0.0.1:10911"}`
+    // (an unquoted integer key), so match on text rather than parse JSON.
+    cluster_info.contains(&format!("\"brokerName\":\"{broker_name}\""))
+        && (cluster_info.contains(&format!("0:\"{broker_addr}\""))
+            || cluster_info.contains(&format!("\"0\":\"{broker_addr}\"")))
 }
 
 /// True when the broker at `broker_addr` answers GET_BROKER_RUNTIME_INFO with

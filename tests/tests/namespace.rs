@@ -70,7 +70,7 @@ async fn a_namespaced_producer_and_consumer_exchange_messages(namesrv: &str) {
 
     // A client without a namespace sees the namespaced topic.
     let stored = read_topic(&admin, &wire_topic).await;
-    assert_eq!(stored.len(), 1);
+    assert_eq!(stored.len(), 1, "{wire_topic} holds the one message sent");
     assert_eq!(stored[0].topic(), wire_topic);
     assert!(
         admin.topic_route(&topic).await.is_err(),
@@ -113,7 +113,7 @@ async fn a_namespaced_producer_and_consumer_exchange_messages(namesrv: &str) {
             .map(|m| m.topic().to_string())
             .collect::<Vec<_>>()
     );
-    assert_eq!(got[1].reconsume_times, 1);
+    assert_eq!(got[1].reconsume_times, 1, "the second delivery is a retry");
     let retry = format!("%RETRY%{namespace}%{group}");
     admin
         .topic_route(&retry)

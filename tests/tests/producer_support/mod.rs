@@ -71,7 +71,21 @@ pub async fn create_topic(admin: &Admin, topic: &str, queues: i32) -> RouteTable
         .map(|b| b.master_addr().unwrap().to_string())
         .collect();
     create_topic_at(admin, topic, queues, &masters).await;
-    wait_for_route(admin, topic, Duration::from_secs(15)).await
+    let want = template.broker_datas.len();
+    let start = Instant::now();
+    loop {
+        // Each broker registers its new topic with the name server on its
+        // own: a route naming only some of them is not the whole topic yet.
+        let table = wait_for_route(admin, topic, Duration::from_secs(15)).await;
+        if table.broker_names().count() >= want {
+            return table;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the name server never routed {topic} to all {want} brokers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Creates `topic` with `queues` read and write queues on the broker at
@@ -155,8 +169,39 @@ pub async fn wait_for_route(admin: &Admin, topic: &str, limit: Duration) -> Rout
     }
 }
 
-/// Every message stored in `queue`, in queue order.
+/// Waits (up to 10 s) until every broker serving `topic` has indexed all it
+/// stored for pulls: a broker acknowledges a send once the message is in its
+/// commit log, and dispatches it to the consume queue a moment later (its
+/// runtime info's `dispatchBehindBytes`), so a read right after an
+/// acknowledged send could miss it on a busy machine. Best effort: a broker
+/// that will not say (ACL) is read at once.
+pub async fn wait_for_dispatch(admin: &Admin, topic: &str) {
+    let Ok(route) = admin.topic_route(topic).await else {
+        return;
+    };
+    let start = Instant::now();
+    for broker in &route.broker_datas {
+        let Some(addr) = broker.master_addr() else {
+            continue;
+        };
+        while start.elapsed() < Duration::from_secs(10) {
+            let behind = admin
+                .broker_runtime_info(addr)
+                .await
+                .ok()
+                .and_then(|info| info.get("dispatchBehindBytes")?.parse::<i64>().ok());
+            match behind {
+                Some(n) if n > 0 => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Every message stored in `queue`, in queue order (once the broker has
+/// indexed what it acknowledged, see [`wait_for_dispatch`]).
 pub async fn read_queue(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> {
+    wait_for_dispatch(admin, &queue.topic).await;
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
