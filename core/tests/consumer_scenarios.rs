@@ -70,6 +70,8 @@ struct Broker {
     fail_pulls: Option<i32>,
     /// CONSUMER_SEND_MSG_BACK's answer (SUCCESS by default).
     send_back_code: i32,
+    /// CONSUMER_SEND_MSG_BACK is never answered while set.
+    hold_send_backs: bool,
     /// SEND_MESSAGE's answer (the send-back fallback; SUCCESS by default).
     retry_send_code: i32,
     /// Queues LOCK_BATCH_MQ will not lock (another member holds them).
@@ -179,6 +181,7 @@ impl Broker {
                 }
                 return self.pull(cmd);
             }
+            request_code::CONSUMER_SEND_MSG_BACK if self.hold_send_backs => return None,
             request_code::CONSUMER_SEND_MSG_BACK => ok.code = self.send_back_code,
             request_code::SEND_MESSAGE => ok.code = self.retry_send_code,
             request_code::SEARCH_OFFSET_BY_TIMESTAMP => {
@@ -1057,6 +1060,27 @@ fn a_failed_send_back_sends_the_message_itself_to_the_retry_topic() {
 }
 
 #[test]
+fn a_send_back_is_given_five_seconds_before_the_message_is_sent_to_the_retry_topic() {
+    let mut b = committed_at_zero(&[ME]);
+    b.hold_send_backs = true;
+    let mut c = Cluster::start(b, config());
+    c.publish(TOPIC, 0, &["a"]);
+    let d = c.deliveries();
+    c.ack(&d[0], ConsumeResult::RETRY);
+    c.advance(Duration::from_millis(4_999));
+    assert!(
+        c.sent(request_code::SEND_MESSAGE).is_empty(),
+        "no second copy while the broker may still take the first (3 s is the request timeout)"
+    );
+    c.advance(Duration::from_millis(1));
+    assert_eq!(
+        c.sent(request_code::SEND_MESSAGE).len(),
+        1,
+        "the fallback at 5 s"
+    );
+}
+
+#[test]
 fn a_message_whose_send_back_and_retry_send_failed_is_delivered_again_after_the_local_retry_delay()
 {
     let mut b = committed_at_zero(&[ME]);
@@ -1072,6 +1096,10 @@ fn a_message_whose_send_back_and_retry_send_failed_is_delivered_again_after_the_
     let again = c.deliveries();
     assert_eq!(offsets(&again), [0], "redelivered after 5 s");
     assert_ne!(again[0].id, d[0].id);
+    assert_eq!(
+        again[0].messages[0].reconsume_times, 1,
+        "counted as one more reconsumption, as Java counts it"
+    );
     // Still unacknowledged: the offset stays on it.
     assert!(c.commits_since(0, 0).iter().all(|&o| o == 0));
     c.ack(&again[0], ConsumeResult::Success);

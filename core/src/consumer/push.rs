@@ -45,6 +45,11 @@ const ORDERLY_YIELD: core::time::Duration = core::time::Duration::from_millis(10
 
 /// The producer group Java's consumers send retry messages under.
 const INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
+/// How long a CONSUMER_SEND_MSG_BACK may take (Java's fixed 5000 ms, more
+/// than the 3 s default request timeout): the broker writes the retry copy
+/// synchronously, and a send-back that times out after the broker took it
+/// leads to the fallback send, a second copy.
+const SEND_BACK_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(5);
 
 /// PullSysFlag bits (Java `PullSysFlag`).
 const FLAG_COMMIT_OFFSET: i32 = 1;
@@ -610,7 +615,13 @@ impl PushConsumer {
         }
     }
 
+    /// Hands the message to the handler again after the local retry delay,
+    /// counted as one more reconsumption (as Java does for a message the
+    /// broker would not take back).
     fn retry_locally(&mut self, ctx: &mut Context<'_>, mq: MessageQueue, offset: i64) {
+        if let Some(msg) = self.queues.get_mut(&mq).and_then(|q| q.pq.get_mut(offset)) {
+            msg.reconsume_times = msg.reconsume_times.saturating_add(1);
+        }
         let at = ctx.now() + self.config.local_retry_delay;
         self.local_retries.push((at, mq, offset));
         self.arm_pull_timer(ctx);
@@ -640,6 +651,7 @@ impl PushConsumer {
         let token = Token(self.next_token);
         let deadline = match op {
             Op::Pull { .. } => ctx.now() + self.config.pull_timeout,
+            Op::SendBack { .. } => ctx.now() + ctx.config().request_timeout.max(SEND_BACK_TIMEOUT),
             _ => ctx.now() + ctx.config().request_timeout,
         };
         self.ops.insert(token.0, op);
