@@ -194,6 +194,22 @@ macro_rules! client_settings_setters {
             self
         }
 
+        /// How often the client asks the name servers for the routes of
+        /// the topics it uses (Java `pollNameServerInterval`; default 30 s,
+        /// at least 1 s). A route change (a broker added, removed or
+        /// stopped) reaches the client at the next poll; a send that cannot
+        /// reach a broker asks for its topic's route again at once.
+        ///
+        /// ```
+        #[doc = concat!("let builder = rmq::", $client, "::builder()")]
+        ///     .poll_name_server_interval(std::time::Duration::from_secs(10));
+        /// ```
+        pub fn poll_name_server_interval(mut self, interval: std::time::Duration) -> Self {
+            self.settings.config_mut().route_refresh_interval =
+                interval.max(std::time::Duration::from_secs(1));
+            self
+        }
+
         /// TLS to every name server and broker (see [`crate::TlsConfig`]):
         /// needed for servers started with `tls.server.mode=enforcing`.
         ///
