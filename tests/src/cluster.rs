@@ -738,6 +738,44 @@ impl Cluster {
         Ok(format!("127.0.0.1:{port}"))
     }
 
+    /// Waits (up to `limit`) until every running broker is registered with
+    /// every answering name server. A name server started again knows no
+    /// broker until each re-registers (every `registerNameServerPeriod`,
+    /// 30 s by default): a client asking it for a route in between gets
+    /// TOPIC_NOT_EXIST.
+    pub fn wait_for_registrations(&mut self, limit: Duration) -> Result<(), HarnessError> {
+        let namesrvs = self.namesrv_addrs();
+        let mut brokers = Vec::new();
+        for (name, addr) in self.broker_addrs() {
+            if self.broker_running_named(&name) {
+                brokers.push((name, addr));
+            }
+        }
+        let start = Instant::now();
+        loop {
+            let pending: Vec<&str> = brokers
+                .iter()
+                .filter(|(name, addr)| {
+                    !probe::broker_registered_with_all(&namesrvs, name, addr, PROBE_TIMEOUT)
+                })
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() >= limit {
+                return Err(HarnessError::Timeout {
+                    what: format!(
+                        "brokers {pending:?} registered with every name server of {namesrvs:?}"
+                    ),
+                    waited: limit,
+                    logs: String::new(),
+                });
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Every broker of the cluster as (name, address): the cluster's own
     /// first, then those of [`Cluster::add_broker`] in order, running or not.
     pub fn broker_addrs(&self) -> Vec<(String, String)> {
