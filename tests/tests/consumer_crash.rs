@@ -206,13 +206,29 @@ async fn a_consumer_killed_without_shutdown_redelivers_from_the_last_commit(name
     first.take_to_end(&mut by_first).await;
     let _ = first.stderr();
 
-    // What the broker kept of its commits.
-    let mut commits: BTreeMap<i32, Option<i64>> = BTreeMap::new();
-    for q in &queues {
-        commits.insert(
-            q.queue_id,
-            committed_offset(&admin, &table, &group, q).await,
-        );
+    // What the broker kept of its commits: a commit the process wrote just
+    // before it died may still be on its way in, so read until two reads
+    // half a second apart agree (up to 5 s).
+    let read_commits = || async {
+        let mut commits: BTreeMap<i32, Option<i64>> = BTreeMap::new();
+        for q in &queues {
+            commits.insert(
+                q.queue_id,
+                committed_offset(&admin, &table, &group, q).await,
+            );
+        }
+        commits
+    };
+    let settled_from = Instant::now();
+    let mut commits = read_commits().await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let again = read_commits().await;
+        if again == commits || settled_from.elapsed() > Duration::from_secs(5) {
+            commits = again;
+            break;
+        }
+        commits = again;
     }
     let max = |queue: i32| stored.keys().filter(|(q, _)| *q == queue).count() as i64;
     let first_set: BTreeSet<(i32, i64)> = by_first.iter().map(|(q, o, _)| (*q, *o)).collect();

@@ -225,7 +225,14 @@ async fn pause_stops_delivery_from_those_queues_and_resume_restarts_it(namesrv: 
     p.send_to_queue(Message::new(topic.as_str(), "flush"), q0.clone())
         .await
         .unwrap();
-    let settled = poll_for(&c, Duration::from_millis(1500)).await;
+    // Wait for that answer as long as a held pull can take (the suspend,
+    // the broker's 5 s hold check, a margin), not a fixed moment.
+    let window = suspend + Duration::from_secs(7);
+    let start = Instant::now();
+    let mut settled = Vec::new();
+    while of_queue(&settled, &q0).is_empty() && start.elapsed() < window {
+        settled.extend(c.poll(Duration::from_millis(200)).await.unwrap());
+    }
     let flushed = of_queue(&settled, &q0) == ["flush"];
     println!("pause: a pull in flight when the queue was paused answered: {flushed}");
     assert!(

@@ -331,10 +331,18 @@ async fn retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq(nam
         })
         .unwrap();
     consumer.start().await.unwrap();
-    // First delivery and two redeliveries; then the broker moves it to the DLQ.
-    assert_eq!(seen.wait_for(3, Duration::from_secs(40)).await, 3);
+    // First delivery and two redeliveries; then the broker moves it to the
+    // DLQ. At least once: a send-back the broker took but answered after
+    // the client's 5 s is followed by a second copy, of the same count.
+    let start = Instant::now();
+    while !seen.all().iter().any(|m| m.reconsume_times == 2)
+        && start.elapsed() < Duration::from_secs(40)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let msgs = seen.all();
-    let times: Vec<i32> = msgs.iter().map(|m| m.reconsume_times).collect();
+    let mut times: Vec<i32> = msgs.iter().map(|m| m.reconsume_times).collect();
+    times.dedup();
     assert_eq!(times, [0, 1, 2]);
     assert!(
         msgs.iter().all(|m| m.topic() == topic),
@@ -345,10 +353,13 @@ async fn retry_later_redelivers_with_the_original_topic_then_goes_to_the_dlq(nam
         .all(|m| m.body().as_ref() == b"fail me" && m.tags() == Some("T")));
     let dlq = format!("%DLQ%{group}");
     let dead = wait_for_messages(&admin, &dlq, 1, Duration::from_secs(20)).await;
-    assert_eq!(dead.len(), 1, "the message reached {dlq}");
-    assert_eq!(dead[0].body().as_ref(), b"fail me");
+    assert!(!dead.is_empty(), "the message reached {dlq}");
+    assert!(dead.iter().all(|m| m.body().as_ref() == b"fail me"));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(seen.len(), 3, "no delivery after the DLQ");
+    assert!(
+        seen.all().iter().all(|m| m.reconsume_times <= 2),
+        "no delivery after the DLQ"
+    );
     consumer.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
 }
@@ -596,7 +607,26 @@ async fn a_reset_offset_moves_a_running_consumer_back(namesrv: &str) {
     }
     let (c, seen) = recording(builder(namesrv, &group), &topic, Selector::all()).await;
     assert_eq!(seen.wait_for(10, Duration::from_secs(30)).await, 10);
-    tokio::time::sleep(Duration::from_secs(2)).await; // offsets committed
+    // The broker resets only a group with a committed offset on every
+    // queue (4.9 answers "consumer group not exist" otherwise, and reports
+    // 0 for a queue never committed): wait until all ten are committed.
+    let start = Instant::now();
+    loop {
+        let mut committed = 0;
+        for q in table.subscribe_queues() {
+            committed += producer_support::committed_offset(&admin, &table, &group, q)
+                .await
+                .unwrap_or(0);
+        }
+        if committed == 10 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the group committed {committed} of 10"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let broker = table.broker_names().next().unwrap().to_string();
     let addr = table.master_addr(&broker).unwrap().to_string();

@@ -11,7 +11,9 @@ mod producer_support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use producer_support::{create_topic, poll_until, read_topic, unique, wait_for_messages};
+use producer_support::{
+    create_topic, poll_until, read_topic, unique, wait_for_messages, wait_for_route,
+};
 use rmq::{
     Admin, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, MessageExt, MessageQueue,
     Producer, PushConsumer, Selector, SimpleConsumer,
@@ -103,8 +105,10 @@ async fn a_namespaced_producer_and_consumer_exchange_messages(namesrv: &str) {
         })
         .unwrap();
     consumer.start().await.unwrap();
+    // At least once: a send-back the broker took but answered late is
+    // followed by the client's fallback copy, so more may come.
     let got = seen.wait_for(2, Duration::from_secs(40)).await;
-    assert_eq!(got.len(), 2, "a delivery and a redelivery");
+    assert!(got.len() >= 2, "a delivery and a redelivery: {}", got.len());
     assert!(
         got.iter()
             .all(|m| m.topic() == topic && m.body().as_ref() == b"hello ns"),
@@ -113,15 +117,19 @@ async fn a_namespaced_producer_and_consumer_exchange_messages(namesrv: &str) {
             .map(|m| m.topic().to_string())
             .collect::<Vec<_>>()
     );
-    assert_eq!(got[1].reconsume_times, 1, "the second delivery is a retry");
+    assert_eq!(
+        got[0].reconsume_times, 0,
+        "the first delivery is the original"
+    );
+    assert!(
+        got[1..].iter().all(|m| m.reconsume_times >= 1),
+        "later deliveries are retries"
+    );
     let retry = format!("%RETRY%{namespace}%{group}");
-    admin
-        .topic_route(&retry)
-        .await
-        .unwrap_or_else(|e| panic!("{retry} exists: {e}"));
+    wait_for_route(&admin, &retry, Duration::from_secs(10)).await;
     let dlq = format!("%DLQ%{namespace}%{group}");
     let dead = wait_for_messages(&admin, &dlq, 1, Duration::from_secs(30)).await;
-    assert_eq!(dead.len(), 1, "the message reached {dlq}");
+    assert!(!dead.is_empty(), "the message reached {dlq}");
     consumer.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
     admin.shutdown().await.unwrap();

@@ -152,6 +152,8 @@ fn java_peer() -> PathBuf {
 struct JavaRun {
     child: Child,
     lines: Arc<Mutex<Vec<Value>>>,
+    /// The stdout reader; it ends at the peer's EOF.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl JavaRun {
@@ -166,7 +168,7 @@ impl JavaRun {
         let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
         let sink = Arc::clone(&lines);
         let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 match serde_json::from_str::<Value>(&line) {
@@ -175,7 +177,11 @@ impl JavaRun {
                 }
             }
         });
-        JavaRun { child, lines }
+        JavaRun {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     /// Waits (at most `limit`) for the peer to exit; its exit status and
@@ -193,8 +199,16 @@ impl JavaRun {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        // The reader thread sees EOF right after the exit.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The reader thread sees EOF right after the exit (a grandchild
+        // holding stdout open is bounded by the same deadline).
+        if let Some(reader) = self.reader.take() {
+            while !reader.is_finished() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
         let lines = self.lines.lock().unwrap().clone();
         (status, lines)
     }

@@ -203,10 +203,12 @@ async fn unknown_is_committed_by_the_check_back(
         .await
         .unwrap();
     assert_eq!(r.state, TransactionState::Unknown);
+    let visible = bodies(&read_topic(admin, topic).await)
+        .iter()
+        .any(|b| b == "unknown-1");
+    // The read may outlast the broker's first check (1 s here).
     assert!(
-        !bodies(&read_topic(admin, topic).await)
-            .iter()
-            .any(|b| b == "unknown-1"),
+        !visible || listener.checks_of("unknown-1") >= 1,
         "not visible before the check"
     );
     assert!(
@@ -242,8 +244,8 @@ async fn a_slow_checker_blocks_no_send_and_no_other_check(
         .unwrap();
     assert_eq!(r.state, TransactionState::Unknown);
     assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "a send during a slow check took {:?}",
+        t.elapsed() < SLOW_CHECK / 2,
+        "a send during a slow check took {:?} (not queued behind the {SLOW_CHECK:?} check)",
         t.elapsed()
     );
     assert!(

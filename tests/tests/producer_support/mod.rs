@@ -169,12 +169,14 @@ pub async fn wait_for_route(admin: &Admin, topic: &str, limit: Duration) -> Rout
     }
 }
 
-/// Waits (up to 10 s) until every broker serving `topic` has indexed all it
-/// stored for pulls: a broker acknowledges a send once the message is in its
-/// commit log, and dispatches it to the consume queue a moment later (its
-/// runtime info's `dispatchBehindBytes`), so a read right after an
-/// acknowledged send could miss it on a busy machine. Best effort: a broker
-/// that will not say (ACL) is read at once.
+/// Waits (up to 10 s) until every broker serving `topic` has indexed for
+/// pulls all it had stored when the wait began: a broker acknowledges a
+/// send once the message is in its commit log and dispatches it to the
+/// consume queue a moment later, so a read right after an acknowledged send
+/// could miss it on a busy machine. Read from the broker's runtime info:
+/// `commitLogMaxOffset` (taken first) less `dispatchBehindBytes` is where
+/// dispatch has got to. Best effort: a broker that will not say (ACL) is
+/// read at once.
 pub async fn wait_for_dispatch(admin: &Admin, topic: &str) {
     let Ok(route) = admin.topic_route(topic).await else {
         return;
@@ -184,18 +186,28 @@ pub async fn wait_for_dispatch(admin: &Admin, topic: &str) {
         let Some(addr) = broker.master_addr() else {
             continue;
         };
+        let mut target = None;
         while start.elapsed() < Duration::from_secs(10) {
-            let behind = admin
-                .broker_runtime_info(addr)
-                .await
-                .ok()
-                .and_then(|info| info.get("dispatchBehindBytes")?.parse::<i64>().ok());
-            match behind {
-                Some(n) if n > 0 => tokio::time::sleep(Duration::from_millis(20)).await,
-                _ => break,
+            let Some((end, behind)) = dispatch_state(admin, addr).await else {
+                break;
+            };
+            let target = *target.get_or_insert(end);
+            if behind <= 0 || end - behind >= target {
+                break;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A broker's commit log end and how far its dispatch is behind it.
+async fn dispatch_state(admin: &Admin, addr: &str) -> Option<(i64, i64)> {
+    let info = admin.broker_runtime_info(addr).await.ok()?;
+    let number = |key: &str| info.get(key)?.parse::<i64>().ok();
+    Some((
+        number("commitLogMaxOffset")?,
+        number("dispatchBehindBytes")?,
+    ))
 }
 
 /// Every message stored in `queue`, in queue order (once the broker has
@@ -205,7 +217,7 @@ pub async fn read_queue(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> 
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
-        let r = admin.pull(READER_GROUP, queue, offset, 32).await.unwrap();
+        let r = pull_retrying(admin, queue, offset).await;
         match r.status {
             PullStatus::Found => {
                 out.extend(r.messages);
@@ -215,6 +227,22 @@ pub async fn read_queue(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> 
                 offset = r.next_begin_offset;
             }
             _ => return out,
+        }
+    }
+}
+
+/// One raw pull of up to 32 messages from `offset`, tried up to three
+/// times: a busy broker may time a single request out.
+async fn pull_retrying(admin: &Admin, queue: &MessageQueue, offset: i64) -> rmq::PullResult {
+    let mut attempt = 1;
+    loop {
+        match admin.pull(READER_GROUP, queue, offset, 32).await {
+            Ok(r) => return r,
+            Err(e) if attempt == 3 => panic!("pull {queue:?} at {offset}: {e}"),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 }
