@@ -2,7 +2,8 @@
 //! prefix, a header that is not JSON, an answer with an unknown opaque, a
 //! route with absurd queue counts, a pull body whose lengths lie, a close
 //! mid-frame; and a user queue selector that panics when a route answer
-//! arrives. The tokio host reports typed errors, closes that connection
+//! arrives. A fake name server also counts how often a producer asks it for
+//! routes (`poll_name_server_interval`). The tokio host reports typed errors, closes that connection
 //! (the fake peer sees EOF), keeps its other connections working (a healthy
 //! real name server next to the bad one) and never allocates a frame past
 //! its limit (the process RSS does not jump).
@@ -404,6 +405,12 @@ async fn a_bad_name_server_next_to_a_healthy_one_is_survived_v4() {
 /// A fake broker that stores every send (SUCCESS), and a fake name server
 /// routing every topic to it.
 async fn fake_route_and_broker() -> (FakePeer, FakePeer) {
+    fake_route_and_broker_counting(Arc::default()).await
+}
+
+/// [`fake_route_and_broker`], counting the name server's route requests in
+/// `route_requests`.
+async fn fake_route_and_broker_counting(route_requests: Arc<AtomicUsize>) -> (FakePeer, FakePeer) {
     let broker = fake_peer(|req| {
         let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
         for (k, v) in [
@@ -418,12 +425,47 @@ async fn fake_route_and_broker() -> (FakePeer, FakePeer) {
     .await;
     let addr = broker.addr.clone();
     let ns = fake_peer(move |req| {
+        if req.code == request_code::GET_ROUTEINFO_BY_TOPIC {
+            route_requests.fetch_add(1, Ordering::SeqCst);
+        }
         let mut resp = RemotingCommand::response(response_code::SUCCESS, req.opaque);
         resp.body = route_body(&addr, 4, 4).into();
         Act::Answer(resp, false)
     })
     .await;
     (ns, broker)
+}
+
+/// Route requests a producer with `interval` (the default when `None`)
+/// makes in 3.5 s after its first send.
+async fn route_requests_in_3_5_s(interval: Option<Duration>) -> usize {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (ns, _broker) = fake_route_and_broker_counting(Arc::clone(&count)).await;
+    let mut builder = Producer::builder()
+        .name_server(&ns.addr)
+        .group(unique("pg_bad_peer_poll"));
+    if let Some(interval) = interval {
+        builder = builder.poll_name_server_interval(interval);
+    }
+    let p = builder.build().unwrap();
+    p.start().await.unwrap();
+    p.send(Message::new(unique("bad_peer_poll"), "x"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    p.shutdown().await.unwrap();
+    count.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_producer_asks_for_its_routes_every_poll_name_server_interval() {
+    let every_second = route_requests_in_3_5_s(Some(Duration::from_secs(1))).await;
+    assert!(
+        (3..=6).contains(&every_second),
+        "the first route request and one a second after: {every_second}"
+    );
+    let default = route_requests_in_3_5_s(None).await;
+    assert_eq!(default, 1, "the default interval is 30 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
