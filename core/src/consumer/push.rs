@@ -228,6 +228,10 @@ pub struct PushConsumer {
     assigned: Option<VecSet<MessageQueue>>,
     /// Queues the user paused: owned, not pulled.
     paused: VecSet<MessageQueue>,
+    /// Queues unlocked while a LOCK_BATCH_MQ naming them was in flight:
+    /// unlocked again once it is answered, since the broker may handle the
+    /// two out of order (on its admin thread pool) and keep the lock.
+    unlock_when_answered: VecSet<MessageQueue>,
     /// Broadcasting: offsets restored from the local store, and every
     /// queue's offset since (Java's `LocalFileOffsetStore`).
     local_offsets: VecMap<MessageQueue, i64>,
@@ -258,6 +262,7 @@ impl PushConsumer {
             local_offsets: VecMap::new(),
             snapshots: VecDeque::new(),
             assigned: None,
+            unlock_when_answered: VecSet::new(),
             paused: VecSet::new(),
         }
     }
@@ -921,6 +926,11 @@ impl PushConsumer {
         let Some(addr) = mqs.first().and_then(|mq| master(ctx, mq)) else {
             return;
         };
+        for mq in &mqs {
+            if self.lock_in_flight(mq) {
+                self.unlock_when_answered.insert(mq.clone());
+            }
+        }
         let body = self.lock_body(mqs);
         self.request_with_body(
             ctx,
@@ -930,6 +940,34 @@ impl PushConsumer {
             &body,
             Op::Unlock,
         );
+    }
+
+    /// Whether a LOCK_BATCH_MQ naming `mq` is waiting for its answer.
+    fn lock_in_flight(&self, mq: &MessageQueue) -> bool {
+        self.ops
+            .values()
+            .any(|op| matches!(op, Op::Lock { mqs } if mqs.contains(mq)))
+    }
+
+    /// A LOCK_BATCH_MQ naming `mqs` was answered (or failed): the queues
+    /// among them unlocked meanwhile, with no other lock of theirs in
+    /// flight, are unlocked again after it unless owned again.
+    fn unlock_after_lock_answer(&mut self, ctx: &mut Context<'_>, mqs: &[MessageQueue]) {
+        let settled: Vec<MessageQueue> = mqs
+            .iter()
+            .filter(|mq| self.unlock_when_answered.contains(*mq) && !self.lock_in_flight(mq))
+            .cloned()
+            .collect();
+        for mq in &settled {
+            self.unlock_when_answered.remove(mq);
+        }
+        let again: Vec<MessageQueue> = settled
+            .into_iter()
+            .filter(|mq| !self.queues.contains_key(mq))
+            .collect();
+        if !again.is_empty() {
+            self.unlock(ctx, again);
+        }
     }
 
     fn drop_queue(&mut self, ctx: &mut Context<'_>, mq: &MessageQueue) {
@@ -1803,6 +1841,7 @@ impl Role for PushConsumer {
                         self.on_locked(ctx, &mqs, resp);
                     }
                 }
+                self.unlock_after_lock_answer(ctx, &mqs);
             }
         }
     }
