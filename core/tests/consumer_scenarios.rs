@@ -410,6 +410,15 @@ impl Cluster {
 
     /// The broker tells the group its members changed; the consumer
     /// rebalances at once.
+    /// Answers requests the broker held, now.
+    fn answer_held(&mut self, held: Vec<RemotingCommand>) {
+        for request in held {
+            let answer = self.broker().answer(&request).unwrap();
+            assert!(self.net.peer_sends(self.node, BROKER, &answer));
+        }
+        self.advance(Duration::ZERO);
+    }
+
     fn members_change(&mut self, members: &[&str]) {
         self.broker().members = members.iter().map(|m| m.to_string()).collect();
         let mut notify =
@@ -1487,11 +1496,7 @@ fn an_orderly_queue_whose_lock_comes_late_is_not_dropped_as_idle_by_the_next_reb
     // The lookup comes back: queue 2 is pulled from its offset.
     let held = std::mem::take(&mut c.broker().held_queries);
     c.broker().hold_queries = false;
-    for query in held {
-        let answer = c.broker().answer(&query).unwrap();
-        assert!(c.net.peer_sends(c.node, BROKER, &answer));
-    }
-    c.advance(Duration::ZERO);
+    c.answer_held(held);
     assert_eq!(c.pulls_since(mark, TOPIC, 2).len(), 1);
 }
 
@@ -1535,11 +1540,7 @@ fn an_orderly_queue_dropped_while_its_lock_is_in_flight_is_unlocked_again_once_t
     assert_eq!(unlocked, [6, 7], "unlocked at once");
     let held = std::mem::take(&mut c.broker().held_locks);
     c.broker().hold_locks = false;
-    for lock in held {
-        let answer = c.broker().answer(&lock).unwrap();
-        assert!(c.net.peer_sends(c.node, BROKER, &answer));
-    }
-    c.advance(Duration::ZERO);
+    c.answer_held(held);
     let mut unlocked = unlocked_since(&c, mark);
     unlocked.sort();
     assert_eq!(unlocked, [6, 6, 7, 7], "and again after the lock's answer");
