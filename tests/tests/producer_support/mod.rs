@@ -71,21 +71,13 @@ pub async fn create_topic(admin: &Admin, topic: &str, queues: i32) -> RouteTable
         .map(|b| b.master_addr().unwrap().to_string())
         .collect();
     create_topic_at(admin, topic, queues, &masters).await;
+    // Each broker registers its new topic with the name server on its own:
+    // a route naming only some of them is not the whole topic yet.
     let want = template.broker_datas.len();
-    let start = Instant::now();
-    loop {
-        // Each broker registers its new topic with the name server on its
-        // own: a route naming only some of them is not the whole topic yet.
-        let table = wait_for_route(admin, topic, Duration::from_secs(15)).await;
-        if table.broker_names().count() >= want {
-            return table;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "the name server never routed {topic} to all {want} brokers"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_route_where(admin, topic, Duration::from_secs(15), |table| {
+        table.broker_names().count() >= want
+    })
+    .await
 }
 
 /// Creates `topic` with `queues` read and write queues on the broker at
@@ -130,40 +122,44 @@ pub async fn create_topic_on_each(
     let addrs: Vec<String> = brokers.iter().map(|(_, a)| a.clone()).collect();
     create_topic_at(admin, topic, queues, &addrs).await;
     let want: std::collections::BTreeSet<&str> = brokers.iter().map(|(n, _)| n.as_str()).collect();
-    let start = Instant::now();
-    loop {
-        if let Ok(route) = admin.topic_route(topic).await {
-            let table = RouteTable::new(topic, &route);
-            let routed: std::collections::BTreeSet<&str> = table
-                .publish_queues()
-                .iter()
-                .map(|q| q.broker_name.as_str())
-                .collect();
-            if routed == want {
-                return;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the namesrv never routed {topic} to {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_route_where(admin, topic, Duration::from_secs(30), |table| {
+        let routed: std::collections::BTreeSet<&str> = table
+            .publish_queues()
+            .iter()
+            .map(|q| q.broker_name.as_str())
+            .collect();
+        routed == want
+    })
+    .await;
 }
 
 /// Polls the name server until it routes `topic`.
 pub async fn wait_for_route(admin: &Admin, topic: &str, limit: Duration) -> RouteTable {
+    wait_for_route_where(admin, topic, limit, |table| {
+        !table.publish_queues().is_empty()
+    })
+    .await
+}
+
+/// Polls the name server (up to `limit`) until its route of `topic`
+/// satisfies `ready`; returns that route.
+async fn wait_for_route_where(
+    admin: &Admin,
+    topic: &str,
+    limit: Duration,
+    ready: impl Fn(&RouteTable) -> bool,
+) -> RouteTable {
     let start = Instant::now();
     loop {
         if let Ok(route) = admin.topic_route(topic).await {
             let table = RouteTable::new(topic, &route);
-            if !table.publish_queues().is_empty() {
+            if ready(&table) {
                 return table;
             }
         }
         assert!(
             start.elapsed() < limit,
-            "the name server never routed {topic}"
+            "the name server never routed {topic} as the test needs within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -214,6 +210,11 @@ async fn dispatch_state(admin: &Admin, addr: &str) -> Option<(i64, i64)> {
 /// indexed what it acknowledged, see [`wait_for_dispatch`]).
 pub async fn read_queue(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> {
     wait_for_dispatch(admin, &queue.topic).await;
+    read_queue_as_indexed(admin, queue).await
+}
+
+/// Every message `queue` holds for pulls now.
+async fn read_queue_as_indexed(admin: &Admin, queue: &MessageQueue) -> Vec<MessageExt> {
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
@@ -261,13 +262,15 @@ pub async fn read_queue_until(admin: &Admin, queue: &MessageQueue, n: usize) -> 
     }
 }
 
-/// Every message stored in any readable queue of `topic`.
+/// Every message stored in any readable queue of `topic` (once indexed,
+/// see [`wait_for_dispatch`]).
 pub async fn read_topic(admin: &Admin, topic: &str) -> Vec<MessageExt> {
     let route = admin.topic_route(topic).await.unwrap();
     let table = RouteTable::new(topic, &route);
+    wait_for_dispatch(admin, topic).await;
     let mut out = Vec::new();
     for q in table.subscribe_queues() {
-        out.extend(read_queue(admin, q).await);
+        out.extend(read_queue_as_indexed(admin, q).await);
     }
     out
 }
