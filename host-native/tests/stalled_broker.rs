@@ -153,12 +153,9 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_broker_leaks_no_task_or_
     let producer = Producer::builder()
         .name_server(&ns_addr)
         .group("stalled_leak_pg");
-    send_until_stalled_and_shut_down(producer).await;
-    // Every task of the client ends (no writer waits on the stalled
-    // socket for ever), and the broker sees its connection closed.
-    tasks_end(baseline, "the stalled socket").await;
-    let sock = held_rx.recv().await.expect("the client connected");
-    closed_within_10_s(sock, "the stalled connection").await;
+    // No writer waits on the stalled socket for ever.
+    stalled_and_shut_down_leaves_nothing(producer, baseline, &mut held_rx, "the stalled socket")
+        .await;
     holder.abort();
     ns_task.abort();
 }
@@ -208,14 +205,26 @@ async fn shutting_down_with_writes_blocked_on_a_stalled_tls_broker_leaks_no_task
         .name_server(&ns_addr)
         .group("stalled_tls_leak_pg")
         .tls(TlsConfig::new().insecure_skip_verify());
-    send_until_stalled_and_shut_down(producer).await;
-    // Every task of the client ends (the TLS writer blocked on the stalled
-    // session too), and the broker sees its connection closed.
-    tasks_end(baseline, "the stalled session").await;
-    let session = held_rx.recv().await.expect("the client connected");
-    closed_within_10_s(session, "the stalled session").await;
+    // The TLS writer blocked on the stalled session ends too.
+    stalled_and_shut_down_leaves_nothing(producer, baseline, &mut held_rx, "the stalled session")
+        .await;
     holder.abort();
     ns_task.abort();
+}
+
+/// [`send_until_stalled_and_shut_down`], then: every task of the client
+/// ends (back to `baseline`), and the broker's end of the connection it
+/// held (`held`) sees it closed.
+async fn stalled_and_shut_down_leaves_nothing<C: AsyncRead + Unpin>(
+    producer: ProducerBuilder,
+    baseline: usize,
+    held: &mut tokio::sync::mpsc::UnboundedReceiver<C>,
+    waiting_on: &str,
+) {
+    send_until_stalled_and_shut_down(producer).await;
+    tasks_end(baseline, waiting_on).await;
+    let conn = held.recv().await.expect("the client connected");
+    closed_within_10_s(conn, waiting_on).await;
 }
 
 /// Sends 32 MiB (8 sends of ~4 MiB, far more than the socket buffers and
