@@ -502,7 +502,11 @@ async fn a_frozen_broker_times_requests_out_within_their_deadline_and_recovers_a
         .unwrap();
     let frozen_at = Instant::now();
     let mut i = 0;
-    while frozen_at.elapsed() < Duration::from_secs(12) {
+    // Round robin may start on broker-a's first queue: its QUEUES queues
+    // then take a timed-out send each before one goes to broker-b, so the
+    // window is longer than QUEUES send timeouts.
+    let window = SEND_TIMEOUT * QUEUES.unsigned_abs() + Duration::from_secs(4);
+    while frozen_at.elapsed() < window {
         i += 1;
         ledger.send(&p, &topic, format!("pause-during-{i}")).await;
     }
